@@ -1,0 +1,56 @@
+//! Entry points for fuzz targets and benchmarks. Not a stable API.
+
+use crate::label::flot::Flot;
+use crate::label::xep0258::SecurityLabel;
+use crate::label::{Label, Policy, load_policy};
+
+/// ESS decoder: anything that decodes must re-encode to DER that decodes to the same label.
+pub fn fuzz_ess(data: &[u8]) {
+    if let Ok(label) = Label::from_der(data) {
+        let der = label.to_der();
+        let again = Label::from_der(&der);
+        assert_eq!(again.as_ref().ok(), Some(&label), "DER re-encoding changed the label");
+        assert_eq!(again.map(|l| l.to_der()).ok(), Some(der));
+    }
+}
+
+/// XEP-0258 parser: anything that parses must serialise and parse to the same value.
+pub fn fuzz_xep0258(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(sl) = SecurityLabel::from_xml(text) {
+        let xml = sl.to_xml();
+        let again = SecurityLabel::from_xml(&xml);
+        assert_eq!(again.ok(), Some(sl), "XEP-0258 round trip changed the label");
+    }
+}
+
+/// Marking parser against a policy: a parsed label that renders must parse back identically.
+pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(label) = policy.parse_marking(text) {
+        if policy.validate(&label).is_ok() {
+            if let Ok(rendered) = policy.render_marking(&label) {
+                let back = policy.parse_marking(&rendered);
+                assert_eq!(back.ok(), Some(label), "marking {rendered:?} did not parse back");
+            }
+        }
+    }
+}
+
+/// FLOT parser and splitter: never panics; split lines respect the budget and the prefix.
+pub fn fuzz_flot(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let f = Flot::default();
+    let _ = f.parse(text);
+    let lines = f.split("[S] ", text, 64);
+    for l in &lines {
+        assert!(l.starts_with("[S]"));
+        assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
+    }
+}
+
+/// SPIF loader: never panics.
+pub fn fuzz_spif(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = load_policy(text);
+}

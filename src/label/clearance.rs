@@ -1,0 +1,187 @@
+//! Clearances: what a user may see. Parsed from the short text admins write in the users file,
+//! or from RFC 5755 Clearance DER.
+//!
+//! # Text syntax
+//!
+//! A comma-separated list of names from the policy, in any case and spacing:
+//!
+//! ```text
+//! SECRET, UK, EU, OVERLORD
+//! OFFICIAL, SECRET, National Caveats:*, Codewords:OVERLORD
+//! ```
+//!
+//! * a classification name (`SECRET`); where the policy orders classifications by hierarchy,
+//!   the highest one held is what counts, so naming it is enough;
+//! * a category name (`UK`), when only one category of the policy has that name;
+//! * `Tag Set:Category` for a category whose name is shared, or clashes with a classification;
+//! * `Tag Set:*` for every category of a tag set.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::ess::{ClearanceDer, EssError};
+use super::marking::fold;
+use super::model::Category;
+use super::oid::Oid;
+use super::policy::Policy;
+
+/// A clearance: a policy, the classifications held and the categories held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clearance {
+    /// The policy the clearance is under.
+    pub policy: Oid,
+    /// Classification values held.
+    pub classes: BTreeSet<u32>,
+    /// Categories held.
+    pub categories: BTreeSet<Category>,
+}
+
+/// Why clearance text could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClearanceError {
+    /// Nothing was written.
+    #[error("the clearance is empty")]
+    Empty,
+    /// An empty item between commas.
+    #[error("empty item in the clearance (two commas in a row?)")]
+    EmptyItem,
+    /// A name the policy does not define.
+    #[error("`{0}` is not a classification or category of policy {1}")]
+    Unknown(String, String),
+    /// A tag set name the policy does not define.
+    #[error("`{0}` is not a tag set of policy {1}")]
+    UnknownTagSet(String, String),
+    /// A category name shared by several tag sets.
+    #[error("`{name}` is ambiguous; write one of {candidates}")]
+    Ambiguous {
+        /// The name.
+        name: String,
+        /// Qualified spellings.
+        candidates: String,
+    },
+    /// Bad DER.
+    #[error("bad clearance DER: {0}")]
+    Der(#[from] EssError),
+}
+
+impl Clearance {
+    /// Parses the text syntax described in the module documentation.
+    pub fn parse(policy: &Policy, text: &str) -> Result<Clearance, ClearanceError> {
+        if text.trim().is_empty() {
+            return Err(ClearanceError::Empty);
+        }
+        let mut cl = Clearance {
+            policy: policy.id.clone(),
+            classes: BTreeSet::new(),
+            categories: BTreeSet::new(),
+        };
+        for item in text.split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(ClearanceError::EmptyItem);
+            }
+            let unknown = || ClearanceError::Unknown(item.to_owned(), policy.name.clone());
+            if let Some((set, cat)) = item.split_once(':') {
+                let set_f = fold(set);
+                let (s, tag_set) = policy
+                    .tag_sets
+                    .iter()
+                    .enumerate()
+                    .find(|(_, t)| fold(&t.name) == set_f)
+                    .ok_or_else(|| ClearanceError::UnknownTagSet(set.trim().to_owned(), policy.name.clone()))?;
+                let cat_f = fold(cat);
+                let mut found = false;
+                for r in policy.all_categories().filter(|r| r.set == s) {
+                    if cat_f == "*" || fold(&policy.tag_category(r).name) == cat_f {
+                        cl.categories.insert(policy.category_at(r));
+                        found = true;
+                    }
+                }
+                if !found {
+                    return Err(ClearanceError::Unknown(
+                        format!("{}:{}", tag_set.name, cat.trim()),
+                        policy.name.clone(),
+                    ));
+                }
+                continue;
+            }
+            if let Some(i) = policy.classification_by_name(item) {
+                cl.classes.insert(policy.classifications[i].lacv);
+                continue;
+            }
+            let f = fold(item);
+            let matches: Vec<_> = policy
+                .all_categories()
+                .filter(|r| fold(&policy.tag_category(*r).name) == f)
+                .collect();
+            // One name may stand for the same value in several tags of one set (e.g. a
+            // restrictive and an informative spelling); different tag sets are ambiguous.
+            let sets: BTreeSet<usize> = matches.iter().map(|r| r.set).collect();
+            match sets.len() {
+                0 => return Err(unknown()),
+                1 => {
+                    for r in matches {
+                        cl.categories.insert(policy.category_at(r));
+                    }
+                }
+                _ => {
+                    return Err(ClearanceError::Ambiguous {
+                        name: item.to_owned(),
+                        candidates: sets
+                            .iter()
+                            .map(|&s| format!("`{}:{}`", policy.tag_sets[s].name, item))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+        Ok(cl)
+    }
+
+    /// Decodes RFC 5755 Clearance DER.
+    pub fn from_der(bytes: &[u8]) -> Result<Clearance, ClearanceError> {
+        let d = ClearanceDer::from_der(bytes)?;
+        Ok(Clearance {
+            policy: d.policy,
+            classes: d.classes.into_iter().collect(),
+            categories: d.categories,
+        })
+    }
+
+    /// Encodes as RFC 5755 Clearance DER.
+    pub fn to_der(&self) -> Vec<u8> {
+        ClearanceDer {
+            policy: self.policy.clone(),
+            classes: self.classes.iter().copied().collect(),
+            categories: self.categories.clone(),
+        }
+        .to_der()
+    }
+
+    /// Writes the clearance in the text syntax, using the policy's names.
+    pub fn to_text(&self, policy: &Policy) -> String {
+        let mut items: Vec<String> = Vec::new();
+        for c in &policy.classifications {
+            if self.classes.contains(&c.lacv) {
+                items.push(c.name.clone());
+            }
+        }
+        for r in policy.all_categories() {
+            let c = policy.category_at(r);
+            if self.categories.contains(&c) {
+                let name = format!("{}:{}", policy.tag_sets[r.set].name, policy.tag_category(r).name);
+                if !items.contains(&name) {
+                    items.push(name);
+                }
+            }
+        }
+        items.join(", ")
+    }
+}
+
+impl fmt::Display for Clearance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "clearance under {}: classes {:?}, {} categories", self.policy, self.classes, self.categories.len())
+    }
+}

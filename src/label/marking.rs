@@ -1,0 +1,474 @@
+//! Display markings: render a label as the text a person reads (from the policy's marking data
+//! and qualifiers), and parse such text back into a label.
+
+use std::collections::BTreeSet;
+
+use super::model::{Category, Label};
+use super::policy::{CategoryRef, MarkingCode, MarkingData, Policy, default_marking};
+use super::validate::Invalid;
+
+/// Folds text for comparison: upper case, runs of white space made one space, trimmed.
+pub fn fold(s: &str) -> String {
+    fold_mapped(s).0
+}
+
+/// [`fold`], also returning for each byte of the result the byte offset in the input.
+fn fold_mapped(s: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(s.len());
+    let mut map = Vec::with_capacity(s.len());
+    let mut pending_space: Option<usize> = None;
+    for (i, ch) in s.char_indices() {
+        if ch.is_whitespace() {
+            if !out.is_empty() && pending_space.is_none() {
+                pending_space = Some(i);
+            }
+            continue;
+        }
+        if let Some(at) = pending_space.take() {
+            out.push(' ');
+            map.push(at);
+        }
+        for up in ch.to_uppercase() {
+            let before = out.len();
+            out.push(up);
+            map.extend(std::iter::repeat_n(i, out.len() - before));
+        }
+    }
+    (out, map)
+}
+
+/// Why a marking text could not be turned into a label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarkingError {
+    /// The text is empty.
+    #[error("the marking is empty")]
+    Empty,
+    /// A word that is no part of any marking of the policy.
+    #[error("`{word}` is not a classification, category or qualifier of policy {policy}")]
+    UnknownWord {
+        /// The word as typed.
+        word: String,
+        /// The policy's name.
+        policy: String,
+    },
+    /// A word that could mean more than one category.
+    #[error("`{word}` is ambiguous: it could be {candidates}")]
+    Ambiguous {
+        /// The word as typed.
+        word: String,
+        /// The meanings.
+        candidates: String,
+    },
+    /// Two classifications.
+    #[error("the marking names two classifications, {0} and {1}")]
+    TwoClassifications(String, String),
+    /// No classification, and the categories do not imply one.
+    #[error("the marking names no classification")]
+    NoClassification,
+}
+
+/// What a token of marking text means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    PolicyPrefix,
+    PolicySuffix,
+    PolicySeparator,
+    PolicyName,
+    ClassReplace(usize),
+    Class(usize),
+    Category(CategoryRef),
+    TagPrefix(usize, usize),
+    TagSuffix(usize, usize),
+    TagSeparator,
+}
+
+/// The folded texts a policy's markings are made of, longest first: built once per policy.
+#[derive(Debug, Clone, Default)]
+pub struct MarkingTable {
+    tokens: Vec<(String, Vec<Meaning>)>,
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+impl MarkingTable {
+    /// Builds the table for a policy.
+    pub(crate) fn build(policy: &Policy) -> MarkingTable {
+        let mut raw: Vec<(String, Meaning)> = Vec::new();
+        let mut add = |s: &str, m: Meaning| {
+            let f = fold(s);
+            if !f.is_empty() {
+                raw.push((f, m));
+            }
+        };
+        let q = &policy.qualifiers;
+        if let Some(p) = &q.prefix {
+            add(p, Meaning::PolicyPrefix);
+        }
+        if let Some(p) = &q.suffix {
+            add(p, Meaning::PolicySuffix);
+        }
+        if let Some(p) = &q.separator {
+            add(p, Meaning::PolicySeparator);
+        }
+        add(&policy.name, Meaning::PolicyName);
+        if let Some(p) = policy_replacement(policy) {
+            add(p, Meaning::PolicyName);
+        }
+        for (i, c) in policy.classifications.iter().enumerate() {
+            add(&c.name, Meaning::Class(i));
+            if let Some(md) = default_marking(&c.marking) {
+                if let Some(p) = &md.phrase {
+                    if md.codes.contains(&MarkingCode::ReplacePolicy) {
+                        add(p, Meaning::ClassReplace(i));
+                    } else {
+                        add(p, Meaning::Class(i));
+                    }
+                }
+            }
+        }
+        for r in policy.all_categories() {
+            let def = policy.tag_category(r);
+            add(&def.name, Meaning::Category(r));
+            if let Some(p) = default_marking(&def.marking).and_then(|m| m.phrase.as_ref()) {
+                add(p, Meaning::Category(r));
+            }
+        }
+        for (s, set) in policy.tag_sets.iter().enumerate() {
+            for (t, tag) in set.tags.iter().enumerate() {
+                if let Some(p) = &tag.qualifiers.prefix {
+                    add(p, Meaning::TagPrefix(s, t));
+                }
+                if let Some(p) = &tag.qualifiers.suffix {
+                    add(p, Meaning::TagSuffix(s, t));
+                }
+                if let Some(p) = &tag.qualifiers.separator {
+                    add(p, Meaning::TagSeparator);
+                }
+            }
+        }
+        let mut tokens: Vec<(String, Vec<Meaning>)> = Vec::new();
+        for (text, m) in raw {
+            match tokens.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, ms)) => {
+                    if !ms.contains(&m) {
+                        ms.push(m)
+                    }
+                }
+                None => tokens.push((text, vec![m])),
+            }
+        }
+        tokens.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        MarkingTable { tokens }
+    }
+
+    /// The longest tokens matching at `pos` of folded text, respecting word boundaries.
+    fn longest_at(&self, text: &str, pos: usize) -> Option<(usize, &[Meaning])> {
+        let rest = &text[pos..];
+        let prev = text[..pos].chars().next_back();
+        for (tok, ms) in &self.tokens {
+            if !rest.starts_with(tok.as_str()) {
+                continue;
+            }
+            let first = tok.chars().next();
+            let last = tok.chars().next_back();
+            let next = rest[tok.len()..].chars().next();
+            let starts_ok = !(first.is_some_and(is_word_char) && prev.is_some_and(is_word_char));
+            let ends_ok = !(last.is_some_and(is_word_char) && next.is_some_and(is_word_char));
+            if starts_ok && ends_ok {
+                return Some((tok.len(), ms));
+            }
+        }
+        None
+    }
+}
+
+/// The phrase that replaces the policy name at policy level (`replacePolicy`), if any.
+fn policy_replacement(policy: &Policy) -> Option<&str> {
+    policy
+        .marking
+        .iter()
+        .filter(|m| m.lang.is_none())
+        .find(|m| m.codes.contains(&MarkingCode::ReplacePolicy))
+        .map(|m| m.phrase.as_deref().unwrap_or(""))
+}
+
+fn has(md: Option<&MarkingData>, code: MarkingCode) -> bool {
+    md.is_some_and(|m| m.codes.contains(&code))
+}
+
+impl Policy {
+    /// Renders a label's display marking, e.g. `DEMO-UK SECRET - UK / EU EYES ONLY`.
+    ///
+    /// The label must be under this policy with a known classification and categories (it need
+    /// not be valid otherwise). `suppressClassName` is honoured only when the categories imply
+    /// the classification, so that the marking always parses back to the same label.
+    pub fn render_marking(&self, label: &Label) -> Result<String, Invalid> {
+        let lacv = label.classification.ok_or(Invalid::NoClassification)?;
+        let class_idx = self
+            .classification_index(lacv)
+            .ok_or(Invalid::UnknownClassification(lacv))?;
+        let class = &self.classifications[class_idx];
+        let mut refs: Vec<CategoryRef> = Vec::with_capacity(label.categories.len());
+        for c in &label.categories {
+            refs.push(
+                self.find_category(c)
+                    .ok_or_else(|| Invalid::UnknownCategory(c.clone()))?,
+            );
+        }
+        refs.sort_by_key(|r| (r.set, r.tag, r.cat));
+
+        let policy_sep = self.qualifiers.separator.as_deref().unwrap_or(" ");
+        // The policy name, or what replaces it.
+        let class_md = default_marking(&class.marking);
+        let mut replacements: Vec<&str> = Vec::new();
+        if has(class_md, MarkingCode::ReplacePolicy) {
+            if let Some(p) = class_md.and_then(|m| m.phrase.as_deref()) {
+                replacements.push(p);
+            }
+        }
+        let mut suppress_class = false;
+        for r in &refs {
+            let md = default_marking(&self.tag_category(*r).marking);
+            if has(md, MarkingCode::ReplacePolicy) {
+                if let Some(p) = md.and_then(|m| m.phrase.as_deref()) {
+                    replacements.push(p);
+                }
+            }
+            if has(md, MarkingCode::SuppressClassName) {
+                suppress_class = true;
+            }
+        }
+        let mut parts: Vec<String> = Vec::new();
+        if replacements.is_empty() {
+            parts.push(policy_replacement(self).unwrap_or(&self.name).to_owned());
+        } else {
+            parts.push(replacements.join(policy_sep));
+        }
+        if suppress_class && !self.implied_classes(label).eq([class_idx]) {
+            suppress_class = false;
+        }
+        if !suppress_class && !has(class_md, MarkingCode::NoMarkingDisplay) {
+            let shown = match class_md {
+                Some(m) if !m.codes.contains(&MarkingCode::ReplacePolicy) => {
+                    m.phrase.as_deref().unwrap_or(&class.name)
+                }
+                _ => &class.name,
+            };
+            parts.push(shown.to_owned());
+        }
+        // Category groups, tag by tag in policy order.
+        let mut i = 0;
+        while i < refs.len() {
+            let (s, t) = (refs[i].set, refs[i].tag);
+            let tag = &self.tag_sets[s].tags[t];
+            let mut texts: Vec<&str> = Vec::new();
+            while i < refs.len() && refs[i].set == s && refs[i].tag == t {
+                let def = self.tag_category(refs[i]);
+                let md = default_marking(&def.marking);
+                let phrase = md.and_then(|m| m.phrase.as_deref());
+                let hidden = has(md, MarkingCode::NoMarkingDisplay)
+                    || has(md, MarkingCode::ReplacePolicy)
+                    || (has(md, MarkingCode::NoNameDisplay) && phrase.is_none());
+                if !hidden {
+                    texts.push(phrase.unwrap_or(&def.name));
+                }
+                i += 1;
+            }
+            if !texts.is_empty() {
+                let q = &tag.qualifiers;
+                let mut g = String::new();
+                g.push_str(q.prefix.as_deref().unwrap_or(""));
+                g.push_str(&texts.join(q.separator.as_deref().unwrap_or(" ")));
+                g.push_str(q.suffix.as_deref().unwrap_or(""));
+                parts.push(g);
+            }
+        }
+        let mut out = String::new();
+        out.push_str(self.qualifiers.prefix.as_deref().unwrap_or(""));
+        let body: Vec<&str> = parts.iter().map(String::as_str).filter(|p| !p.is_empty()).collect();
+        out.push_str(&body.join(policy_sep));
+        out.push_str(self.qualifiers.suffix.as_deref().unwrap_or(""));
+        Ok(out)
+    }
+
+    /// The classifications (indexes) under which the label's categories would be valid.
+    fn implied_classes<'a>(&'a self, label: &'a Label) -> impl Iterator<Item = usize> + 'a {
+        self.classifications.iter().enumerate().filter_map(move |(i, c)| {
+            let mut l = label.clone();
+            l.classification = Some(c.lacv);
+            self.validate(&l).is_ok().then_some(i)
+        })
+    }
+
+    /// Parses marking text (as rendered, or as a person types it: any case and spacing, the
+    /// policy name and qualifiers optional) into a label under this policy.
+    ///
+    /// The result is not validated; call [`Policy::validate`].
+    pub fn parse_marking(&self, text: &str) -> Result<Label, MarkingError> {
+        let (folded, map) = fold_mapped(text);
+        if folded.is_empty() {
+            return Err(MarkingError::Empty);
+        }
+        let word_at = |pos: usize| -> String {
+            let start = map.get(pos).copied().unwrap_or(0);
+            text[start..]
+                .split(char::is_whitespace)
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        };
+        let table = &self.marking_table;
+        let mut class: Option<usize> = None;
+        let mut categories: BTreeSet<Category> = BTreeSet::new();
+        let mut context: Option<(usize, usize)> = None;
+        let mut seen_policy = false;
+        let mut pos = 0;
+        while pos < folded.len() {
+            if folded[pos..].starts_with(' ') {
+                pos += 1;
+                continue;
+            }
+            let Some((len, meanings)) = table.longest_at(&folded, pos) else {
+                return Err(MarkingError::UnknownWord {
+                    word: word_at(pos),
+                    policy: self.name.clone(),
+                });
+            };
+            let chosen = self.choose(meanings, class.is_some(), seen_policy, context);
+            match chosen {
+                Ok(Meaning::PolicyName) | Ok(Meaning::ClassReplace(_)) => seen_policy = true,
+                Ok(Meaning::PolicyPrefix | Meaning::PolicySuffix | Meaning::PolicySeparator) => {}
+                Ok(Meaning::TagSeparator) => {}
+                Ok(Meaning::TagPrefix(s, t)) => context = Some((s, t)),
+                Ok(Meaning::TagSuffix(..)) => context = None,
+                Ok(Meaning::Class(i)) => {
+                    if let Some(prev) = class {
+                        if prev != i {
+                            return Err(MarkingError::TwoClassifications(
+                                self.classifications[prev].name.clone(),
+                                self.classifications[i].name.clone(),
+                            ));
+                        }
+                    }
+                    class = Some(i);
+                    seen_policy = true;
+                }
+                Ok(Meaning::Category(r)) => {
+                    categories.insert(self.category_at(r));
+                    if !self.tag(r).qualifiers.prefix.is_some() {
+                        // A bare category does not open a group; keep any open one.
+                    }
+                    seen_policy = true;
+                }
+                Err(candidates) => {
+                    return Err(MarkingError::Ambiguous {
+                        word: text[map[pos]..map.get(pos + len).copied().unwrap_or(text.len())]
+                            .trim()
+                            .to_owned(),
+                        candidates,
+                    });
+                }
+            }
+            pos += len;
+        }
+        let mut label = Label {
+            policy: Some(self.id.clone()),
+            classification: None,
+            privacy_mark: None,
+            categories,
+        };
+        let class = match class {
+            Some(c) => c,
+            None => {
+                let implied: Vec<usize> = self.implied_classes(&label).collect();
+                let suppressing = label.categories.iter().any(|c| {
+                    self.find_category(c).is_some_and(|r| {
+                        has(
+                            default_marking(&self.tag_category(r).marking),
+                            MarkingCode::SuppressClassName,
+                        )
+                    })
+                });
+                match implied.as_slice() {
+                    [only] if suppressing => *only,
+                    _ => return Err(MarkingError::NoClassification),
+                }
+            }
+        };
+        label.classification = Some(self.classifications[class].lacv);
+        Ok(label)
+    }
+
+    /// Picks one meaning for a token from its context.
+    fn choose(
+        &self,
+        meanings: &[Meaning],
+        have_class: bool,
+        seen_policy: bool,
+        context: Option<(usize, usize)>,
+    ) -> Result<Meaning, String> {
+        if meanings.len() == 1 {
+            return Ok(meanings[0]);
+        }
+        // Position decides between the policy name, a classification and a category.
+        if !seen_policy && !have_class {
+            if let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::PolicyName)) {
+                return Ok(*m);
+            }
+        }
+        if !have_class {
+            if let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::Class(_))) {
+                return Ok(*m);
+            }
+        }
+        let cats: Vec<CategoryRef> = meanings
+            .iter()
+            .filter_map(|m| match m {
+                Meaning::Category(r) => Some(*r),
+                _ => None,
+            })
+            .collect();
+        if let Some((s, t)) = context {
+            if let Some(r) = cats.iter().find(|r| r.set == s && r.tag == t) {
+                return Ok(Meaning::Category(*r));
+            }
+        }
+        // Outside a group, prefer categories of tags that have no prefix (they stand bare).
+        let bare: Vec<&CategoryRef> = cats
+            .iter()
+            .filter(|r| self.tag(**r).qualifiers.prefix.is_none())
+            .collect();
+        if bare.len() == 1 {
+            return Ok(Meaning::Category(*bare[0]));
+        }
+        let non_cat = meanings.iter().find(|m| !matches!(m, Meaning::Category(_) | Meaning::Class(_)));
+        if cats.is_empty() {
+            if let Some(m) = non_cat {
+                return Ok(*m);
+            }
+        }
+        if cats.is_empty() {
+            return Ok(meanings[0]);
+        }
+        Err(cats
+            .iter()
+            .map(|r| self.category_name(&self.category_at(*r)))
+            .collect::<Vec<_>>()
+            .join(" or "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold("  Top   secret\t- uk "), "TOP SECRET - UK");
+        let (f, map) = fold_mapped("a  b");
+        assert_eq!(f, "A B");
+        assert_eq!(map, vec![0, 1, 3]);
+    }
+}
