@@ -9,29 +9,45 @@ pub fn fuzz_ess(data: &[u8]) {
     if let Ok(label) = Label::from_der(data) {
         let der = label.to_der();
         let again = Label::from_der(&der);
-        assert_eq!(again.as_ref().ok(), Some(&label), "DER re-encoding changed the label");
+        assert_eq!(
+            again.as_ref().ok(),
+            Some(&label),
+            "DER re-encoding changed the label"
+        );
         assert_eq!(again.map(|l| l.to_der()).ok(), Some(der));
     }
 }
 
 /// XEP-0258 parser: anything that parses must serialise and parse to the same value.
 pub fn fuzz_xep0258(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(sl) = SecurityLabel::from_xml(text) {
         let xml = sl.to_xml();
         let again = SecurityLabel::from_xml(&xml);
-        assert_eq!(again.ok(), Some(sl), "XEP-0258 round trip changed the label");
+        assert_eq!(
+            again.ok(),
+            Some(sl),
+            "XEP-0258 round trip changed the label"
+        );
     }
 }
 
 /// Marking parser against a policy: a parsed label that renders must parse back identically.
 pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(label) = policy.parse_marking(text) {
         if policy.validate(&label).is_ok() {
             if let Ok(rendered) = policy.render_marking(&label) {
                 let back = policy.parse_marking(&rendered);
-                assert_eq!(back.ok(), Some(label), "marking {rendered:?} did not parse back");
+                assert_eq!(
+                    back.ok(),
+                    Some(label),
+                    "marking {rendered:?} did not parse back"
+                );
             }
         }
     }
@@ -39,7 +55,9 @@ pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
 
 /// FLOT parser and splitter: never panics; split lines respect the budget and the prefix.
 pub fn fuzz_flot(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let f = Flot::default();
     let _ = f.parse(text);
     let lines = f.split("[S] ", text, 64);
@@ -51,6 +69,8 @@ pub fn fuzz_flot(data: &[u8]) {
 
 /// SPIF loader: never panics.
 pub fn fuzz_spif(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = load_policy(text);
 }

@@ -1,1 +1,217 @@
-fn main() {}
+//! The `labelgate` command: admin tools for policies and labels (the gateway itself arrives
+//! with the bridge).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
+use labelgate::label::{Clearance, Label, Policy, PolicySet, load_policy, nato};
+
+#[derive(Parser)]
+#[command(
+    name = "labelgate",
+    version,
+    about = "IRC front-end for security-labelled XMPP chat"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Security policy (SPIF) tools.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Label tools.
+    #[command(subcommand)]
+    Label(LabelCmd),
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Load and validate a SPIF file; print its classifications and categories.
+    Check {
+        /// The SPIF file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct LabelInput {
+    /// A label file: ESS DER/BER, an ADatP-4774 XML label, or an XEP-0258 <securitylabel>.
+    file: Option<PathBuf>,
+    /// An ESS label in base64.
+    #[arg(long, conflicts_with_all = ["file", "marking"])]
+    ess: Option<String>,
+    /// A display marking, e.g. "SECRET - UK / EU EYES ONLY".
+    #[arg(long, conflicts_with_all = ["file", "ess"])]
+    marking: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum LabelCmd {
+    /// Decode a label and print its marking, validity and ESS encoding.
+    Show {
+        /// The SPIF policy (repeat to load equivalent policies; the first is the gateway's).
+        #[arg(long, required = true)]
+        policy: Vec<PathBuf>,
+        #[command(flatten)]
+        input: LabelInput,
+    },
+    /// Decide whether a clearance dominates a label: prints `grant` or `deny: reason`.
+    Decide {
+        /// The SPIF policy (repeat to load equivalent policies; the first is the gateway's).
+        #[arg(long, required = true)]
+        policy: Vec<PathBuf>,
+        /// The clearance, in the users-file syntax (e.g. "SECRET, UK, EU").
+        #[arg(long)]
+        clearance: String,
+        #[command(flatten)]
+        input: LabelInput,
+    },
+}
+
+fn read_policy(path: &Path) -> Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy {}", path.display()))?;
+    load_policy(&text).with_context(|| format!("{}: invalid policy", path.display()))
+}
+
+fn policy_set(paths: &[PathBuf]) -> Result<PolicySet> {
+    let (first, rest) = paths.split_first().context("no policy given")?;
+    let mut set = PolicySet::new(read_policy(first)?);
+    for p in rest {
+        set.add(read_policy(p)?);
+    }
+    Ok(set)
+}
+
+/// Reads a label from the command line's input, in whichever form it was given.
+fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
+    let primary = set.primary();
+    if let Some(b64) = &input.ess {
+        return Label::from_base64(b64).context("bad ESS label");
+    }
+    if let Some(m) = &input.marking {
+        return primary.parse_marking(m).context("bad marking");
+    }
+    let Some(path) = &input.file else {
+        bail!("give a label file, --ess BASE64 or --marking TEXT");
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let trimmed = bytes.trim_ascii_start();
+    if trimmed.starts_with(b"<") {
+        let text = std::str::from_utf8(&bytes).context("label XML is not UTF-8")?;
+        let el: minidom::Element = text.parse().context("bad label XML")?;
+        if el.name() == "securitylabel" {
+            let sl = SecurityLabel::try_from(&el)?;
+            return match sl.label {
+                LabelPayload::Ess(l) => Ok(l),
+                LabelPayload::Other(inner) => Ok(nato::from_element(primary, &inner)?),
+                LabelPayload::Default => {
+                    bail!("the <securitylabel> holds an empty <label/> (the room's default label)")
+                }
+            };
+        }
+        return Ok(nato::from_element(primary, &el)?);
+    }
+    Label::from_der(&bytes).context("bad ESS label")
+}
+
+fn policy_check(path: &Path) -> Result<()> {
+    let p = read_policy(path)?;
+    println!("policy: {}", p.name);
+    println!("id: {}", p.id);
+    let order = if p.is_hierarchical() {
+        "hierarchical"
+    } else {
+        "unordered"
+    };
+    println!("classifications ({order}):");
+    for c in &p.classifications {
+        let colour = c.color.as_deref().unwrap_or("-");
+        println!("  {} (lacv {}, colour {colour})", c.name, c.lacv);
+    }
+    println!("categories:");
+    for set in &p.tag_sets {
+        for tag in &set.tags {
+            let names: Vec<&str> = tag.categories.iter().map(|c| c.name.as_str()).collect();
+            println!(
+                "  {} [{}] {}: {}",
+                set.name,
+                set.id,
+                tag.tag_type.spif_name(),
+                names.join(", ")
+            );
+        }
+    }
+    for e in &p.equivalent_policies {
+        println!("equivalent: {} ({})", e.name, e.id);
+    }
+    Ok(())
+}
+
+fn label_show(paths: &[PathBuf], input: &LabelInput) -> Result<()> {
+    let set = policy_set(paths)?;
+    let label = read_label(&set, input)?;
+    let policy = label.policy.as_ref().and_then(|id| set.get(id));
+    match policy.map(|p| p.render_marking(&label)) {
+        Some(Ok(m)) => println!("marking: {m}"),
+        Some(Err(e)) => println!("marking: (none: {e})"),
+        None => println!("marking: (none: the label's policy is not loaded)"),
+    }
+    match policy {
+        None => match &label.policy {
+            Some(id) => println!("valid: no (policy {id} is not loaded)"),
+            None => println!("valid: no (the label names no policy)"),
+        },
+        Some(p) => match p.validate(&label) {
+            Ok(()) => println!("valid: yes"),
+            Err(e) => println!("valid: no ({e})"),
+        },
+    }
+    println!("ess: {}", label.to_base64());
+    Ok(())
+}
+
+fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> Result<bool> {
+    let set = policy_set(paths)?;
+    let clearance = Clearance::parse(set.primary(), clearance).context("bad clearance")?;
+    let label = read_label(&set, input)?;
+    Ok(match set.decide(&clearance, &label) {
+        Ok(_granted) => {
+            println!("grant");
+            true
+        }
+        Err(denied) => {
+            println!("deny: {denied}");
+            false
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Policy(PolicyCmd::Check { file }) => policy_check(file).map(|()| true),
+        Command::Label(LabelCmd::Show { policy, input }) => {
+            label_show(policy, input).map(|()| true)
+        }
+        Command::Label(LabelCmd::Decide {
+            policy,
+            clearance,
+            input,
+        }) => label_decide(policy, clearance, input),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("labelgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -88,7 +88,9 @@ impl Clearance {
                     .iter()
                     .enumerate()
                     .find(|(_, t)| fold(&t.name) == set_f)
-                    .ok_or_else(|| ClearanceError::UnknownTagSet(set.trim().to_owned(), policy.name.clone()))?;
+                    .ok_or_else(|| {
+                        ClearanceError::UnknownTagSet(set.trim().to_owned(), policy.name.clone())
+                    })?;
                 let cat_f = fold(cat);
                 let mut found = false;
                 for r in policy.all_categories().filter(|r| r.set == s) {
@@ -170,7 +172,11 @@ impl Clearance {
         for r in policy.all_categories() {
             let c = policy.category_at(r);
             if self.categories.contains(&c) {
-                let name = format!("{}:{}", policy.tag_sets[r.set].name, policy.tag_category(r).name);
+                let name = format!(
+                    "{}:{}",
+                    policy.tag_sets[r.set].name,
+                    policy.tag_category(r).name
+                );
                 if !items.contains(&name) {
                     items.push(name);
                 }
@@ -182,6 +188,12 @@ impl Clearance {
 
 impl fmt::Display for Clearance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "clearance under {}: classes {:?}, {} categories", self.policy, self.classes, self.categories.len())
+        write!(
+            f,
+            "clearance under {}: classes {:?}, {} categories",
+            self.policy,
+            self.classes,
+            self.categories.len()
+        )
     }
 }

@@ -99,11 +99,13 @@ impl PolicySet {
             dominates(target, clearance, label)
         } else {
             let translated = translate(source, target, label)?;
-            target.validate(&translated).map_err(|e| Denied::Untranslatable {
-                from: source.name.clone(),
-                to: target.name.clone(),
-                why: format!("the translated label is invalid: {e}"),
-            })?;
+            target
+                .validate(&translated)
+                .map_err(|e| Denied::Untranslatable {
+                    from: source.name.clone(),
+                    to: target.name.clone(),
+                    why: format!("the translated label is invalid: {e}"),
+                })?;
             dominates(target, clearance, &translated)
         }
     }
@@ -111,8 +113,12 @@ impl PolicySet {
     /// Carries a label into another loaded policy (for display or checking), failing closed.
     pub fn translate(&self, label: &Label, to: &Oid) -> Result<Label, Denied> {
         let from = label.policy.as_ref().ok_or(Denied::NoPolicy)?;
-        let source = self.get(from).ok_or_else(|| Denied::UnknownPolicy(from.clone()))?;
-        let target = self.get(to).ok_or_else(|| Denied::UnknownPolicy(to.clone()))?;
+        let source = self
+            .get(from)
+            .ok_or_else(|| Denied::UnknownPolicy(from.clone()))?;
+        let target = self
+            .get(to)
+            .ok_or_else(|| Denied::UnknownPolicy(to.clone()))?;
         if source.id == target.id {
             return Ok(label.clone());
         }
@@ -179,7 +185,12 @@ fn translate(from: &Policy, to: &Policy, label: &Label) -> Result<Label, Denied>
         .equivalent_policies
         .iter()
         .find(|e| e.id == to.id)
-        .ok_or_else(|| fail(format!("{} declares no equivalence to {}", from.name, to.id)))?;
+        .ok_or_else(|| {
+            fail(format!(
+                "{} declares no equivalence to {}",
+                from.name, to.id
+            ))
+        })?;
     let lacv = label.classification.ok_or(Invalid::NoClassification)?;
     let class = from
         .classification(lacv)
@@ -191,9 +202,14 @@ fn translate(from: &Policy, to: &Policy, label: &Label) -> Result<Label, Denied>
         .ok_or_else(|| fail(format!("classification {} has no equivalent", class.name)))?;
     let mut cats: BTreeSet<Category> = BTreeSet::new();
     for add in eq.adds.iter().chain(ec.adds.iter()) {
-        cats.insert(foreign(to, &add.tag_set, add.tag_class, add.lacv).ok_or_else(|| {
-            fail(format!("the equivalence needs a category of `{}` that cannot be made", add.tag_set))
-        })?);
+        cats.insert(
+            foreign(to, &add.tag_set, add.tag_class, add.lacv).ok_or_else(|| {
+                fail(format!(
+                    "the equivalence needs a category of `{}` that cannot be made",
+                    add.tag_set
+                ))
+            })?,
+        );
     }
     for c in &label.categories {
         let r = from
@@ -221,7 +237,9 @@ fn translate(from: &Policy, to: &Policy, label: &Label) -> Result<Label, Denied>
             let tc = to
                 .all_categories()
                 .map(|r| to.category_at(r))
-                .find(|x| x.tag_set == m.tag_set && x.tag_type.class() == m.tag_class && x.lacv == l)
+                .find(|x| {
+                    x.tag_set == m.tag_set && x.tag_type.class() == m.tag_class && x.lacv == l
+                })
                 .ok_or_else(|| fail(format!("category {} maps to an undefined value", def.name)))?;
             cats.insert(tc);
         }

@@ -168,7 +168,9 @@ impl<'a> Reader<'a> {
             if bytes[0] == 0 {
                 return Err(DerError::NonMinimalLength(at + 1));
             }
-            let len = bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            let len = bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
             if len < 0x80 {
                 return Err(DerError::NonMinimalLength(at + 1));
             }
@@ -220,7 +222,9 @@ pub fn read_u32(tlv: &Tlv<'_>) -> Result<u32, DerError> {
     if digits.len() > 4 {
         return Err(bad);
     }
-    Ok(digits.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+    Ok(digits
+        .iter()
+        .fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
 }
 
 /// Decodes an OBJECT IDENTIFIER value.
@@ -229,7 +233,7 @@ pub fn read_oid(tlv: &Tlv<'_>) -> Result<Oid, DerError> {
 }
 
 /// Largest bit index accepted in a BIT STRING (bounds the categories one bitmap can name).
-pub const MAX_BIT: usize = 4095;
+pub const MAX_BIT: usize = 65535;
 
 /// Decodes a BIT STRING into the indices of its set bits (bit 0 is the most significant bit
 /// of the first octet). Padding bits must be zero.
@@ -333,9 +337,8 @@ pub fn write_set_of(out: &mut Vec<u8>, mut members: Vec<Vec<u8>>) {
 
 /// Whether a byte string is a valid PrintableString.
 pub fn is_printable(s: &str) -> bool {
-    s.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b)
-    })
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
 }
 
 #[cfg(test)]
@@ -351,7 +354,9 @@ mod tests {
         );
         // 0x81 0x05: non-minimal
         assert_eq!(
-            Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]).read().unwrap_err(),
+            Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5])
+                .read()
+                .unwrap_err(),
             DerError::NonMinimalLength(1)
         );
         // 0x82 0x00 0x90: leading zero
@@ -362,7 +367,10 @@ mod tests {
             Err(DerError::Truncated(_))
         ));
         // high tag
-        assert_eq!(Reader::new(&[0x1f, 0x01, 0]).read().unwrap_err(), DerError::HighTag(0));
+        assert_eq!(
+            Reader::new(&[0x1f, 0x01, 0]).read().unwrap_err(),
+            DerError::HighTag(0)
+        );
     }
 
     #[test]
@@ -386,7 +394,10 @@ mod tests {
         let mut out = Vec::new();
         write_bits(&mut out, [1, 3]);
         assert_eq!(out, [0x03, 0x02, 0x04, 0x50]);
-        assert_eq!(read_bits(&Reader::new(&out).read().unwrap()).unwrap(), [1, 3]);
+        assert_eq!(
+            read_bits(&Reader::new(&out).read().unwrap()).unwrap(),
+            [1, 3]
+        );
         let mut empty = Vec::new();
         write_bits(&mut empty, []);
         assert_eq!(empty, [0x03, 0x01, 0x00]);

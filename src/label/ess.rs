@@ -113,7 +113,9 @@ fn read_categories(tlv: &Tlv<'_>, out: &mut BTreeSet<Category>) -> Result<(), Es
             let oid = Oid::from_der_content(ty)
                 .map(|o| o.to_string())
                 .unwrap_or_else(|_| "(malformed)".into());
-            return Err(structure(format!("unsupported security category type {oid}")));
+            return Err(structure(format!(
+                "unsupported security category type {oid}"
+            )));
         }
         let mut v = Reader::inner(&value);
         let inner = v.expect(tag::SEQUENCE, "category value SEQUENCE")?;
@@ -138,7 +140,9 @@ fn read_categories(tlv: &Tlv<'_>, out: &mut BTreeSet<Category>) -> Result<(), Es
             }
         };
         if values.is_empty() {
-            return Err(structure(format!("security category {tag_set} names no value")));
+            return Err(structure(format!(
+                "security category {tag_set} names no value"
+            )));
         }
         if !groups.insert((tag_set.clone(), ty[9])) {
             return Err(structure(format!(
@@ -193,7 +197,11 @@ fn write_categories(out: &mut Vec<u8>, cats: &BTreeSet<Category>) {
         let mut explicit = Vec::new();
         der::write_constructed(&mut explicit, tag::CONTEXT_1_CONS, &seq);
         let mut member = Vec::new();
-        der::write_tlv(&mut member, tag::CONTEXT_0, &category_type_oid(first.tag_type));
+        der::write_tlv(
+            &mut member,
+            tag::CONTEXT_0,
+            &category_type_oid(first.tag_type),
+        );
         member.extend_from_slice(&explicit);
         let mut sc = Vec::new();
         der::write_constructed(&mut sc, tag::SEQUENCE, &member);
@@ -286,7 +294,9 @@ impl Label {
             der::write_oid(&mut members, p);
         }
         match &self.privacy_mark {
-            Some(PrivacyMark::Utf8(s)) => der::write_tlv(&mut members, tag::UTF8_STRING, s.as_bytes()),
+            Some(PrivacyMark::Utf8(s)) => {
+                der::write_tlv(&mut members, tag::UTF8_STRING, s.as_bytes())
+            }
             Some(PrivacyMark::Printable(s)) => {
                 der::write_tlv(&mut members, tag::PRINTABLE_STRING, s.as_bytes())
             }

@@ -63,14 +63,20 @@ impl Flot {
     /// the bracketed text at the start of a line, brackets nested (so `[TLP:AMBER [REGION=EU]]`
     /// works).
     pub fn new(template: &str, pattern: Option<&str>) -> Result<Flot, FlotError> {
-        let (before, after) = template.split_once(PLACEHOLDER).ok_or(FlotError::Template)?;
+        let (before, after) = template
+            .split_once(PLACEHOLDER)
+            .ok_or(FlotError::Template)?;
         if after.contains(PLACEHOLDER) {
             return Err(FlotError::Template);
         }
         let pattern = match pattern {
             None => None,
             Some(p) => {
-                let anchored = if p.starts_with('^') { p.to_owned() } else { format!("^(?:{p})") };
+                let anchored = if p.starts_with('^') {
+                    p.to_owned()
+                } else {
+                    format!("^(?:{p})")
+                };
                 let re = Regex::new(&anchored).map_err(|e| FlotError::Pattern(e.to_string()))?;
                 if !re.capture_names().any(|n| n == Some("marking")) {
                     return Err(FlotError::NoGroup);
@@ -214,7 +220,10 @@ mod tests {
         let p = f.parse("no marking").unwrap();
         assert_eq!(p.marking, None);
         assert_eq!(p.text, "no marking");
-        assert_eq!(f.parse("[SECRET oops").unwrap_err(), FlotError::Unterminated);
+        assert_eq!(
+            f.parse("[SECRET oops").unwrap_err(),
+            FlotError::Unterminated
+        );
         assert_eq!(f.prefix("SECRET"), "[SECRET] ");
     }
 
@@ -224,9 +233,21 @@ mod tests {
         assert_eq!(f.prefix("S"), "(S) ");
         let p = f.parse("(SECRET) hi").unwrap();
         assert_eq!((p.marking, p.text), (Some("SECRET"), "hi"));
-        assert_eq!(Flot::new("no placeholder", None).unwrap_err(), FlotError::Template);
-        assert_eq!(Flot::new("{marking}", Some("(x")).unwrap_err().to_string().starts_with("bad FLOT pattern"), true);
-        assert_eq!(Flot::new("{marking}", Some("x")).unwrap_err(), FlotError::NoGroup);
+        assert_eq!(
+            Flot::new("no placeholder", None).unwrap_err(),
+            FlotError::Template
+        );
+        assert_eq!(
+            Flot::new("{marking}", Some("(x"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("bad FLOT pattern"),
+            true
+        );
+        assert_eq!(
+            Flot::new("{marking}", Some("x")).unwrap_err(),
+            FlotError::NoGroup
+        );
     }
 
     #[test]

@@ -77,6 +77,8 @@ enum Meaning {
     ClassReplace(usize),
     Class(usize),
     Category(CategoryRef),
+    /// A category's phrase that stands in place of the policy name (`replacePolicy`).
+    CategoryReplace(CategoryRef),
     TagPrefix(usize, usize),
     TagSuffix(usize, usize),
     TagSeparator,
@@ -130,9 +132,18 @@ impl MarkingTable {
         }
         for r in policy.all_categories() {
             let def = policy.tag_category(r);
-            add(&def.name, Meaning::Category(r));
-            if let Some(p) = default_marking(&def.marking).and_then(|m| m.phrase.as_ref()) {
-                add(p, Meaning::Category(r));
+            let md = default_marking(&def.marking);
+            if !has(md, MarkingCode::NoNameDisplay) {
+                add(&def.name, Meaning::Category(r));
+            }
+            if let Some(m) = md {
+                if let Some(p) = &m.phrase {
+                    if m.codes.contains(&MarkingCode::ReplacePolicy) {
+                        add(p, Meaning::CategoryReplace(r));
+                    } else {
+                        add(p, Meaning::Category(r));
+                    }
+                }
             }
         }
         for (s, set) in policy.tag_sets.iter().enumerate() {
@@ -287,7 +298,11 @@ impl Policy {
         }
         let mut out = String::new();
         out.push_str(self.qualifiers.prefix.as_deref().unwrap_or(""));
-        let body: Vec<&str> = parts.iter().map(String::as_str).filter(|p| !p.is_empty()).collect();
+        let body: Vec<&str> = parts
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !p.is_empty())
+            .collect();
         out.push_str(&body.join(policy_sep));
         out.push_str(self.qualifiers.suffix.as_deref().unwrap_or(""));
         Ok(out)
@@ -295,11 +310,14 @@ impl Policy {
 
     /// The classifications (indexes) under which the label's categories would be valid.
     fn implied_classes<'a>(&'a self, label: &'a Label) -> impl Iterator<Item = usize> + 'a {
-        self.classifications.iter().enumerate().filter_map(move |(i, c)| {
-            let mut l = label.clone();
-            l.classification = Some(c.lacv);
-            self.validate(&l).is_ok().then_some(i)
-        })
+        self.classifications
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, c)| {
+                let mut l = label.clone();
+                l.classification = Some(c.lacv);
+                self.validate(&l).is_ok().then_some(i)
+            })
     }
 
     /// Parses marking text (as rendered, or as a person types it: any case and spacing, the
@@ -324,6 +342,9 @@ impl Policy {
         let mut categories: BTreeSet<Category> = BTreeSet::new();
         let mut context: Option<(usize, usize)> = None;
         let mut seen_policy = false;
+        // Inside a group whose tag has a visible separator, another item must follow one; a
+        // category straight after an item ends the group.
+        let mut after_item = false;
         let mut pos = 0;
         while pos < folded.len() {
             if folded[pos..].starts_with(' ') {
@@ -336,6 +357,10 @@ impl Policy {
                     policy: self.name.clone(),
                 });
             };
+            if after_item && meanings.iter().any(|m| matches!(m, Meaning::Category(_))) {
+                context = None;
+            }
+            after_item = false;
             let chosen = self.choose(meanings, class.is_some(), seen_policy, context);
             match chosen {
                 Ok(Meaning::PolicyName) | Ok(Meaning::ClassReplace(_)) => seen_policy = true,
@@ -355,12 +380,20 @@ impl Policy {
                     class = Some(i);
                     seen_policy = true;
                 }
+                Ok(Meaning::CategoryReplace(r)) => {
+                    categories.insert(self.category_at(r));
+                    seen_policy = true;
+                }
                 Ok(Meaning::Category(r)) => {
                     categories.insert(self.category_at(r));
-                    if !self.tag(r).qualifiers.prefix.is_some() {
-                        // A bare category does not open a group; keep any open one.
-                    }
                     seen_policy = true;
+                    after_item = context == Some((r.set, r.tag))
+                        && self
+                            .tag(r)
+                            .qualifiers
+                            .separator
+                            .as_deref()
+                            .is_some_and(|s| !s.trim().is_empty());
                 }
                 Err(candidates) => {
                     return Err(MarkingError::Ambiguous {
@@ -412,6 +445,26 @@ impl Policy {
         if meanings.len() == 1 {
             return Ok(meanings[0]);
         }
+        // Before the classification, a category phrase that replaces the policy name wins over
+        // the policy name itself: where the two read the same, the stricter label is chosen.
+        // After it, such phrases are not in play.
+        let replace = meanings
+            .iter()
+            .find(|m| matches!(m, Meaning::CategoryReplace(_)));
+        if !have_class {
+            if let Some(m) = replace {
+                return Ok(*m);
+            }
+        }
+        let meanings: Vec<Meaning> = meanings
+            .iter()
+            .copied()
+            .filter(|m| !matches!(m, Meaning::CategoryReplace(_)))
+            .collect();
+        let meanings = meanings.as_slice();
+        if meanings.len() == 1 {
+            return Ok(meanings[0]);
+        }
         // Position decides between the policy name, a classification and a category.
         if !seen_policy && !have_class {
             if let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::PolicyName)) {
@@ -435,6 +488,9 @@ impl Policy {
                 return Ok(Meaning::Category(*r));
             }
         }
+        if cats.len() == 1 {
+            return Ok(Meaning::Category(cats[0]));
+        }
         // Outside a group, prefer categories of tags that have no prefix (they stand bare).
         let bare: Vec<&CategoryRef> = cats
             .iter()
@@ -442,12 +498,6 @@ impl Policy {
             .collect();
         if bare.len() == 1 {
             return Ok(Meaning::Category(*bare[0]));
-        }
-        let non_cat = meanings.iter().find(|m| !matches!(m, Meaning::Category(_) | Meaning::Class(_)));
-        if cats.is_empty() {
-            if let Some(m) = non_cat {
-                return Ok(*m);
-            }
         }
         if cats.is_empty() {
             return Ok(meanings[0]);

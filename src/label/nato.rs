@@ -62,7 +62,11 @@ pub fn from_element(policy: &Policy, el: &Element) -> Result<Label, NatoError> {
     }
     for c in el.children() {
         if c.ns() != NS {
-            return Err(malformed(format!("element {} of namespace {}", c.name(), c.ns())));
+            return Err(malformed(format!(
+                "element {} of namespace {}",
+                c.name(),
+                c.ns()
+            )));
         }
         if !matches!(
             c.name(),
@@ -89,9 +93,9 @@ pub fn from_element(policy: &Policy, el: &Element) -> Result<Label, NatoError> {
         return Err(NatoError::WrongPolicy(pid, policy.name.clone()));
     }
     let class_name = texts_only(only_child(info, "Classification")?)?;
-    let class = policy
-        .classification_by_name(&class_name)
-        .ok_or_else(|| NatoError::Unknown(format!("classification `{class_name}` is not defined")))?;
+    let class = policy.classification_by_name(&class_name).ok_or_else(|| {
+        NatoError::Unknown(format!("classification `{class_name}` is not defined"))
+    })?;
     let mut categories = BTreeSet::new();
     for c in info.children() {
         match c.name() {
@@ -118,7 +122,9 @@ fn read_category(
     c: &Element,
     out: &mut BTreeSet<Category>,
 ) -> Result<(), NatoError> {
-    let tag_name = c.attr("TagName").ok_or_else(|| malformed("Category without TagName"))?;
+    let tag_name = c
+        .attr("TagName")
+        .ok_or_else(|| malformed("Category without TagName"))?;
     let class = match c.attr("Type") {
         Some("PERMISSIVE") => TagClass::Permissive,
         Some("RESTRICTIVE") => TagClass::Restrictive,
@@ -134,7 +140,10 @@ fn read_category(
     let mut any = false;
     for v in c.children() {
         if !v.is("GenericValue", NS) {
-            return Err(malformed(format!("unexpected element {} in Category", v.name())));
+            return Err(malformed(format!(
+                "unexpected element {} in Category",
+                v.name()
+            )));
         }
         any = true;
         let value = texts_only(v)?;
@@ -144,7 +153,9 @@ fn read_category(
             .filter(|r| r.set == set && policy.tag(*r).tag_type.class() == class)
             .find(|r| fold(&policy.tag_category(*r).name) == vf)
             .ok_or_else(|| {
-                NatoError::Unknown(format!("`{value}` is not a {class} category of `{tag_name}`"))
+                NatoError::Unknown(format!(
+                    "`{value}` is not a {class} category of `{tag_name}`"
+                ))
             })?;
         out.insert(policy.category_at(found));
     }
@@ -188,9 +199,7 @@ pub fn to_element(policy: &Policy, label: &Label) -> Option<Element> {
         let mut cat = Element::builder("Category", NS)
             .attr(attr_name("TagName"), policy.tag_sets[set].name.as_str())
             .attr(attr_name("Type"), ty);
-        while i < refs.len()
-            && refs[i].set == set
-            && policy.tag(refs[i]).tag_type.class() == class
+        while i < refs.len() && refs[i].set == set && policy.tag(refs[i]).tag_type.class() == class
         {
             cat = cat.append(text_el("GenericValue", &policy.tag_category(refs[i]).name));
             i += 1;

@@ -158,7 +158,12 @@ mod tests {
 
     #[test]
     fn dotted_round_trip() {
-        for s in ["1.1", "1.2.826.0.1.6726289.0.4", "2.16.840.1.101.2.1.8.3.0", "2.999.3"] {
+        for s in [
+            "1.1",
+            "1.2.826.0.1.6726289.0.4",
+            "2.16.840.1.101.2.1.8.3.0",
+            "2.999.3",
+        ] {
             let oid: Oid = s.parse().unwrap();
             assert_eq!(oid.to_string(), s);
             assert_eq!(Oid::from_der_content(oid.as_der_content()).unwrap(), oid);
@@ -171,7 +176,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_text_and_encoding() {
-        for s in ["", "1", "3.1", "1.40", "1..2", "1.2.", "a.b", "1.02", "-1.2"] {
+        for s in [
+            "", "1", "3.1", "1.40", "1..2", "1.2.", "a.b", "1.02", "-1.2",
+        ] {
             assert!(s.parse::<Oid>().is_err(), "{s}");
         }
         assert!(Oid::from_der_content(&[]).is_err());

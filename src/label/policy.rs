@@ -303,7 +303,11 @@ impl Policy {
                             tag_type: tag.tag_type,
                             lacv: cat.lacv,
                         },
-                        CategoryRef { set: s, tag: t, cat: c },
+                        CategoryRef {
+                            set: s,
+                            tag: t,
+                            cat: c,
+                        },
                     );
                 }
             }
@@ -314,7 +318,9 @@ impl Policy {
 
     /// The classification with this LACV.
     pub fn classification(&self, lacv: u32) -> Option<&Classification> {
-        self.class_by_lacv.get(&lacv).map(|&i| &self.classifications[i])
+        self.class_by_lacv
+            .get(&lacv)
+            .map(|&i| &self.classifications[i])
     }
 
     /// The index of the classification with this LACV.
@@ -352,7 +358,11 @@ impl Policy {
     pub fn all_categories(&self) -> impl Iterator<Item = CategoryRef> + '_ {
         self.tag_sets.iter().enumerate().flat_map(|(s, set)| {
             set.tags.iter().enumerate().flat_map(move |(t, tag)| {
-                (0..tag.categories.len()).map(move |c| CategoryRef { set: s, tag: t, cat: c })
+                (0..tag.categories.len()).map(move |c| CategoryRef {
+                    set: s,
+                    tag: t,
+                    cat: c,
+                })
             })
         })
     }
@@ -379,7 +389,8 @@ impl Policy {
 
 /// The marking data in the default language (no `xml:lang`, or English).
 pub fn default_marking(data: &[MarkingData]) -> Option<&MarkingData> {
-    data.iter()
-        .find(|m| m.lang.is_none())
-        .or_else(|| data.iter().find(|m| m.lang.as_deref().is_some_and(|l| l.starts_with("en"))))
+    data.iter().find(|m| m.lang.is_none()).or_else(|| {
+        data.iter()
+            .find(|m| m.lang.as_deref().is_some_and(|l| l.starts_with("en")))
+    })
 }

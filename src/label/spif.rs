@@ -10,8 +10,8 @@ use super::model::{TagClass, TagType};
 use super::oid::Oid;
 use super::policy::{
     Applied, CategoryGroup, Classification, EquivalentCategory, EquivalentClassification,
-    EquivalentPolicy, ForeignCategory, MarkingCode, MarkingData, Operation, Policy, Qualifiers, RequiredCategory,
-    Tag, TagCategory, TagSet,
+    EquivalentPolicy, ForeignCategory, MarkingCode, MarkingData, Operation, Policy, Qualifiers,
+    RequiredCategory, Tag, TagCategory, TagSet,
 };
 
 /// The SPIF namespace. Files with no namespace at all are accepted too (older samples).
@@ -138,10 +138,7 @@ impl<'d, 'i> Loader<'d, 'i> {
             if !allowed.contains(&name.as_str()) {
                 self.problem(
                     n,
-                    format!(
-                        "unknown attribute `{name}` on `{}`",
-                        n.tag_name().name()
-                    ),
+                    format!("unknown attribute `{name}` on `{}`", n.tag_name().name()),
                 );
             }
         }
@@ -245,7 +242,10 @@ impl<'d, 'i> Loader<'d, 'i> {
             None => self.ns = None,
             Some(SPIF_NS) => self.ns = Some(SPIF_NS),
             Some(other) => {
-                self.problem(root, format!("`SPIF` is in namespace {other:?}, not {SPIF_NS:?}"));
+                self.problem(
+                    root,
+                    format!("`SPIF` is in namespace {other:?}, not {SPIF_NS:?}"),
+                );
                 return None;
             }
         }
@@ -277,7 +277,10 @@ impl<'d, 'i> Loader<'d, 'i> {
                 {
                     if let Some(name) = sc.attribute("name") {
                         if self.class_names.insert(name.to_owned(), i).is_some() {
-                            self.problem(sc, format!("classification name `{name}` is defined twice"));
+                            self.problem(
+                                sc,
+                                format!("classification name `{name}` is defined twice"),
+                            );
                         }
                     }
                 }
@@ -296,7 +299,11 @@ impl<'d, 'i> Loader<'d, 'i> {
             match c.tag_name().name() {
                 "securityPolicyId" | "defaultSecurityPolicyId" => {
                     self.attrs(c, &["name", "id"]);
-                    let _ = self.children(c).into_iter().map(|x| self.unknown(x, c)).count();
+                    let _ = self
+                        .children(c)
+                        .into_iter()
+                        .map(|x| self.unknown(x, c))
+                        .count();
                     let name = self.req(c, "name").map(str::to_owned);
                     let id = self.req(c, "id").and_then(|s| self.oid(c, s));
                     if let (Some(name), Some(id)) = (name, id) {
@@ -380,7 +387,10 @@ impl<'d, 'i> Loader<'d, 'i> {
         };
         self.check_unique_classes(root, &classifications);
         // Every equivalence must name a declared equivalent policy.
-        let known: HashSet<&str> = equivalent_policies.iter().map(|p| p.name.as_str()).collect();
+        let known: HashSet<&str> = equivalent_policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         let mut unknown_refs = Vec::new();
         for cl in &classifications {
             for e in &cl.equivalents {
@@ -426,12 +436,18 @@ impl<'d, 'i> Loader<'d, 'i> {
         let mut lacvs = HashSet::new();
         for c in classes {
             if !lacvs.insert(c.lacv) {
-                self.problem(root, format!("classification lacv {} is used twice", c.lacv));
+                self.problem(
+                    root,
+                    format!("classification lacv {} is used twice", c.lacv),
+                );
             }
         }
         let with = classes.iter().filter(|c| c.hierarchy.is_some()).count();
         if with != 0 && with != classes.len() {
-            self.problem(root, "some classifications have a hierarchy and some do not");
+            self.problem(
+                root,
+                "some classifications have a hierarchy and some do not",
+            );
         }
     }
 
@@ -516,7 +532,8 @@ impl<'d, 'i> Loader<'d, 'i> {
                     let lacv = self.req(c, "lacv").and_then(|s| self.lacv(c, s));
                     let applied = self.applied(c);
                     let adds = self.foreign_required(c);
-                    if let (Some(policy_ref), Some(lacv), Some(applied)) = (policy_ref, lacv, applied)
+                    if let (Some(policy_ref), Some(lacv), Some(applied)) =
+                        (policy_ref, lacv, applied)
                     {
                         cl.equivalents.push(EquivalentClassification {
                             policy_ref,
@@ -538,7 +555,10 @@ impl<'d, 'i> Loader<'d, 'i> {
             "decrypt" => Some(Applied::Decrypt),
             "both" => Some(Applied::Both),
             other => {
-                self.problem(n, format!("applied must be encrypt, decrypt or both, not `{other}`"));
+                self.problem(
+                    n,
+                    format!("applied must be encrypt, decrypt or both, not `{other}`"),
+                );
                 None
             }
         }
@@ -589,9 +609,10 @@ impl<'d, 'i> Loader<'d, 'i> {
             for x in self.children(c) {
                 self.unknown(x, c);
             }
-            let (Some(text), Some(code)) =
-                (self.req(c, "markingQualifier"), self.req(c, "qualifierCode"))
-            else {
+            let (Some(text), Some(code)) = (
+                self.req(c, "markingQualifier"),
+                self.req(c, "qualifierCode"),
+            ) else {
                 continue;
             };
             let lang = c.attribute((XML_NS, "lang"));
@@ -603,7 +624,10 @@ impl<'d, 'i> Loader<'d, 'i> {
                 "separator" => &mut q.separator,
                 "suffix" => &mut q.suffix,
                 other => {
-                    self.problem(c, format!("qualifierCode must be prefix, separator or suffix, not `{other}`"));
+                    self.problem(
+                        c,
+                        format!("qualifierCode must be prefix, separator or suffix, not `{other}`"),
+                    );
                     continue;
                 }
             };
@@ -626,7 +650,10 @@ impl<'d, 'i> Loader<'d, 'i> {
             }
             self.attrs(r, &["operation"]);
             if !matches!(r.attribute("operation"), None | Some("all")) {
-                self.problem(r, "a requiredCategory in an equivalence must use operation all");
+                self.problem(
+                    r,
+                    "a requiredCategory in an equivalence must use operation all",
+                );
             }
             for g in self.children(r) {
                 if g.tag_name().name() != "categoryGroup" {
@@ -634,20 +661,29 @@ impl<'d, 'i> Loader<'d, 'i> {
                     continue;
                 }
                 self.attrs(g, &["tagSetRef", "tagType", "enumType", "lacv", "all"]);
-                let Some(set) = self.req(g, "tagSetRef").map(str::to_owned) else { continue };
-                let Some(tt) = self.req(g, "tagType") else { continue };
-                let tag_class = match tag_type(tt, g.attribute("enumType"), Some("bitSetAttributes")) {
-                    Ok(t) => t.class(),
-                    Err(e) => {
-                        self.problem(g, e);
-                        continue;
-                    }
+                let Some(set) = self.req(g, "tagSetRef").map(str::to_owned) else {
+                    continue;
                 };
+                let Some(tt) = self.req(g, "tagType") else {
+                    continue;
+                };
+                let tag_class =
+                    match tag_type(tt, g.attribute("enumType"), Some("bitSetAttributes")) {
+                        Ok(t) => t.class(),
+                        Err(e) => {
+                            self.problem(g, e);
+                            continue;
+                        }
+                    };
                 let lacv = match g.attribute("lacv") {
                     Some(s) => self.lacv(g, s),
                     None => None,
                 };
-                out.push(ForeignCategory { tag_set: set, tag_class, lacv });
+                out.push(ForeignCategory {
+                    tag_set: set,
+                    tag_class,
+                    lacv,
+                });
             }
         }
         out
@@ -660,7 +696,10 @@ impl<'d, 'i> Loader<'d, 'i> {
             Some("onlyOne") => Operation::OnlyOne,
             Some("all") => Operation::All,
             Some(other) => {
-                self.problem(n, format!("operation must be onlyOne, oneOrMore or all, not `{other}`"));
+                self.problem(
+                    n,
+                    format!("operation must be onlyOne, oneOrMore or all, not `{other}`"),
+                );
                 return None;
             }
         };
@@ -692,28 +731,35 @@ impl<'d, 'i> Loader<'d, 'i> {
             return None;
         };
         let tt = self.req(n, "tagType")?;
-        let types: Vec<TagType> = match tag_type(tt, n.attribute("enumType"), Some("bitSetAttributes")) {
-            Ok(TagType::InformativeBits) => vec![TagType::InformativeBits, TagType::InformativeEnumerated],
-            Ok(t) => vec![t],
-            Err(e) => {
-                self.problem(n, e);
-                return None;
-            }
-        };
+        let types: Vec<TagType> =
+            match tag_type(tt, n.attribute("enumType"), Some("bitSetAttributes")) {
+                Ok(TagType::InformativeBits) => {
+                    vec![TagType::InformativeBits, TagType::InformativeEnumerated]
+                }
+                Ok(t) => vec![t],
+                Err(e) => {
+                    self.problem(n, e);
+                    return None;
+                }
+            };
         let all = self.boolean(n, "all");
         let lacv = match n.attribute("lacv") {
             Some(s) if !all => Some(self.lacv(n, s)?),
             _ => None,
         };
         let tags = &self.set_types[set].1;
-        let present: Vec<&(TagType, Vec<u32>)> = tags.iter().filter(|(t, _)| types.contains(t)).collect();
+        let present: Vec<&(TagType, Vec<u32>)> =
+            tags.iter().filter(|(t, _)| types.contains(t)).collect();
         if present.is_empty() {
             self.problem(n, format!("tag set `{set_name}` has no {tt} tag"));
             return None;
         }
         if let Some(l) = lacv {
             if !present.iter().any(|(_, ls)| ls.contains(&l)) {
-                self.problem(n, format!("tag set `{set_name}` has no {tt} category with lacv {l}"));
+                self.problem(
+                    n,
+                    format!("tag set `{set_name}` has no {tt} category with lacv {l}"),
+                );
                 return None;
             }
         }
@@ -745,7 +791,11 @@ impl<'d, 'i> Loader<'d, 'i> {
                 if !seen.insert((t.tag_type, c.lacv)) {
                     self.problem(
                         n,
-                        format!("tag set `{name}` defines {} lacv {} twice", t.tag_type.spif_name(), c.lacv),
+                        format!(
+                            "tag set `{name}` defines {} lacv {} twice",
+                            t.tag_type.spif_name(),
+                            c.lacv
+                        ),
                     );
                 }
             }
@@ -757,7 +807,16 @@ impl<'d, 'i> Loader<'d, 'i> {
     }
 
     fn tag(&mut self, n: N<'d, 'i>) -> Option<Tag> {
-        self.attrs(n, &["name", "tagType", "enumType", "tag7Encoding", "singleSelection"]);
+        self.attrs(
+            n,
+            &[
+                "name",
+                "tagType",
+                "enumType",
+                "tag7Encoding",
+                "singleSelection",
+            ],
+        );
         let name = self.req(n, "name")?.to_owned();
         let tt = self.req(n, "tagType")?;
         let tag_type = match tag_type(tt, n.attribute("enumType"), n.attribute("tag7Encoding")) {
@@ -780,7 +839,10 @@ impl<'d, 'i> Loader<'d, 'i> {
                 "tagCategory" => {
                     if let Some(cat) = self.tag_category(c, tag_type) {
                         if tag.categories.iter().any(|x| x.name == cat.name) {
-                            self.problem(c, format!("category `{}` is defined twice in its tag", cat.name));
+                            self.problem(
+                                c,
+                                format!("category `{}` is defined twice in its tag", cat.name),
+                            );
                         }
                         tag.categories.push(cat);
                     }
@@ -799,10 +861,15 @@ impl<'d, 'i> Loader<'d, 'i> {
         self.attrs(n, &["name", "lacv", "obsolete", "userInput"]);
         let name = self.req(n, "name")?.to_owned();
         let lacv = self.req(n, "lacv").and_then(|s| self.lacv(n, s))?;
-        if matches!(tt, TagType::Restrictive | TagType::Permissive | TagType::InformativeBits)
-            && lacv as usize > super::der::MAX_BIT
+        if matches!(
+            tt,
+            TagType::Restrictive | TagType::Permissive | TagType::InformativeBits
+        ) && lacv as usize > super::der::MAX_BIT
         {
-            self.problem(n, format!("bitmap lacv {lacv} is larger than {}", super::der::MAX_BIT));
+            self.problem(
+                n,
+                format!("bitmap lacv {lacv} is larger than {}", super::der::MAX_BIT),
+            );
         }
         let obsolete = self.boolean(n, "obsolete");
         let mut cat = TagCategory {
@@ -826,7 +893,10 @@ impl<'d, 'i> Loader<'d, 'i> {
                     self.attrs(c, &[]);
                     let class = c.text().unwrap_or("").trim();
                     match self.class_names.get(class) {
-                        None => self.problem(c, format!("excludedClass `{class}` names no classification")),
+                        None => self.problem(
+                            c,
+                            format!("excludedClass `{class}` names no classification"),
+                        ),
                         Some(&i) => {
                             if cat.excluded_classes.contains(&i) {
                                 self.problem(
@@ -866,7 +936,15 @@ impl<'d, 'i> Loader<'d, 'i> {
     fn equivalent_category(&mut self, n: N<'d, 'i>) -> Option<EquivalentCategory> {
         self.attrs(
             n,
-            &["policyRef", "tagSetId", "tagType", "enumType", "lacv", "applied", "action"],
+            &[
+                "policyRef",
+                "tagSetId",
+                "tagType",
+                "enumType",
+                "lacv",
+                "applied",
+                "action",
+            ],
         );
         for x in self.children(n) {
             self.unknown(x, n);
@@ -895,7 +973,10 @@ impl<'d, 'i> Loader<'d, 'i> {
             }
         };
         if tag_class == TagClass::Informative && lacv.is_none() && !discard {
-            self.problem(n, "an equivalent category needs a lacv unless it is discarded");
+            self.problem(
+                n,
+                "an equivalent category needs a lacv unless it is discarded",
+            );
         }
         Some(EquivalentCategory {
             policy_ref,
@@ -942,7 +1023,9 @@ fn tag_type(tt: &str, enum_type: Option<&str>, tag7: Option<&str>) -> Result<Tag
             }
         },
         (t, Some(e)) if t != "enumerated" => {
-            return Err(format!("enumType `{e}` is only allowed with tagType enumerated"));
+            return Err(format!(
+                "enumType `{e}` is only allowed with tagType enumerated"
+            ));
         }
         (other, _) => return Err(format!("unknown tagType `{other}`")),
     })

@@ -63,7 +63,11 @@ impl Policy {
     /// A readable name for a category of this policy: `Tag Set/Name`, or its value if unknown.
     pub fn category_name(&self, c: &Category) -> String {
         match self.find_category(c) {
-            Some(r) => format!("{}/{}", self.tag_sets[r.set].name, self.tag_category(r).name),
+            Some(r) => format!(
+                "{}/{}",
+                self.tag_sets[r.set].name,
+                self.tag_category(r).name
+            ),
             None => format!("{}#{}", c.tag_set, c.lacv),
         }
     }
@@ -159,7 +163,11 @@ impl Policy {
                 }
             }
             for g in &def.excluded {
-                if let Some(other) = label.categories.iter().find(|o| *o != c && g.matches(self, o)) {
+                if let Some(other) = label
+                    .categories
+                    .iter()
+                    .find(|o| *o != c && g.matches(self, o))
+                {
                     return Err(Invalid::Excluded {
                         category: self.category_name(c),
                         other: self.category_name(other),

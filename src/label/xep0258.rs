@@ -331,7 +331,9 @@ impl From<SecurityLabel> for Element {
 impl SecurityLabel {
     /// Parses `<securitylabel>` from XML text.
     pub fn from_xml(text: &str) -> Result<SecurityLabel, XepError> {
-        let el: Element = text.parse().map_err(|e: minidom::Error| XepError::Xml(e.to_string()))?;
+        let el: Element = text
+            .parse()
+            .map_err(|e: minidom::Error| XepError::Xml(e.to_string()))?;
         SecurityLabel::try_from(&el)
     }
 

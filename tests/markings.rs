@@ -1,0 +1,241 @@
+//! Display markings render as the policies say, parse back tolerantly, and
+//! parse(render(l)) == l for valid labels of every sample policy.
+
+use labelgate::label::marking::MarkingError;
+use labelgate::label::policy::{CategoryRef, MarkingCode, default_marking};
+use labelgate::label::{Label, Policy, load_policy};
+use proptest::prelude::*;
+
+fn policy(name: &str) -> Policy {
+    let p = format!("{}/tests/fixtures/spif/{name}", env!("CARGO_MANIFEST_DIR"));
+    load_policy(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+const SAMPLES: [&str; 6] = [
+    "uk-demo.xml",
+    "tlp.xml",
+    "tlp-plus.xml",
+    "bsi-commercial.xml",
+    "food-policy.xml",
+    "nato-4774-policy.xml",
+];
+
+#[test]
+fn uk_demo_renders() {
+    let p = policy("uk-demo.xml");
+    for (typed, rendered) in [
+        (
+            "SECRET - UK / EU EYES ONLY",
+            "DEMO-UK SECRET - UK / EU EYES ONLY",
+        ),
+        ("secret eu uk", "DEMO-UK SECRET - UK / EU EYES ONLY"),
+        (
+            "  demo-uk   Secret -  UK/EU  eyes only ",
+            "DEMO-UK SECRET - UK / EU EYES ONLY",
+        ),
+        ("OFFICIAL", "DEMO-UK OFFICIAL"),
+        (
+            "OFFICIAL-SENSITIVE LOCSEN",
+            "DEMO-UK OFFICIAL-SENSITIVE LOCSEN",
+        ),
+        (
+            "top secret overlord dynamo",
+            "DEMO-UK TOP SECRET OVERLORD DYNAMO",
+        ),
+    ] {
+        let l = p
+            .parse_marking(typed)
+            .unwrap_or_else(|e| panic!("{typed}: {e}"));
+        assert_eq!(p.validate(&l), Ok(()), "{typed}");
+        assert_eq!(p.render_marking(&l).unwrap(), rendered, "{typed}");
+    }
+}
+
+#[test]
+fn other_policies_render() {
+    for (file, typed, rendered) in [
+        (
+            "tlp.xml",
+            "tlp:amber [region=eu/us]",
+            "TLP:AMBER [REGION=EU/US]",
+        ),
+        (
+            "tlp.xml",
+            "RED Extra",
+            "TLP:RED [Additional Handling May Apply]",
+        ),
+        ("tlp-plus.xml", "AMBER J:EU,US", "TLPX:AMBER J:EU,US"),
+        ("food-policy.xml", "Luxury Sweet", "[ Food Luxury Sweet ]"),
+        ("food-policy.xml", "FREE", "[ Food FREE ]"),
+        (
+            "food-policy.xml",
+            "Commodity Contains Peanut+Nut",
+            "[ Food Commodity Contains Peanut+Nut ]",
+        ),
+        ("nato-4774-policy.xml", "TOP SECRET", "COSMIC TOP SECRET"),
+        (
+            "nato-4774-policy.xml",
+            "NATO SECRET Context:NATO",
+            "NATO SECRET",
+        ),
+    ] {
+        let p = policy(file);
+        let parsed = p.parse_marking(typed);
+        let l = match parsed {
+            Ok(l) => l,
+            Err(e) if typed.contains(':') && file.starts_with("nato") => {
+                // Qualified names are clearance syntax, not markings: build the label by hand.
+                let _ = e;
+                let mut l = p.parse_marking("NATO SECRET").unwrap();
+                let r = p
+                    .all_categories()
+                    .find(|r| {
+                        p.tag_sets[r.set].name == "Context" && p.tag_category(*r).name == "NATO"
+                    })
+                    .unwrap();
+                l.categories.insert(p.category_at(r));
+                l
+            }
+            Err(e) => panic!("{file} {typed}: {e}"),
+        };
+        assert_eq!(p.validate(&l), Ok(()), "{file} {typed}");
+        assert_eq!(p.render_marking(&l).unwrap(), rendered, "{file} {typed}");
+    }
+}
+
+#[test]
+fn parse_errors_name_the_word() {
+    let p = policy("uk-demo.xml");
+    assert_eq!(
+        p.parse_marking("SECRET banana EYES ONLY"),
+        Err(MarkingError::UnknownWord {
+            word: "banana".into(),
+            policy: "UK".into()
+        })
+    );
+    // A word must match whole: "UKRAINE" is not "UK".
+    assert!(
+        matches!(p.parse_marking("SECRET UKRAINE"), Err(MarkingError::UnknownWord { word, .. }) if word == "UKRAINE")
+    );
+    assert_eq!(
+        p.parse_marking("SECRET TOP SECRET"),
+        Err(MarkingError::TwoClassifications(
+            "SECRET".into(),
+            "TOP SECRET".into()
+        ))
+    );
+    assert_eq!(p.parse_marking("   "), Err(MarkingError::Empty));
+    assert_eq!(
+        p.parse_marking("UK EYES ONLY"),
+        Err(MarkingError::NoClassification)
+    );
+    // Food's "Yummy Chocolate" does not say which classification it is.
+    let food = policy("food-policy.xml");
+    assert_eq!(
+        food.parse_marking("Yummy Chocolate"),
+        Err(MarkingError::NoClassification)
+    );
+}
+
+/// Whether every category of the label shows in its marking (a category whose marking is
+/// suppressed by the policy, e.g. NATO's "Releasable", cannot be read back from text).
+fn fully_displayed(p: &Policy, l: &Label) -> bool {
+    l.categories.iter().all(|c| {
+        let r = p.find_category(c).unwrap();
+        let md = default_marking(&p.tag_category(r).marking);
+        !md.is_some_and(|m| {
+            m.codes.contains(&MarkingCode::NoMarkingDisplay)
+                || (m.codes.contains(&MarkingCode::NoNameDisplay) && m.phrase.is_none())
+        })
+    })
+}
+
+/// Whether the policy name reads the same as a category phrase that replaces it (NATO's
+/// "NATO" context): then a label without that category cannot be told from one with it, and
+/// the parser deliberately reads the stricter label.
+fn policy_name_shadowed(p: &Policy, l: &Label) -> bool {
+    let name = labelgate::label::marking::fold(&p.name);
+    let replacing = |r: CategoryRef| {
+        default_marking(&p.tag_category(r).marking)
+            .filter(|m| m.codes.contains(&MarkingCode::ReplacePolicy))
+            .and_then(|m| m.phrase.as_deref())
+            .map(labelgate::label::marking::fold)
+    };
+    let shadowed = p
+        .all_categories()
+        .any(|r| replacing(r).as_deref() == Some(name.as_str()));
+    let has_replacement = l
+        .categories
+        .iter()
+        .any(|c| p.find_category(c).and_then(replacing).is_some());
+    shadowed && !has_replacement
+}
+
+fn check_round_trip(p: &Policy, l: &Label) -> Result<(), String> {
+    if p.validate(l).is_err() || !fully_displayed(p, l) || policy_name_shadowed(p, l) {
+        return Ok(());
+    }
+    let m = p.render_marking(l).map_err(|e| e.to_string())?;
+    match p.parse_marking(&m) {
+        Ok(back) if back == *l => Ok(()),
+        Ok(back) => Err(format!("{}: {m:?} parsed to {back}, not {l}", p.name)),
+        Err(e) => Err(format!("{}: {m:?} did not parse: {e}", p.name)),
+    }
+}
+
+fn label_of(p: &Policy, class: usize, cats: &[CategoryRef]) -> Label {
+    let mut l = Label::new(p.id.clone(), p.classifications[class].lacv);
+    for r in cats {
+        l.categories.insert(p.category_at(*r));
+    }
+    l
+}
+
+/// Every classification with every single category and every pair of categories.
+#[test]
+fn round_trip_exhaustive_pairs() {
+    for file in SAMPLES {
+        let p = policy(file);
+        let all: Vec<CategoryRef> = p.all_categories().collect();
+        let limit = if file.starts_with("nato") {
+            40
+        } else {
+            all.len()
+        };
+        let mut checked = 0;
+        for class in 0..p.classifications.len() {
+            let l = label_of(&p, class, &[]);
+            check_round_trip(&p, &l).unwrap();
+            checked += usize::from(p.validate(&l).is_ok());
+            for (i, a) in all.iter().enumerate() {
+                let l = label_of(&p, class, &[*a]);
+                check_round_trip(&p, &l).unwrap();
+                checked += usize::from(p.validate(&l).is_ok());
+                for b in all.iter().skip(i + 1).take(limit) {
+                    let l = label_of(&p, class, &[*a, *b]);
+                    check_round_trip(&p, &l).unwrap();
+                    checked += usize::from(p.validate(&l).is_ok());
+                }
+            }
+        }
+        assert!(
+            checked > 3,
+            "{file}: only {checked} valid labels were checked"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Random labels of up to six categories under every sample policy.
+    #[test]
+    fn round_trip_random(policy_idx in 0usize..SAMPLES.len(), class in 0usize..8, picks in proptest::collection::vec(0usize..1000, 0..6)) {
+        let p = policy(SAMPLES[policy_idx]);
+        let all: Vec<CategoryRef> = p.all_categories().collect();
+        let class = class % p.classifications.len();
+        let cats: Vec<CategoryRef> = picks.iter().map(|i| all[i % all.len()]).collect();
+        let l = label_of(&p, class, &cats);
+        prop_assert_eq!(check_round_trip(&p, &l), Ok(()));
+    }
+}
