@@ -39,17 +39,16 @@ pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(label) = policy.parse_marking(text) {
-        if policy.validate(&label).is_ok() {
-            if let Ok(rendered) = policy.render_marking(&label) {
-                let back = policy.parse_marking(&rendered);
-                assert_eq!(
-                    back.ok(),
-                    Some(label),
-                    "marking {rendered:?} did not parse back"
-                );
-            }
-        }
+    if let Ok(label) = policy.parse_marking(text)
+        && policy.validate(&label).is_ok()
+        && let Ok(rendered) = policy.render_marking(&label)
+    {
+        let back = policy.parse_marking(&rendered);
+        assert_eq!(
+            back.ok(),
+            Some(label),
+            "marking {rendered:?} did not parse back"
+        );
     }
 }
 

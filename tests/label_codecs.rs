@@ -1,6 +1,8 @@
 //! ESS DER, RFC 5755 clearances, XEP-0258 elements and ADatP-4774 labels decode to what the
 //! specifications and `labels.md` say, re-encode exactly, and refuse malformed input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use labelgate::label::ess::{ClearanceDer, decode_base64};
 use labelgate::label::nato;
 use labelgate::label::xep0258::{Catalog, CatalogRequest, LabelPayload, SecurityLabel, XepError};

@@ -1,5 +1,7 @@
 //! Validation, clearances and the access decision, against the sample policies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use labelgate::label::clearance::ClearanceError;
 use labelgate::label::{Clearance, Denied, Invalid, Label, Policy, PolicySet, load_policy};
 

@@ -1,6 +1,8 @@
 //! Display markings render as the policies say, parse back tolerantly, and
 //! parse(render(l)) == l for valid labels of every sample policy.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use labelgate::label::marking::MarkingError;
 use labelgate::label::policy::{CategoryRef, MarkingCode, default_marking};
 use labelgate::label::{Label, Policy, load_policy};

@@ -1,6 +1,8 @@
 //! Every sample SPIF policy loads, the three broken ones are refused with the problem named,
 //! and the loaded model says what the files say.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use labelgate::label::policy::{MarkingCode, Operation};
 use labelgate::label::{TagType, load_policy};
 

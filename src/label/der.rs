@@ -243,10 +243,10 @@ pub fn read_bits(tlv: &Tlv<'_>) -> Result<Vec<u32>, DerError> {
     if unused > 7 || (bytes.is_empty() && unused != 0) {
         return Err(bad);
     }
-    if let Some(&last) = bytes.last() {
-        if last & ((1u8 << unused) - 1) != 0 {
-            return Err(bad);
-        }
+    if let Some(&last) = bytes.last()
+        && last & ((1u8 << unused) - 1) != 0
+    {
+        return Err(bad);
     }
     if bytes.len() * 8 > MAX_BIT + 1 {
         return Err(bad);

@@ -185,10 +185,10 @@ pub fn split_lines(prefix: &str, body: &str, max_bytes: usize) -> Vec<String> {
                 cut -= 1;
             }
             // Prefer the last space in the window, if it leaves a reasonable piece.
-            if let Some(sp) = rest[..cut].rfind(' ') {
-                if sp >= budget / 2 {
-                    cut = sp;
-                }
+            if let Some(sp) = rest[..cut].rfind(' ')
+                && sp >= budget / 2
+            {
+                cut = sp;
             }
             if cut == 0 {
                 // A single character wider than the budget: take it whole.
@@ -237,12 +237,11 @@ mod tests {
             Flot::new("no placeholder", None).unwrap_err(),
             FlotError::Template
         );
-        assert_eq!(
+        assert!(
             Flot::new("{marking}", Some("(x"))
                 .unwrap_err()
                 .to_string()
-                .starts_with("bad FLOT pattern"),
-            true
+                .starts_with("bad FLOT pattern")
         );
         assert_eq!(
             Flot::new("{marking}", Some("x")).unwrap_err(),

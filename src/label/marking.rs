@@ -120,13 +120,13 @@ impl MarkingTable {
         }
         for (i, c) in policy.classifications.iter().enumerate() {
             add(&c.name, Meaning::Class(i));
-            if let Some(md) = default_marking(&c.marking) {
-                if let Some(p) = &md.phrase {
-                    if md.codes.contains(&MarkingCode::ReplacePolicy) {
-                        add(p, Meaning::ClassReplace(i));
-                    } else {
-                        add(p, Meaning::Class(i));
-                    }
+            if let Some(md) = default_marking(&c.marking)
+                && let Some(p) = &md.phrase
+            {
+                if md.codes.contains(&MarkingCode::ReplacePolicy) {
+                    add(p, Meaning::ClassReplace(i));
+                } else {
+                    add(p, Meaning::Class(i));
                 }
             }
         }
@@ -136,13 +136,13 @@ impl MarkingTable {
             if !has(md, MarkingCode::NoNameDisplay) {
                 add(&def.name, Meaning::Category(r));
             }
-            if let Some(m) = md {
-                if let Some(p) = &m.phrase {
-                    if m.codes.contains(&MarkingCode::ReplacePolicy) {
-                        add(p, Meaning::CategoryReplace(r));
-                    } else {
-                        add(p, Meaning::Category(r));
-                    }
+            if let Some(m) = md
+                && let Some(p) = &m.phrase
+            {
+                if m.codes.contains(&MarkingCode::ReplacePolicy) {
+                    add(p, Meaning::CategoryReplace(r));
+                } else {
+                    add(p, Meaning::Category(r));
                 }
             }
         }
@@ -234,18 +234,18 @@ impl Policy {
         // The policy name, or what replaces it.
         let class_md = default_marking(&class.marking);
         let mut replacements: Vec<&str> = Vec::new();
-        if has(class_md, MarkingCode::ReplacePolicy) {
-            if let Some(p) = class_md.and_then(|m| m.phrase.as_deref()) {
-                replacements.push(p);
-            }
+        if has(class_md, MarkingCode::ReplacePolicy)
+            && let Some(p) = class_md.and_then(|m| m.phrase.as_deref())
+        {
+            replacements.push(p);
         }
         let mut suppress_class = false;
         for r in &refs {
             let md = default_marking(&self.tag_category(*r).marking);
-            if has(md, MarkingCode::ReplacePolicy) {
-                if let Some(p) = md.and_then(|m| m.phrase.as_deref()) {
-                    replacements.push(p);
-                }
+            if has(md, MarkingCode::ReplacePolicy)
+                && let Some(p) = md.and_then(|m| m.phrase.as_deref())
+            {
+                replacements.push(p);
             }
             if has(md, MarkingCode::SuppressClassName) {
                 suppress_class = true;
@@ -369,13 +369,13 @@ impl Policy {
                 Ok(Meaning::TagPrefix(s, t)) => context = Some((s, t)),
                 Ok(Meaning::TagSuffix(..)) => context = None,
                 Ok(Meaning::Class(i)) => {
-                    if let Some(prev) = class {
-                        if prev != i {
-                            return Err(MarkingError::TwoClassifications(
-                                self.classifications[prev].name.clone(),
-                                self.classifications[i].name.clone(),
-                            ));
-                        }
+                    if let Some(prev) = class
+                        && prev != i
+                    {
+                        return Err(MarkingError::TwoClassifications(
+                            self.classifications[prev].name.clone(),
+                            self.classifications[i].name.clone(),
+                        ));
                     }
                     class = Some(i);
                     seen_policy = true;
@@ -451,10 +451,8 @@ impl Policy {
         let replace = meanings
             .iter()
             .find(|m| matches!(m, Meaning::CategoryReplace(_)));
-        if !have_class {
-            if let Some(m) = replace {
-                return Ok(*m);
-            }
+        if !have_class && let Some(m) = replace {
+            return Ok(*m);
         }
         let meanings: Vec<Meaning> = meanings
             .iter()
@@ -466,15 +464,14 @@ impl Policy {
             return Ok(meanings[0]);
         }
         // Position decides between the policy name, a classification and a category.
-        if !seen_policy && !have_class {
-            if let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::PolicyName)) {
-                return Ok(*m);
-            }
+        if !seen_policy
+            && !have_class
+            && let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::PolicyName))
+        {
+            return Ok(*m);
         }
-        if !have_class {
-            if let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::Class(_))) {
-                return Ok(*m);
-            }
+        if !have_class && let Some(m) = meanings.iter().find(|m| matches!(m, Meaning::Class(_))) {
+            return Ok(*m);
         }
         let cats: Vec<CategoryRef> = meanings
             .iter()
@@ -483,10 +480,10 @@ impl Policy {
                 _ => None,
             })
             .collect();
-        if let Some((s, t)) = context {
-            if let Some(r) = cats.iter().find(|r| r.set == s && r.tag == t) {
-                return Ok(Meaning::Category(*r));
-            }
+        if let Some((s, t)) = context
+            && let Some(r) = cats.iter().find(|r| r.set == s && r.tag == t)
+        {
+            return Ok(Meaning::Category(*r));
         }
         if cats.len() == 1 {
             return Ok(Meaning::Category(cats[0]));

@@ -77,10 +77,10 @@ pub fn from_element(policy: &Policy, el: &Element) -> Result<Label, NatoError> {
     }
     let info = only_child(el, "ConfidentialityInformation")?;
     for n in info.nodes() {
-        if let Node::Text(t) = n {
-            if !t.trim().is_empty() {
-                return Err(malformed("text in ConfidentialityInformation"));
-            }
+        if let Node::Text(t) = n
+            && !t.trim().is_empty()
+        {
+            return Err(malformed("text in ConfidentialityInformation"));
         }
     }
     let pid_el = only_child(info, "PolicyIdentifier")?;

@@ -106,12 +106,15 @@ struct Loader<'d, 'i> {
     /// Tag set name → index (filled before anything refers to tag sets).
     set_names: HashMap<String, usize>,
     /// Per tag set: its OID and its tags' (type, lacvs).
-    set_types: Vec<(Oid, Vec<(TagType, Vec<u32>)>)>,
+    set_types: Vec<(Oid, Vec<TagValues>)>,
     /// Classification name → index.
     class_names: HashMap<String, usize>,
 }
 
 type N<'d, 'i> = Node<'d, 'i>;
+
+/// A tag's type and the LACVs of its categories (from the first pass).
+type TagValues = (TagType, Vec<u32>);
 
 impl<'d, 'i> Loader<'d, 'i> {
     fn line(&self, n: N<'d, 'i>) -> u32 {
@@ -163,13 +166,11 @@ impl<'d, 'i> Loader<'d, 'i> {
                         out.push(c);
                     }
                 }
-                NodeType::Text => {
-                    if c.text().is_some_and(|t| !t.trim().is_empty()) {
-                        self.problem(
-                            c,
-                            format!("unexpected text inside `{}`", n.tag_name().name()),
-                        );
-                    }
+                NodeType::Text if c.text().is_some_and(|t| !t.trim().is_empty()) => {
+                    self.problem(
+                        c,
+                        format!("unexpected text inside `{}`", n.tag_name().name()),
+                    );
                 }
                 _ => {}
             }
@@ -275,13 +276,10 @@ impl<'d, 'i> Loader<'d, 'i> {
                     .filter(|x| x.is_element() && x.tag_name().name() == "securityClassification")
                     .enumerate()
                 {
-                    if let Some(name) = sc.attribute("name") {
-                        if self.class_names.insert(name.to_owned(), i).is_some() {
-                            self.problem(
-                                sc,
-                                format!("classification name `{name}` is defined twice"),
-                            );
-                        }
+                    if let Some(name) = sc.attribute("name")
+                        && self.class_names.insert(name.to_owned(), i).is_some()
+                    {
+                        self.problem(sc, format!("classification name `{name}` is defined twice"));
                     }
                 }
             }
@@ -593,10 +591,10 @@ impl<'d, 'i> Loader<'d, 'i> {
     fn qualifiers(&mut self, n: N<'d, 'i>) -> Qualifiers {
         self.attrs(n, &["markingCode", "code"]);
         for attr in ["markingCode", "code"] {
-            if let Some(code) = n.attribute(attr) {
-                if MarkingCode::from_spif(code).is_none() {
-                    self.problem(n, format!("unknown marking code `{code}`"));
-                }
+            if let Some(code) = n.attribute(attr)
+                && MarkingCode::from_spif(code).is_none()
+            {
+                self.problem(n, format!("unknown marking code `{code}`"));
             }
         }
         let mut q = Qualifiers::default();
@@ -754,14 +752,14 @@ impl<'d, 'i> Loader<'d, 'i> {
             self.problem(n, format!("tag set `{set_name}` has no {tt} tag"));
             return None;
         }
-        if let Some(l) = lacv {
-            if !present.iter().any(|(_, ls)| ls.contains(&l)) {
-                self.problem(
-                    n,
-                    format!("tag set `{set_name}` has no {tt} category with lacv {l}"),
-                );
-                return None;
-            }
+        if let Some(l) = lacv
+            && !present.iter().any(|(_, ls)| ls.contains(&l))
+        {
+            self.problem(
+                n,
+                format!("tag set `{set_name}` has no {tt} category with lacv {l}"),
+            );
+            return None;
         }
         Some(CategoryGroup {
             tag_set: set,

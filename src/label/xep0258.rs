@@ -171,10 +171,10 @@ fn check_attrs(el: &Element, allowed: &[&str], parent: &'static str) -> Result<(
 
 fn no_text(el: &Element, parent: &'static str) -> Result<(), XepError> {
     for n in el.nodes() {
-        if let Node::Text(t) = n {
-            if !t.trim().is_empty() {
-                return Err(XepError::Text(parent));
-            }
+        if let Node::Text(t) = n
+            && !t.trim().is_empty()
+        {
+            return Err(XepError::Text(parent));
         }
     }
     Ok(())
