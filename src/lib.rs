@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod label;
+pub mod xmpp;
 
 #[doc(hidden)]
 pub mod internal;

@@ -1,0 +1,11 @@
+//! The XMPP side: one client session per IRC user, authenticated with a TLS client certificate
+//! and SASL EXTERNAL (XEP-0178), acting in multi-user chat rooms (XEP-0045) with security labels
+//! (XEP-0258).
+//!
+//! * [`tls`] builds the rustls configuration once per identity;
+//! * [`connect`] gets from TCP to an authenticated stream, with a typed error for each failure;
+//! * [`session`] runs a session: resource binding, stream management, reconnect with backoff,
+//!   IQ tracking, room (re)joins, and typed events for the layer above.
+
+pub mod connect;
+pub mod tls;

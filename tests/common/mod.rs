@@ -1,0 +1,142 @@
+//! Shared helpers for tests against a real ejabberd: one server per run, started by the
+//! project's own script (`contrib/ejabberd start`), and TLS identities from its test PKI.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use labelgate::xmpp::connect::{Endpoint, TlsMode};
+use labelgate::xmpp::tls;
+use tokio_xmpp::xmlstream::Timeouts;
+
+/// The running test server.
+pub struct TestServer {
+    /// Its private directory (config, spool, logs, `pki/`).
+    pub dir: PathBuf,
+    /// The STARTTLS c2s port (direct TLS is `port + 1`).
+    pub port: u16,
+    /// The XMPP domain.
+    pub domain: String,
+}
+
+impl TestServer {
+    /// The MUC service.
+    pub fn muc(&self) -> String {
+        format!("conference.{}", self.domain)
+    }
+
+    /// A file of the test PKI.
+    pub fn pki(&self, name: &str) -> PathBuf {
+        self.dir.join("pki").join(name)
+    }
+
+    /// Runs `contrib/ejabberd ARGS`.
+    pub fn script(&self, args: &[&str]) {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let status = Command::new(format!("{root}/contrib/ejabberd"))
+            .args(args)
+            .status()
+            .expect("run contrib/ejabberd");
+        assert!(status.success(), "contrib/ejabberd {args:?} failed");
+    }
+}
+
+/// Starts (or reuses) the run's ejabberd. `LABELGATE_TEST_XMPP_DIR` and
+/// `LABELGATE_TEST_XMPP_PORT` override where (contrib/test sets them).
+pub fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let dir = std::env::var("LABELGATE_TEST_XMPP_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(format!("{root}/target/test-xmpp")));
+        let port: u16 = std::env::var("LABELGATE_TEST_XMPP_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(25222);
+        let s = TestServer {
+            dir: dir.clone(),
+            port,
+            domain: "labelgate.test".into(),
+        };
+        s.script(&["start", dir.to_str().unwrap(), &port.to_string()]);
+        s
+    })
+}
+
+/// Which client certificate a test connects with.
+#[derive(Clone, Copy, Debug)]
+pub enum Identity<'a> {
+    /// The trusted gateway certificate.
+    Gateway,
+    /// A per-user certificate.
+    User(&'a str),
+    /// A certificate from a CA the server does not trust.
+    Untrusted,
+    /// No client certificate.
+    Anonymous,
+}
+
+/// An endpoint for the test server with the given identity.
+pub fn endpoint(identity: Identity<'_>, mode: TlsMode) -> Endpoint {
+    let s = server();
+    let ca = s.pki("ca.crt");
+    let config = match identity {
+        Identity::Gateway => tls::client_config_from_files(&ca, Some((&s.pki("gateway.crt"), &s.pki("gateway.key")))),
+        Identity::User(u) => tls::client_config_from_files(
+            &ca,
+            Some((&s.pki(&format!("users/{u}.crt")), &s.pki(&format!("users/{u}.key")))),
+        ),
+        Identity::Untrusted => tls::client_config_from_files(&ca, Some((&s.pki("untrusted.crt"), &s.pki("untrusted.key")))),
+        Identity::Anonymous => tls::client_config_from_files(&ca, None),
+    }
+    .unwrap();
+    let port = match mode {
+        TlsMode::StartTls => s.port,
+        TlsMode::Direct => s.port + 1,
+    };
+    Endpoint {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        domain: s.domain.clone(),
+        tls_mode: mode,
+        tls: config,
+        handshake_timeout: Duration::from_secs(10),
+        timeouts: Timeouts {
+            read_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(10),
+        },
+    }
+}
+
+/// A JID on the test domain.
+pub fn jid(node: &str) -> jid::BareJid {
+    format!("{node}@{}", server().domain).parse().unwrap()
+}
+
+/// A name unique to this process and call, for rooms and accounts.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Shares one test PKI's CA config (for tests that build many endpoints).
+pub fn shared<T>(v: T) -> Arc<T> {
+    Arc::new(v)
+}
+
+/// Connects expecting a refusal; returns the error.
+pub async fn refused(
+    ep: &Endpoint,
+    user: &jid::BareJid,
+    authzid: Option<&jid::BareJid>,
+) -> labelgate::xmpp::connect::ConnectError {
+    match labelgate::xmpp::connect::connect(ep, user, authzid).await {
+        Ok(_) => panic!("{user} logged in but should have been refused"),
+        Err(e) => e,
+    }
+}
