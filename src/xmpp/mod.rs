@@ -8,4 +8,6 @@
 //!   IQ tracking, room (re)joins, and typed events for the layer above.
 
 pub mod connect;
+pub mod muc;
+pub mod session;
 pub mod tls;

@@ -140,3 +140,37 @@ pub async fn refused(
         Err(e) => e,
     }
 }
+
+use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
+use tokio::sync::mpsc;
+
+/// Starts a trusted-gateway session for `node`.
+pub async fn session(node: &str) -> (Session, mpsc::Receiver<XmppEvent>) {
+    let ep = Arc::new(endpoint(Identity::Gateway, labelgate::xmpp::connect::TlsMode::StartTls));
+    Session::start(SessionConfig::new(ep, jid(node), IdentityMode::TrustedGateway))
+        .await
+        .unwrap_or_else(|e| panic!("session for {node}: {e}"))
+}
+
+/// Waits (at most `secs`) for the first event matching `pred`, skipping others.
+pub async fn wait_for<T>(
+    rx: &mut mpsc::Receiver<XmppEvent>,
+    secs: u64,
+    mut pred: impl FnMut(&XmppEvent) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("timed out waiting for an XMPP event")
+            .expect("event channel closed");
+        if let Some(t) = pred(&ev) {
+            return t;
+        }
+    }
+}
+
+/// A room JID on the test MUC service.
+pub fn room(name: &str) -> jid::BareJid {
+    format!("{name}@{}", server().muc()).parse().unwrap()
+}

@@ -1,0 +1,1001 @@
+//! One XMPP client session: logs in up front (so refusals reach the user), then runs under
+//! tokio-xmpp's `StanzaStream` (resource binding, XEP-0198 stream management, keep-alive),
+//! reconnecting with exponential backoff and jitter and rejoining its rooms after a reset.
+//!
+//! A [`Session`] is a cheap handle; a task owns the stream and the room state and reports
+//! typed [`XmppEvent`]s on a bounded channel (a slow consumer slows reading; nothing is
+//! dropped).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jid::{BareJid, FullJid, Jid};
+use minidom::Element;
+use rand::Rng;
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::Stanza;
+use tokio_xmpp::stanzastream::{Connection, Event, StanzaStream, StreamEvent};
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+
+use super::connect::{self, ConnectError, Endpoint};
+use super::muc::{
+    self, History, JoinError, Occupant, OccupantPresence, Occupants, OutgoingMessage,
+    ReceivedMessage,
+};
+use crate::label::xep0258::{Catalog, CatalogRequest};
+
+/// How a session authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityMode {
+    /// One gateway certificate; the user's JID goes in the SASL authzid.
+    TrustedGateway,
+    /// The certificate names the user; no authzid.
+    PerUser,
+}
+
+/// Reconnect backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `n` (0-based): doubling, capped, with ±25 % jitter.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
+        let jitter = rand::rng().random_range(0.75..1.25);
+        base.mul_f64(jitter)
+    }
+}
+
+/// Everything a session needs.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Server and TLS (shared by all sessions of this identity).
+    pub endpoint: Arc<Endpoint>,
+    /// The user's JID.
+    pub jid: BareJid,
+    /// Trusted gateway or per-user certificate.
+    pub mode: IdentityMode,
+    /// Stanza queue depth in each direction.
+    pub queue_depth: usize,
+    /// Events buffered toward the consumer.
+    pub event_buffer: usize,
+    /// How long an IQ may go unanswered.
+    pub iq_timeout: Duration,
+    /// How long a room join may go unanswered.
+    pub join_timeout: Duration,
+    /// Reconnect backoff.
+    pub backoff: Backoff,
+}
+
+impl SessionConfig {
+    /// Defaults for a JID and endpoint.
+    pub fn new(endpoint: Arc<Endpoint>, jid: BareJid, mode: IdentityMode) -> Self {
+        SessionConfig {
+            endpoint,
+            jid,
+            mode,
+            queue_depth: 64,
+            event_buffer: 256,
+            iq_timeout: Duration::from_secs(15),
+            join_timeout: Duration::from_secs(15),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+/// What happened on a session, for the layer above.
+#[derive(Debug, Clone)]
+pub enum XmppEvent {
+    /// The connection dropped; the stream may still resume without loss.
+    Suspended,
+    /// The stream resumed without loss.
+    Resumed,
+    /// A reconnect attempt failed; another follows after `retry_in`.
+    ReconnectFailed {
+        /// Why.
+        error: ConnectError,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
+    /// The stream was re-established with loss of state; rooms are being rejoined.
+    Reset {
+        /// The newly bound JID.
+        bound: FullJid,
+    },
+    /// A room was rejoined after a reset.
+    Rejoined {
+        /// The room.
+        room: BareJid,
+        /// The occupants now.
+        occupants: Occupants,
+    },
+    /// Rejoining a room after a reset failed.
+    RejoinFailed {
+        /// The room.
+        room: BareJid,
+        /// Why.
+        error: JoinError,
+    },
+    /// Someone joined a room (or their role or affiliation changed).
+    OccupantJoined {
+        /// The room.
+        room: BareJid,
+        /// Who.
+        occupant: Occupant,
+    },
+    /// Someone left a room.
+    OccupantLeft {
+        /// The room.
+        room: BareJid,
+        /// Their nick.
+        nick: String,
+        /// Why: status codes (307 kick, 301 ban, …) and reason text.
+        codes: Vec<u16>,
+        /// Reason or status text.
+        reason: Option<String>,
+    },
+    /// Someone changed nick.
+    NickChanged {
+        /// The room.
+        room: BareJid,
+        /// Old nick.
+        old: String,
+        /// New nick.
+        new: String,
+    },
+    /// This session was removed from a room (kick, ban, room destroyed…).
+    RemovedFromRoom {
+        /// The room.
+        room: BareJid,
+        /// Status codes.
+        codes: Vec<u16>,
+        /// Reason text.
+        reason: Option<String>,
+    },
+    /// A message in a room (live or history).
+    Groupchat {
+        /// The room.
+        room: BareJid,
+        /// The sender's nick (`None` for the room itself).
+        nick: Option<String>,
+        /// The message.
+        message: Box<ReceivedMessage>,
+    },
+    /// A private message from a room occupant.
+    Private {
+        /// The room.
+        room: BareJid,
+        /// The sender's nick.
+        nick: String,
+        /// The message.
+        message: Box<ReceivedMessage>,
+    },
+    /// The subject of a room.
+    Subject {
+        /// The room.
+        room: BareJid,
+        /// Who set it, if known.
+        nick: Option<String>,
+        /// The subject.
+        subject: String,
+    },
+    /// A message bounced with an error.
+    MessageError {
+        /// Where it was sent.
+        from: Option<Jid>,
+        /// Its id.
+        id: Option<String>,
+        /// The error.
+        error: Option<muc::StanzaErrorInfo>,
+    },
+    /// A message from outside any room.
+    Direct {
+        /// The message.
+        message: Box<ReceivedMessage>,
+    },
+    /// The session ended for good.
+    Closed,
+}
+
+/// The result of joining a room.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    /// The nick the room gave us (it may differ from the one asked for).
+    pub nick: String,
+    /// Occupants, including us.
+    pub occupants: Occupants,
+}
+
+/// Why an IQ failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IqError {
+    /// No answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// An error answer.
+    #[error("error answer: {condition}")]
+    Error {
+        /// The condition.
+        condition: String,
+    },
+    /// The session is gone.
+    #[error("the session is closed")]
+    Closed,
+}
+
+/// Why a catalog could not be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CatalogError {
+    /// The server has no catalog service (ejabberd has none).
+    #[error("the server offers no security label catalog ({0})")]
+    NoService(String),
+    /// The answer is not a catalog.
+    #[error("bad catalog answer: {0}")]
+    Bad(String),
+    /// The request failed.
+    #[error(transparent)]
+    Iq(#[from] IqError),
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The session is gone.
+    #[error("the XMPP session is closed")]
+    Closed,
+    /// The room is not joined.
+    #[error("not in room {0}")]
+    NotJoined(BareJid),
+    /// The nick cannot form a JID.
+    #[error("`{0}` cannot be used as a room nick")]
+    BadNick(String),
+}
+
+enum Command {
+    Join {
+        room: BareJid,
+        nick: String,
+        history: History,
+        reply: oneshot::Sender<Result<Joined, JoinError>>,
+    },
+    Leave {
+        room: BareJid,
+        status: Option<String>,
+    },
+    Send {
+        stanza: Box<Stanza>,
+        room: Option<BareJid>,
+        reply: oneshot::Sender<Result<(), SendError>>,
+    },
+    Iq {
+        iq: Box<Iq>,
+        id: String,
+        reply: oneshot::Sender<Result<Iq, IqError>>,
+    },
+    ForgetIq(String),
+    Occupants {
+        room: BareJid,
+        reply: oneshot::Sender<Option<(String, Occupants)>>,
+    },
+    Close(oneshot::Sender<()>),
+}
+
+/// A handle to a running session. Cloning is cheap; the session ends on [`Session::close`]
+/// or when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Session {
+    tx: mpsc::Sender<Command>,
+    bound: FullJid,
+    config: Arc<SessionConfig>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+fn new_id() -> String {
+    let n: u128 = rand::rng().random();
+    format!("lg-{n:032x}")
+}
+
+impl Session {
+    /// Logs in and starts the session. Errors here are final for this attempt and can be shown
+    /// to the user; later connection losses are retried in the background.
+    pub async fn start(
+        config: SessionConfig,
+    ) -> Result<(Session, mpsc::Receiver<XmppEvent>), ConnectError> {
+        let config = Arc::new(config);
+        let authzid = match config.mode {
+            IdentityMode::TrustedGateway => Some(&config.jid),
+            IdentityMode::PerUser => None,
+        };
+        let first = connect::connect(&config.endpoint, &config.jid, authzid).await?;
+        let (evt_tx, evt_rx) = mpsc::channel(config.event_buffer.max(1));
+        let connector = reconnector(config.clone(), first, evt_tx.clone());
+        let mut stream = StanzaStream::new(connector, config.queue_depth.max(1));
+        // The stream binds a resource; wait for it.
+        let bound = tokio::time::timeout(config.endpoint.handshake_timeout, async {
+            loop {
+                match stream.next().await {
+                    Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
+                        return bound_jid.try_into_full().map_err(|j| {
+                            ConnectError::Bind(format!("bound to a bare JID {j}"))
+                        });
+                    }
+                    Some(_) => continue,
+                    None => return Err(ConnectError::Bind("the stream ended before binding".into())),
+                }
+            }
+        })
+        .await
+        .map_err(|_| ConnectError::Bind("no answer to resource binding".into()))??;
+        let (tx, rx) = mpsc::channel(64);
+        let worker = Worker {
+            stream,
+            events: evt_tx,
+            rooms: HashMap::new(),
+            iqs: HashMap::new(),
+            bound: bound.clone(),
+        };
+        tokio::spawn(worker.run(rx));
+        Ok((Session { tx, bound, config }, evt_rx))
+    }
+
+    /// The full JID the session is bound to (it may change after a reset).
+    pub fn bound_jid(&self) -> &FullJid {
+        &self.bound
+    }
+
+    /// The user's bare JID.
+    pub fn jid(&self) -> &BareJid {
+        &self.config.jid
+    }
+
+    /// Joins a room as `nick`, asking for `history`; answers with our nick and the occupants.
+    pub async fn join(&self, room: &BareJid, nick: &str, history: History) -> Result<Joined, JoinError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Join {
+                room: room.clone(),
+                nick: nick.to_owned(),
+                history,
+                reply,
+            })
+            .await
+            .map_err(|_| JoinError::NoAnswer("the session is closed".into()))?;
+        match tokio::time::timeout(self.config.join_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(JoinError::NoAnswer("the session is closed".into())),
+            Err(_) => {
+                self.leave(room, None).await;
+                Err(JoinError::NoAnswer(format!("no answer within {:?}", self.config.join_timeout)))
+            }
+        }
+    }
+
+    /// Leaves a room.
+    pub async fn leave(&self, room: &BareJid, status: Option<&str>) {
+        let _ = self
+            .tx
+            .send(Command::Leave {
+                room: room.clone(),
+                status: status.map(str::to_owned),
+            })
+            .await;
+    }
+
+    /// The occupants of a joined room, with our own nick.
+    pub async fn occupants(&self, room: &BareJid) -> Option<(String, Occupants)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Occupants {
+                room: room.clone(),
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok().flatten()
+    }
+
+    async fn send_stanza(&self, stanza: Stanza, room: Option<BareJid>) -> Result<(), SendError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Send {
+                stanza: Box::new(stanza),
+                room,
+                reply,
+            })
+            .await
+            .map_err(|_| SendError::Closed)?;
+        rx.await.map_err(|_| SendError::Closed)?
+    }
+
+    /// Sends a groupchat message to a joined room.
+    pub async fn send_groupchat(&self, room: &BareJid, out: &OutgoingMessage) -> Result<(), SendError> {
+        let m = muc::build_message(Jid::from(room.clone()), MessageType::Groupchat, out);
+        self.send_stanza(Stanza::Message(m), Some(room.clone())).await
+    }
+
+    /// Sends a private message to an occupant of a joined room.
+    pub async fn send_private(
+        &self,
+        room: &BareJid,
+        nick: &str,
+        out: &OutgoingMessage,
+    ) -> Result<(), SendError> {
+        let to = room
+            .with_resource_str(nick)
+            .map_err(|_| SendError::BadNick(nick.to_owned()))?;
+        let m = muc::build_message(Jid::from(to), MessageType::Chat, out);
+        self.send_stanza(Stanza::Message(m), Some(room.clone())).await
+    }
+
+    /// Changes a room's subject.
+    pub async fn set_subject(&self, room: &BareJid, subject: &str) -> Result<(), SendError> {
+        let m = muc::build_subject(room, subject);
+        self.send_stanza(Stanza::Message(m), Some(room.clone())).await
+    }
+
+    /// Sends an IQ and waits for its answer (matched by id).
+    pub async fn iq(&self, iq: Iq) -> Result<Iq, IqError> {
+        let id = match &iq {
+            Iq::Get { id, .. } | Iq::Set { id, .. } | Iq::Result { id, .. } | Iq::Error { id, .. } => {
+                id.clone()
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Iq {
+                iq: Box::new(iq),
+                id: id.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| IqError::Closed)?;
+        match tokio::time::timeout(self.config.iq_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(IqError::Closed),
+            Err(_) => {
+                let _ = self.tx.send(Command::ForgetIq(id)).await;
+                Err(IqError::Timeout(self.config.iq_timeout))
+            }
+        }
+    }
+
+    /// Asks our server for the XEP-0258 label catalog of `target` (e.g. a room).
+    pub async fn catalog(&self, target: &Jid) -> Result<Catalog, CatalogError> {
+        let req = CatalogRequest {
+            to: target.to_string(),
+        };
+        let iq = Iq::Get {
+            from: None,
+            to: Some(Jid::from(self.config.jid.domain().to_owned())),
+            id: new_id(),
+            payload: Element::from(&req),
+        };
+        match self.iq(iq).await {
+            Ok(Iq::Result { payload: Some(p), .. }) => {
+                Catalog::try_from(&p).map_err(|e| CatalogError::Bad(e.to_string()))
+            }
+            Ok(Iq::Result { payload: None, .. }) => Err(CatalogError::Bad("empty result".into())),
+            Ok(Iq::Error { error, .. }) => Err(CatalogError::NoService(format!("{:?}", error.defined_condition))),
+            Ok(_) => Err(CatalogError::Bad("not a result".into())),
+            Err(IqError::Error { condition }) => Err(CatalogError::NoService(condition)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Leaves every room and closes the stream.
+    pub async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Close(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The connector closure: hands over the first (already authenticated) connection, then
+/// reconnects with backoff for as long as the stream lives.
+fn reconnector(
+    config: Arc<SessionConfig>,
+    first: Connection,
+    events: mpsc::Sender<XmppEvent>,
+) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
+    let mut first = Some(first);
+    Box::new(move |_location, slot| {
+        if let Some(conn) = first.take() {
+            // The receiver is alive: the stream just asked for it.
+            let _ = slot.send(conn);
+            return;
+        }
+        let config = config.clone();
+        let events = events.clone();
+        tokio::spawn(async move {
+            let authzid = match config.mode {
+                IdentityMode::TrustedGateway => Some(&config.jid),
+                IdentityMode::PerUser => None,
+            };
+            let mut attempt = 0u32;
+            loop {
+                if slot.is_closed() {
+                    return;
+                }
+                match connect::connect(&config.endpoint, &config.jid, authzid).await {
+                    Ok(conn) => {
+                        let _ = slot.send(conn);
+                        return;
+                    }
+                    Err(error) => {
+                        let retry_in = config.backoff.delay(attempt);
+                        attempt = attempt.saturating_add(1);
+                        tracing::warn!(jid = %config.jid, %error, ?retry_in, "XMPP reconnect failed");
+                        let _ = events.try_send(XmppEvent::ReconnectFailed { error, retry_in });
+                        tokio::time::sleep(retry_in).await;
+                    }
+                }
+            }
+        });
+    })
+}
+
+struct RoomState {
+    nick: String,
+    history: History,
+    occupants: Occupants,
+    joined: bool,
+    pending: Option<oneshot::Sender<Result<Joined, JoinError>>>,
+    /// A rejoin after a reset (report as `Rejoined`, not to a caller).
+    rejoining: bool,
+    /// The newest delay stamp or receive time seen, for `since` on rejoin.
+    last_seen: Option<String>,
+}
+
+struct Worker {
+    stream: StanzaStream,
+    events: mpsc::Sender<XmppEvent>,
+    rooms: HashMap<BareJid, RoomState>,
+    iqs: HashMap<String, oneshot::Sender<Result<Iq, IqError>>>,
+    bound: FullJid,
+}
+
+fn now_stamp() -> String {
+    // XEP-0082 DateTime in UTC, second precision.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+impl Worker {
+    async fn emit(&self, e: XmppEvent) {
+        // Bounded: a slow consumer slows reading from the server, nothing is dropped.
+        let _ = self.events.send(e).await;
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Close(done)) => {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd).await,
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                ev = self.stream.next() => match ev {
+                    Some(ev) => self.event(ev).await,
+                    None => {
+                        for (_, tx) in self.iqs.drain() {
+                            let _ = tx.send(Err(IqError::Closed));
+                        }
+                        self.emit(XmppEvent::Closed).await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn shutdown(mut self) {
+        let rooms: Vec<(BareJid, String)> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.joined)
+            .map(|(j, r)| (j.clone(), r.nick.clone()))
+            .collect();
+        for (room, nick) in rooms {
+            if let Some(p) = muc::leave_presence(&room, &nick, Some("gateway session closed")) {
+                let _ = self.stream.send(Box::new(Stanza::Presence(p))).await;
+            }
+        }
+        self.rooms.clear();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.close()).await;
+        let _ = self.events.send(XmppEvent::Closed).await;
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join {
+                room,
+                nick,
+                history,
+                reply,
+            } => {
+                if let Some(r) = self.rooms.get(&room) {
+                    if r.joined {
+                        let _ = reply.send(Ok(Joined {
+                            nick: r.nick.clone(),
+                            occupants: r.occupants.clone(),
+                        }));
+                        return;
+                    }
+                }
+                let Some(p) = muc::join_presence(&room, &nick, &history) else {
+                    let _ = reply.send(Err(JoinError::BadNick));
+                    return;
+                };
+                self.rooms.insert(
+                    room,
+                    RoomState {
+                        nick,
+                        history,
+                        occupants: Occupants::new(),
+                        joined: false,
+                        pending: Some(reply),
+                        rejoining: false,
+                        last_seen: None,
+                    },
+                );
+                self.stream.send(Box::new(Stanza::Presence(p))).await;
+            }
+            Command::Leave { room, status } => {
+                if let Some(r) = self.rooms.remove(&room) {
+                    if let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref()) {
+                        self.stream.send(Box::new(Stanza::Presence(p))).await;
+                    }
+                }
+            }
+            Command::Send { stanza, room, reply } => {
+                if let Some(room) = room {
+                    if !self.rooms.get(&room).is_some_and(|r| r.joined) {
+                        let _ = reply.send(Err(SendError::NotJoined(room)));
+                        return;
+                    }
+                }
+                self.stream.send(stanza).await;
+                let _ = reply.send(Ok(()));
+            }
+            Command::Iq { iq, id, reply } => {
+                self.iqs.insert(id, reply);
+                self.stream.send(Box::new(Stanza::Iq(*iq))).await;
+            }
+            Command::ForgetIq(id) => {
+                self.iqs.remove(&id);
+            }
+            Command::Occupants { room, reply } => {
+                let _ = reply.send(
+                    self.rooms
+                        .get(&room)
+                        .filter(|r| r.joined)
+                        .map(|r| (r.nick.clone(), r.occupants.clone())),
+                );
+            }
+            Command::Close(_) => {}
+        }
+    }
+
+    async fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Stream(StreamEvent::Suspended) => self.emit(XmppEvent::Suspended).await,
+            Event::Stream(StreamEvent::Resumed) => self.emit(XmppEvent::Resumed).await,
+            Event::Stream(StreamEvent::Reset { bound_jid, .. }) => {
+                if let Ok(full) = bound_jid.try_into_full() {
+                    self.bound = full.clone();
+                    self.emit(XmppEvent::Reset { bound: full }).await;
+                }
+                self.rejoin_all().await;
+            }
+            Event::Stanza(Stanza::Presence(p)) => self.presence(p).await,
+            Event::Stanza(Stanza::Message(m)) => self.message(m).await,
+            Event::Stanza(Stanza::Iq(iq)) => self.iq(iq).await,
+        }
+    }
+
+    async fn rejoin_all(&mut self) {
+        let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            let Some(r) = self.rooms.get_mut(&room) else { continue };
+            let was_pending = r.pending.is_some();
+            r.joined = false;
+            r.occupants.clear();
+            r.rejoining = !was_pending;
+            let mut history = r.history.clone();
+            if let Some(since) = &r.last_seen {
+                history = History {
+                    max_stanzas: None,
+                    since: Some(since.clone()),
+                };
+            }
+            if let Some(p) = muc::join_presence(&room, &r.nick, &history) {
+                self.stream.send(Box::new(Stanza::Presence(p))).await;
+            }
+        }
+    }
+
+    async fn presence(&mut self, p: Presence) {
+        let Some(from) = p.from.clone() else { return };
+        let room = from.to_bare();
+        if p.type_ == PresenceType::Error {
+            if let Some(mut r) = self.rooms.remove(&room) {
+                let err = muc::stanza_error(&p.payloads)
+                    .map(|e| JoinError::from_stanza_error(e, &r.nick))
+                    .unwrap_or(JoinError::Other {
+                        condition: "undefined-condition".into(),
+                        text: None,
+                    });
+                if let Some(reply) = r.pending.take() {
+                    let _ = reply.send(Err(err));
+                } else if r.rejoining {
+                    self.emit(XmppEvent::RejoinFailed { room, error: err }).await;
+                } else {
+                    self.emit(XmppEvent::RemovedFromRoom {
+                        room,
+                        codes: vec![],
+                        reason: Some(err.to_string()),
+                    })
+                    .await;
+                }
+            }
+            return;
+        }
+        let Some(op) = muc::read_occupant_presence(&p) else { return };
+        if !self.rooms.contains_key(&room) {
+            return;
+        }
+        if op.is_self() {
+            self.self_presence(op).await;
+        } else {
+            self.occupant_presence(op).await;
+        }
+    }
+
+    async fn self_presence(&mut self, op: OccupantPresence) {
+        let room = op.room.clone();
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        if !op.available {
+            if op.codes.contains(&303) {
+                if let Some(n) = &op.new_nick {
+                    r.nick = n.clone();
+                }
+                return;
+            }
+            let was_joined = r.joined;
+            let pending = r.pending.take();
+            self.rooms.remove(&room);
+            if let Some(reply) = pending {
+                let _ = reply.send(Err(JoinError::Other {
+                    condition: "removed".into(),
+                    text: op.reason.clone(),
+                }));
+            } else if was_joined {
+                self.emit(XmppEvent::RemovedFromRoom {
+                    room,
+                    codes: op.codes,
+                    reason: op.reason.or(op.status),
+                })
+                .await;
+            }
+            return;
+        }
+        // The room may have changed our nick (status 210).
+        r.nick = op.occupant.nick.clone();
+        r.occupants.insert(op.occupant.nick.clone(), op.occupant);
+        if r.joined {
+            return;
+        }
+        r.joined = true;
+        let joined = Joined {
+            nick: r.nick.clone(),
+            occupants: r.occupants.clone(),
+        };
+        if let Some(reply) = r.pending.take() {
+            let _ = reply.send(Ok(joined));
+        } else if r.rejoining {
+            r.rejoining = false;
+            self.emit(XmppEvent::Rejoined {
+                room,
+                occupants: joined.occupants,
+            })
+            .await;
+        }
+    }
+
+    async fn occupant_presence(&mut self, op: OccupantPresence) {
+        let room = op.room.clone();
+        let Some(r) = self.rooms.get_mut(&room) else { return };
+        let joined = r.joined;
+        let nick = op.occupant.nick.clone();
+        if op.available {
+            r.occupants.insert(nick, op.occupant.clone());
+            if joined {
+                self.emit(XmppEvent::OccupantJoined {
+                    room,
+                    occupant: op.occupant,
+                })
+                .await;
+            }
+            return;
+        }
+        r.occupants.remove(&nick);
+        if !joined {
+            return;
+        }
+        if op.codes.contains(&303) {
+            if let Some(new) = op.new_nick {
+                // The available presence under the new nick follows and re-adds the occupant.
+                self.emit(XmppEvent::NickChanged { room, old: nick, new }).await;
+                return;
+            }
+        }
+        self.emit(XmppEvent::OccupantLeft {
+            room,
+            nick,
+            codes: op.codes,
+            reason: op.reason.or(op.status),
+        })
+        .await;
+    }
+
+    async fn message(&mut self, m: Message) {
+        let received = muc::read_message(&m);
+        let from = m.from.clone();
+        if m.type_ == MessageType::Error {
+            self.emit(XmppEvent::MessageError {
+                from,
+                id: received.id.clone(),
+                error: received.error.clone(),
+            })
+            .await;
+            return;
+        }
+        let Some(from) = from else {
+            self.emit(XmppEvent::Direct {
+                message: Box::new(received),
+            })
+            .await;
+            return;
+        };
+        let room = from.to_bare();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            self.emit(XmppEvent::Direct {
+                message: Box::new(received),
+            })
+            .await;
+            return;
+        };
+        let nick = from.resource().map(|r| r.as_str().to_owned());
+        match m.type_ {
+            MessageType::Groupchat => {
+                r.last_seen = Some(received.delay.clone().unwrap_or_else(now_stamp));
+                if received.body.is_none() {
+                    if let Some(subject) = received.subject.clone() {
+                        self.emit(XmppEvent::Subject { room, nick, subject }).await;
+                        return;
+                    }
+                }
+                self.emit(XmppEvent::Groupchat {
+                    room,
+                    nick,
+                    message: Box::new(received),
+                })
+                .await;
+            }
+            _ => match nick {
+                Some(nick) => {
+                    self.emit(XmppEvent::Private {
+                        room,
+                        nick,
+                        message: Box::new(received),
+                    })
+                    .await
+                }
+                None => {
+                    self.emit(XmppEvent::Direct {
+                        message: Box::new(received),
+                    })
+                    .await
+                }
+            },
+        }
+    }
+
+    async fn iq(&mut self, iq: Iq) {
+        match iq {
+            Iq::Result { ref id, .. } => {
+                if let Some(tx) = self.iqs.remove(id) {
+                    let _ = tx.send(Ok(iq));
+                }
+            }
+            Iq::Error { ref id, ref error, .. } => {
+                if let Some(tx) = self.iqs.remove(id) {
+                    let _ = tx.send(Err(IqError::Error {
+                        condition: format!("{:?}", error.defined_condition),
+                    }));
+                }
+            }
+            Iq::Get { from, id, payload, .. } | Iq::Set { from, id, payload, .. } => {
+                // Answer pings; refuse everything else (RFC 6120 §8.2.3: every get/set gets an
+                // answer).
+                let reply = if payload.is("ping", "urn:xmpp:ping") {
+                    Iq::Result {
+                        from: None,
+                        to: from,
+                        id,
+                        payload: None,
+                    }
+                } else {
+                    Iq::Error {
+                        from: None,
+                        to: from,
+                        id,
+                        error: xmpp_parsers::stanza_error::StanzaError::new(
+                            xmpp_parsers::stanza_error::ErrorType::Cancel,
+                            xmpp_parsers::stanza_error::DefinedCondition::ServiceUnavailable,
+                            "en",
+                            "not supported by this gateway session",
+                        ),
+                        payload: None,
+                    }
+                };
+                self.stream.send(Box::new(Stanza::Iq(reply))).await;
+            }
+        }
+    }
+}
+
+/// A fresh origin-id for an outgoing message.
+pub fn origin_id() -> String {
+    new_id()
+}

@@ -1,0 +1,175 @@
+//! Sessions in MUC rooms on a real ejabberd: labelled groupchat and private messages arrive
+//! intact, history carries its delay stamp, joins fail with typed errors, occupants are tracked.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{room, session, unique, wait_for};
+use labelgate::label::Label;
+use labelgate::label::xep0258::{DisplayMarking, LabelPayload, SecurityLabel};
+use labelgate::xmpp::muc::{History, JoinError, OutgoingMessage};
+use labelgate::xmpp::session::{CatalogError, XmppEvent, origin_id};
+
+fn secret_label() -> SecurityLabel {
+    let mut l = Label::new("1.2.826.0.1.6726289.0.4".parse().unwrap(), 4);
+    l.categories.insert(labelgate::label::Category {
+        tag_set: "1.2.826.0.1.6726289.0.4.3".parse().unwrap(),
+        tag_type: labelgate::label::TagType::Permissive,
+        lacv: 0,
+    });
+    SecurityLabel {
+        display: Some(DisplayMarking {
+            text: "DEMO-UK SECRET - UK EYES ONLY".into(),
+            fg: Some("black".into()),
+            bg: Some("#FFAA00".into()),
+        }),
+        label: LabelPayload::Ess(l),
+        equivalents: vec![],
+    }
+}
+
+#[tokio::test]
+async fn labelled_groupchat_private_and_history() {
+    let r = room(&unique("room"));
+    let (alice, mut alice_rx) = session(&unique("alice")).await;
+    let (bob, mut bob_rx) = session(&unique("bob")).await;
+    let joined = alice.join(&r, "alice", History::default()).await.unwrap();
+    assert_eq!(joined.nick, "alice");
+    assert!(joined.occupants.contains_key("alice"));
+    let joined = bob.join(&r, "bob", History::default()).await.unwrap();
+    assert!(joined.occupants.contains_key("alice") && joined.occupants.contains_key("bob"));
+    let seen = wait_for(&mut alice_rx, 10, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } => Some(occupant.nick.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seen, "bob");
+
+    // Groupchat with a label.
+    let label = secret_label();
+    let out = OutgoingMessage {
+        body: "[DEMO-UK SECRET - UK EYES ONLY] meet at noon".into(),
+        label: Some(label.clone()),
+        origin_id: origin_id(),
+    };
+    alice.send_groupchat(&r, &out).await.unwrap();
+    let (nick, msg) = wait_for(&mut bob_rx, 10, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if message.body.is_some() => {
+            Some((nick.clone(), message.clone()))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(nick.as_deref(), Some("alice"));
+    assert_eq!(msg.body.as_deref(), Some(out.body.as_str()));
+    assert_eq!(msg.label.clone().unwrap().unwrap(), label);
+    assert_eq!(msg.origin_id.as_deref(), Some(out.origin_id.as_str()));
+    assert!(msg.delay.is_none(), "a live message has no delay");
+    // The sender sees the room's reflection, matched by origin-id.
+    let echo = wait_for(&mut alice_rx, 10, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("alice") => {
+            message.origin_id.clone()
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(echo, out.origin_id);
+
+    // Private message through the room, labelled.
+    let pm = OutgoingMessage {
+        body: "just for you".into(),
+        label: Some(label.clone()),
+        origin_id: origin_id(),
+    };
+    alice.send_private(&r, "bob", &pm).await.unwrap();
+    let (nick, msg) = wait_for(&mut bob_rx, 10, |e| match e {
+        XmppEvent::Private { nick, message, .. } => Some((nick.clone(), message.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(nick, "alice");
+    assert_eq!(msg.body.as_deref(), Some("just for you"));
+    assert_eq!(msg.label.clone().unwrap().unwrap(), label);
+
+    // A late joiner gets the labelled message from history, with its delay stamp.
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&r, "carol", History { max_stanzas: Some(10), since: None })
+        .await
+        .unwrap();
+    let msg = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::Groupchat { message, .. } if message.body.is_some() => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(msg.body.as_deref(), Some(out.body.as_str()));
+    assert_eq!(msg.label.clone().unwrap().unwrap(), label);
+    assert!(msg.delay.as_deref().is_some_and(|d| d.len() >= 20), "{:?}", msg.delay);
+
+    // Leaving is seen by the others.
+    carol.leave(&r, Some("bye")).await;
+    let left = wait_for(&mut bob_rx, 10, |e| match e {
+        XmppEvent::OccupantLeft { nick, .. } => Some(nick.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, "carol");
+    alice.close().await;
+    bob.close().await;
+    carol.close().await;
+}
+
+#[tokio::test]
+async fn nick_conflict_is_a_typed_error() {
+    let r = room(&unique("conflict"));
+    let (a, _a_rx) = session(&unique("a")).await;
+    let (b, _b_rx) = session(&unique("b")).await;
+    a.join(&r, "samenick", History::default()).await.unwrap();
+    let err = b.join(&r, "samenick", History::default()).await.unwrap_err();
+    assert_eq!(err, JoinError::NickConflict("samenick".into()));
+    // And the failed room is not left half-joined: a join with another nick works.
+    b.join(&r, "othernick", History::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn subject_changes_arrive() {
+    let r = room(&unique("topic"));
+    let (a, mut a_rx) = session(&unique("a")).await;
+    let (b, mut b_rx) = session(&unique("b")).await;
+    a.join(&r, "a", History::default()).await.unwrap();
+    b.join(&r, "b", History::default()).await.unwrap();
+    a.set_subject(&r, "Operation Dynamo").await.unwrap();
+    for rx in [&mut a_rx, &mut b_rx] {
+        let (nick, subject) = wait_for(rx, 10, |e| match e {
+            XmppEvent::Subject { nick, subject, .. } if !subject.is_empty() => {
+                Some((nick.clone(), subject.clone()))
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!((nick.as_deref(), subject.as_str()), (Some("a"), "Operation Dynamo"));
+    }
+}
+
+#[tokio::test]
+async fn sending_to_a_room_not_joined_is_refused() {
+    let (a, _rx) = session(&unique("a")).await;
+    let out = OutgoingMessage {
+        body: "x".into(),
+        label: None,
+        origin_id: origin_id(),
+    };
+    let err = a.send_groupchat(&room("nowhere"), &out).await.unwrap_err();
+    assert!(err.to_string().starts_with("not in room"), "{err}");
+}
+
+#[tokio::test]
+async fn ejabberd_has_no_catalog_service() {
+    let (a, _rx) = session(&unique("a")).await;
+    let target = room("anyroom").into();
+    match a.catalog(&target).await {
+        Err(CatalogError::NoService(cond)) => assert!(!cond.is_empty()),
+        other => panic!("expected no catalog service, got {other:?}"),
+    }
+}
