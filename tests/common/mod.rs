@@ -45,6 +45,30 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Starts (or reuses) a server of its own in `target/NAME` on `port`.
+    pub fn private(name: &str, port: u16) -> TestServer {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let s = TestServer {
+            dir: PathBuf::from(format!("{root}/target/{name}")),
+            port,
+            domain: "labelgate.test".into(),
+        };
+        s.script(&["start", s.dir.to_str().unwrap(), &port.to_string()]);
+        s
+    }
+
+    /// Stops it.
+    pub fn stop(&self) {
+        self.script(&["stop", self.dir.to_str().unwrap()]);
+    }
+
+    /// Starts it again.
+    pub fn start(&self) {
+        self.script(&["start", self.dir.to_str().unwrap(), &self.port.to_string()]);
+    }
+}
+
 /// Starts (or reuses) the run's ejabberd. `LABELGATE_TEST_XMPP_DIR` and
 /// `LABELGATE_TEST_XMPP_PORT` override where (contrib/test sets them).
 pub fn server() -> &'static TestServer {
@@ -83,7 +107,11 @@ pub enum Identity<'a> {
 
 /// An endpoint for the test server with the given identity.
 pub fn endpoint(identity: Identity<'_>, mode: TlsMode) -> Endpoint {
-    let s = server();
+    endpoint_on(server(), identity, mode)
+}
+
+/// An endpoint for a given server.
+pub fn endpoint_on(s: &TestServer, identity: Identity<'_>, mode: TlsMode) -> Endpoint {
     let ca = s.pki("ca.crt");
     let config = match identity {
         Identity::Gateway => tls::client_config_from_files(&ca, Some((&s.pki("gateway.crt"), &s.pki("gateway.key")))),
