@@ -12,10 +12,16 @@ use labelgate::label::{Clearance, PolicySet, load_policy};
 use minidom::Element;
 
 fn bench(c: &mut Criterion) {
-    let spif = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spif/uk-demo.xml")).unwrap();
+    let spif = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/spif/uk-demo.xml"
+    ))
+    .unwrap();
     let set = PolicySet::new(load_policy(&spif).unwrap());
     let policy = set.primary();
-    let label = policy.parse_marking("SECRET OVERLORD - UK / EU EYES ONLY").unwrap();
+    let label = policy
+        .parse_marking("SECRET OVERLORD - UK / EU EYES ONLY")
+        .unwrap();
     let sl = SecurityLabel {
         display: Some(labelgate::label::xep0258::DisplayMarking {
             text: policy.render_marking(&label).unwrap(),
@@ -29,27 +35,39 @@ fn bench(c: &mut Criterion) {
     let clearance = Clearance::parse(policy, "TOP SECRET, UK, OVERLORD").unwrap();
     let flot = Flot::default();
 
-    c.bench_function("label_path/full (parse element, ESS, validate, decide, FLOT)", |b| {
-        b.iter(|| {
-            let sl = SecurityLabel::try_from(black_box(&element)).unwrap();
-            let LabelPayload::Ess(l) = &sl.label else { unreachable!() };
-            let granted = set.decide(&clearance, l).unwrap();
-            let prefix = flot.prefix(&policy.render_marking(l).unwrap());
-            black_box((granted, prefix))
-        })
-    });
+    c.bench_function(
+        "label_path/full (parse element, ESS, validate, decide, FLOT)",
+        |b| {
+            b.iter(|| {
+                let sl = SecurityLabel::try_from(black_box(&element)).unwrap();
+                let LabelPayload::Ess(l) = &sl.label else {
+                    unreachable!()
+                };
+                let granted = set.decide(&clearance, l).unwrap();
+                let prefix = flot.prefix(&policy.render_marking(l).unwrap());
+                black_box((granted, prefix))
+            })
+        },
+    );
     let der = label.to_der();
     c.bench_function("label_path/ess_decode", |b| {
         b.iter(|| labelgate::label::Label::from_der(black_box(&der)).unwrap())
     });
     c.bench_function("label_path/decide (validate + dominate)", |b| {
-        b.iter(|| set.decide(black_box(&clearance), black_box(&label)).unwrap())
+        b.iter(|| {
+            set.decide(black_box(&clearance), black_box(&label))
+                .unwrap()
+        })
     });
     c.bench_function("label_path/render_marking", |b| {
         b.iter(|| policy.render_marking(black_box(&label)).unwrap())
     });
     c.bench_function("label_path/parse_marking (IRC side)", |b| {
-        b.iter(|| policy.parse_marking(black_box("SECRET OVERLORD - UK / EU EYES ONLY")).unwrap())
+        b.iter(|| {
+            policy
+                .parse_marking(black_box("SECRET OVERLORD - UK / EU EYES ONLY"))
+                .unwrap()
+        })
     });
 }
 

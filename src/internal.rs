@@ -1,6 +1,8 @@
 //! Entry points for fuzz targets and benchmarks. Not a stable API.
 
 use crate::label::flot::Flot;
+use crate::label::marking::fold;
+use crate::label::policy::{MarkingCode, default_marking};
 use crate::label::xep0258::SecurityLabel;
 use crate::label::{Label, Policy, load_policy};
 
@@ -34,22 +36,47 @@ pub fn fuzz_xep0258(data: &[u8]) {
     }
 }
 
-/// Marking parser against a policy: a parsed label that renders must parse back identically.
+/// Marking parser against a policy: a parsed label that renders must parse back identically,
+/// or — where the policy name reads the same as a category phrase that replaces it (NATO's
+/// `Context:NATO`) — as the stricter label with that category added.
 pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(label) = policy.parse_marking(text)
-        && policy.validate(&label).is_ok()
-        && let Ok(rendered) = policy.render_marking(&label)
-    {
-        let back = policy.parse_marking(&rendered);
-        assert_eq!(
-            back.ok(),
-            Some(label),
-            "marking {rendered:?} did not parse back"
-        );
+    let Ok(label) = policy.parse_marking(text) else {
+        return;
+    };
+    if policy.validate(&label).is_err() {
+        return;
     }
+    let Ok(rendered) = policy.render_marking(&label) else {
+        return;
+    };
+    let Ok(back) = policy.parse_marking(&rendered) else {
+        panic!("marking {rendered:?} of a valid label did not parse back");
+    };
+    if back == label {
+        return;
+    }
+    let name = fold(&policy.name);
+    let shadows_name = |c: &crate::label::Category| {
+        policy.find_category(c).is_some_and(|r| {
+            default_marking(&policy.tag_category(r).marking).is_some_and(|m| {
+                m.codes.contains(&MarkingCode::ReplacePolicy)
+                    && m.phrase.as_deref().map(fold).as_deref() == Some(name.as_str())
+            })
+        })
+    };
+    let stricter = back.classification == label.classification
+        && label.categories.is_subset(&back.categories)
+        && back
+            .categories
+            .difference(&label.categories)
+            .all(shadows_name);
+    assert!(
+        stricter,
+        "marking {rendered:?} parsed back to a different label"
+    );
 }
 
 /// FLOT parser and splitter: never panics; split lines respect the budget and the prefix.

@@ -27,13 +27,22 @@ fn policy_check() {
     assert!(out.contains("policy: UK\n"), "{out}");
     assert!(out.contains("id: 1.2.826.0.1.6726289.0.4\n"), "{out}");
     assert!(out.contains("  SECRET (lacv 4, colour #FFAA00)"), "{out}");
-    assert!(out.contains("National Caveats [1.2.826.0.1.6726289.0.4.3] permissive: UK, US, NATO, EU"), "{out}");
+    assert!(
+        out.contains("National Caveats [1.2.826.0.1.6726289.0.4.3] permissive: UK, US, NATO, EU"),
+        "{out}"
+    );
 
     let (code, out, err) = run(&["policy", "check", &fixture("spif/food-policy-borked.xml")]);
     assert_eq!(code, 2);
     assert!(out.is_empty());
-    assert!(err.contains("food-policy-borked.xml: invalid policy"), "{err}");
-    assert!(err.contains("excludedClass `Ambrosia` is listed twice"), "{err}");
+    assert!(
+        err.contains("food-policy-borked.xml: invalid policy"),
+        "{err}"
+    );
+    assert!(
+        err.contains("excludedClass `Ambrosia` is listed twice"),
+        "{err}"
+    );
 
     let (code, _, err) = run(&["policy", "check", "/nonexistent.xml"]);
     assert_eq!(code, 2);
@@ -43,7 +52,14 @@ fn policy_check() {
 #[test]
 fn label_show_forms() {
     let uk = fixture("spif/uk-demo.xml");
-    let (code, out, _) = run(&["label", "show", "--policy", &uk, "--marking", "secret uk eu"]);
+    let (code, out, _) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &uk,
+        "--marking",
+        "secret uk eu",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(
         out,
@@ -60,23 +76,60 @@ fn label_show_forms() {
     ]);
     assert_eq!(again, out);
 
-    let (code, out, _) = run(&["label", "show", "--policy", &uk, &fixture("labels/stupid-label.ber")]);
+    let (code, out, _) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &uk,
+        &fixture("labels/stupid-label.ber"),
+    ]);
     assert_eq!(code, 0);
-    assert!(out.contains("valid: no (policy 1.1 is not loaded)"), "{out}");
-    assert!(out.contains("ess: MRYCATMGASkMDlZBR1VFTFkgU0VDUkVU\n"), "{out}");
+    assert!(
+        out.contains("valid: no (policy 1.1 is not loaded)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ess: MRYCATMGASkMDlZBR1VFTFkgU0VDUkVU\n"),
+        "{out}"
+    );
 
     let nato = fixture("spif/nato-4774-policy.xml");
-    let (code, out, _) = run(&["label", "show", "--policy", &nato, &fixture("labels/nato-4774-17-6.nato")]);
+    let (code, out, _) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &nato,
+        &fixture("labels/nato-4774-17-6.nato"),
+    ]);
     assert_eq!(code, 0);
     assert!(out.starts_with("marking: NATO/KFOR CONFIDENTIAL"), "{out}");
 
-    let (code, out, _) = run(&["label", "show", "--policy", &uk, &fixture("xep0258/ess-secret.xml")]);
+    let (code, out, _) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &uk,
+        &fixture("xep0258/ess-secret.xml"),
+    ]);
     assert_eq!(code, 0);
-    assert!(out.contains("valid: no (policy 1.1 is not loaded)"), "{out}");
+    assert!(
+        out.contains("valid: no (policy 1.1 is not loaded)"),
+        "{out}"
+    );
 
-    let (code, _, err) = run(&["label", "show", "--policy", &uk, "--marking", "SECRET BANANA"]);
+    let (code, _, err) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &uk,
+        "--marking",
+        "SECRET BANANA",
+    ]);
     assert_eq!(code, 2);
-    assert!(err.contains("`BANANA` is not a classification, category or qualifier"), "{err}");
+    assert!(
+        err.contains("`BANANA` is not a classification, category or qualifier"),
+        "{err}"
+    );
     let (code, _, err) = run(&["label", "show", "--policy", &uk, "--ess", "%%%"]);
     assert_eq!(code, 2);
     assert!(err.contains("bad ESS label"), "{err}");
@@ -86,27 +139,71 @@ fn label_show_forms() {
 fn label_decide() {
     let uk = fixture("spif/uk-demo.xml");
     let (code, out, _) = run(&[
-        "label", "decide", "--policy", &uk, "--clearance", "SECRET, UK", "--marking", "SECRET UK EYES ONLY",
+        "label",
+        "decide",
+        "--policy",
+        &uk,
+        "--clearance",
+        "SECRET, UK",
+        "--marking",
+        "SECRET UK EYES ONLY",
     ]);
     assert_eq!((code, out.as_str()), (0, "grant\n"));
     let (code, out, _) = run(&[
-        "label", "decide", "--policy", &uk, "--clearance", "SECRET, US", "--marking", "SECRET UK EYES ONLY",
+        "label",
+        "decide",
+        "--policy",
+        &uk,
+        "--clearance",
+        "SECRET, US",
+        "--marking",
+        "SECRET UK EYES ONLY",
     ]);
     assert_eq!(code, 1);
-    assert_eq!(out, "deny: the clearance holds none of National Caveats/UK\n");
+    assert_eq!(
+        out,
+        "deny: the clearance holds none of National Caveats/UK\n"
+    );
     let (code, out, _) = run(&[
-        "label", "decide", "--policy", &uk, "--clearance", "TOP SECRET", &fixture("labels/stupid-label.ber"),
+        "label",
+        "decide",
+        "--policy",
+        &uk,
+        "--clearance",
+        "TOP SECRET",
+        &fixture("labels/stupid-label.ber"),
     ]);
     assert_eq!(code, 1);
     assert_eq!(out, "deny: the label's policy 1.1 is not known here\n");
-    let (code, _, err) = run(&["label", "decide", "--policy", &uk, "--clearance", "MAUVE", "--marking", "SECRET"]);
+    let (code, _, err) = run(&[
+        "label",
+        "decide",
+        "--policy",
+        &uk,
+        "--clearance",
+        "MAUVE",
+        "--marking",
+        "SECRET",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("bad clearance"), "{err}");
     // Equivalent policies given as extra --policy flags take part.
     let tlpx = fixture("spif/tlp-plus.xml");
     let (code, out, _) = run(&[
-        "label", "decide", "--policy", &tlpx, "--policy", &fixture("spif/tlp.xml"), "--clearance", "GREEN",
-        "--ess", "MRACAQsGCyqGOgABg5rFEQAC",
+        "label",
+        "decide",
+        "--policy",
+        &tlpx,
+        "--policy",
+        &fixture("spif/tlp.xml"),
+        "--clearance",
+        "GREEN",
+        "--ess",
+        "MRACAQsGCyqGOgABg5rFEQAC",
     ]);
-    assert_eq!((code, out.as_str()), (0, "grant\n"), "TLP GREEN under a TLPX GREEN clearance");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "grant\n"),
+        "TLP GREEN under a TLPX GREEN clearance"
+    );
 }

@@ -10,7 +10,11 @@ use proptest::prelude::*;
 fn imitation_marking_stays_behind_the_real_one() {
     let f = Flot::default();
     let prefix = f.prefix("DEMO-UK OFFICIAL");
-    let lines = split_lines(&prefix, "[DEMO-UK TOP SECRET] not really\n[SECRET] nor this", 400);
+    let lines = split_lines(
+        &prefix,
+        "[DEMO-UK TOP SECRET] not really\n[SECRET] nor this",
+        400,
+    );
     assert_eq!(
         lines,
         [

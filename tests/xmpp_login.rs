@@ -13,7 +13,9 @@ async fn trusted_gateway_logs_in_as_three_users() {
     let ep = endpoint(Identity::Gateway, TlsMode::StartTls);
     for name in ["alice", "bob", "carol"] {
         let user = jid(&unique(name));
-        let conn = connect(&ep, &user, Some(&user)).await.unwrap_or_else(|e| panic!("{user}: {e}"));
+        let conn = connect(&ep, &user, Some(&user))
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
         assert_eq!(conn.identity.to_string(), user.to_string());
         assert!(conn.features.bind.is_some());
     }
@@ -73,7 +75,10 @@ async fn server_certificate_is_checked() {
     .unwrap();
     let user = jid("alice");
     let err = common::refused(&ep, &user, Some(&user)).await;
-    assert!(matches!(err, ConnectError::Tls(TlsFailure::UnknownCa)), "{err}");
+    assert!(
+        matches!(err, ConnectError::Tls(TlsFailure::UnknownCa)),
+        "{err}"
+    );
     // The right CA but another name (direct TLS, so TLS comes before any stream header).
     let mut ep = endpoint(Identity::Gateway, TlsMode::Direct);
     ep.domain = "wrong.example".into();
@@ -86,7 +91,10 @@ async fn server_certificate_is_checked() {
     let mut ep = endpoint(Identity::Gateway, TlsMode::StartTls);
     ep.domain = "wrong.example".into();
     let err = common::refused(&ep, &user, Some(&user)).await;
-    assert!(matches!(err, ConnectError::Stream(ref c) if c == "HostUnknown"), "{err}");
+    assert!(
+        matches!(err, ConnectError::Stream(ref c) if c == "HostUnknown"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -97,4 +105,29 @@ async fn unreachable_server_is_a_connect_error() {
     let err = common::refused(&ep, &user, Some(&user)).await;
     assert!(matches!(err, ConnectError::Connect { .. }), "{err}");
     assert!(err.is_transient());
+}
+
+#[tokio::test]
+async fn per_user_session_binds_and_joins() {
+    use labelgate::xmpp::muc::History;
+    use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig};
+    let ep = std::sync::Arc::new(endpoint(Identity::User("bob"), TlsMode::StartTls));
+    let (s, _rx) = Session::start(SessionConfig::new(ep, jid("bob"), IdentityMode::PerUser))
+        .await
+        .unwrap();
+    assert_eq!(s.bound_jid().to_bare(), jid("bob"));
+    let room = common::room(&unique("peruser"));
+    let joined = s.join(&room, "bob", History::default()).await.unwrap();
+    assert_eq!(joined.nick, "bob");
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_session_reports_why() {
+    use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig};
+    let ep = std::sync::Arc::new(endpoint(Identity::User("alice"), TlsMode::StartTls));
+    let err = Session::start(SessionConfig::new(ep, jid("carol"), IdentityMode::TrustedGateway))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "the XMPP server refused the login (not-authorized)");
 }

@@ -95,7 +95,14 @@ async fn labelled_groupchat_private_and_history() {
     // A late joiner gets the labelled message from history, with its delay stamp.
     let (carol, mut carol_rx) = session(&unique("carol")).await;
     carol
-        .join(&r, "carol", History { max_stanzas: Some(10), since: None })
+        .join(
+            &r,
+            "carol",
+            History {
+                max_stanzas: Some(10),
+                since: None,
+            },
+        )
         .await
         .unwrap();
     let msg = wait_for(&mut carol_rx, 10, |e| match e {
@@ -105,7 +112,11 @@ async fn labelled_groupchat_private_and_history() {
     .await;
     assert_eq!(msg.body.as_deref(), Some(out.body.as_str()));
     assert_eq!(msg.label.clone().unwrap().unwrap(), label);
-    assert!(msg.delay.as_deref().is_some_and(|d| d.len() >= 20), "{:?}", msg.delay);
+    assert!(
+        msg.delay.as_deref().is_some_and(|d| d.len() >= 20),
+        "{:?}",
+        msg.delay
+    );
 
     // Leaving is seen by the others.
     carol.leave(&r, Some("bye")).await;
@@ -126,7 +137,10 @@ async fn nick_conflict_is_a_typed_error() {
     let (a, _a_rx) = session(&unique("a")).await;
     let (b, _b_rx) = session(&unique("b")).await;
     a.join(&r, "samenick", History::default()).await.unwrap();
-    let err = b.join(&r, "samenick", History::default()).await.unwrap_err();
+    let err = b
+        .join(&r, "samenick", History::default())
+        .await
+        .unwrap_err();
     assert_eq!(err, JoinError::NickConflict("samenick".into()));
     // And the failed room is not left half-joined: a join with another nick works.
     b.join(&r, "othernick", History::default()).await.unwrap();
@@ -148,7 +162,10 @@ async fn subject_changes_arrive() {
             _ => None,
         })
         .await;
-        assert_eq!((nick.as_deref(), subject.as_str()), (Some("a"), "Operation Dynamo"));
+        assert_eq!(
+            (nick.as_deref(), subject.as_str()),
+            (Some("a"), "Operation Dynamo")
+        );
     }
 }
 

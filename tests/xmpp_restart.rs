@@ -12,16 +12,22 @@ use std::time::Duration;
 use common::{Identity, TestServer, endpoint_on, unique, wait_for};
 use labelgate::xmpp::connect::TlsMode;
 use labelgate::xmpp::muc::{History, OutgoingMessage};
-use labelgate::xmpp::session::{Backoff, IdentityMode, Session, SessionConfig, XmppEvent, origin_id};
+use labelgate::xmpp::session::{
+    Backoff, IdentityMode, Session, SessionConfig, XmppEvent, origin_id,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_survive_a_server_restart() {
     let server = TestServer::private("test-xmpp-restart", 25322);
     let ep = Arc::new(endpoint_on(&server, Identity::Gateway, TlsMode::StartTls));
-    let room: jid::BareJid = format!("{}@{}", unique("restart"), server.muc()).parse().unwrap();
+    let room: jid::BareJid = format!("{}@{}", unique("restart"), server.muc())
+        .parse()
+        .unwrap();
     let mut sessions = Vec::new();
     for name in ["alice", "bob", "carol"] {
-        let jid: jid::BareJid = format!("{}@{}", unique(name), server.domain).parse().unwrap();
+        let jid: jid::BareJid = format!("{}@{}", unique(name), server.domain)
+            .parse()
+            .unwrap();
         let mut cfg = SessionConfig::new(ep.clone(), jid, IdentityMode::TrustedGateway);
         cfg.backoff = Backoff {
             initial: Duration::from_millis(200),
@@ -34,7 +40,10 @@ async fn sessions_survive_a_server_restart() {
 
     server.stop();
     for (_, _, rx) in sessions.iter_mut() {
-        wait_for(rx, 30, |e| matches!(e, XmppEvent::Suspended | XmppEvent::ReconnectFailed { .. }).then_some(())).await;
+        wait_for(rx, 30, |e| {
+            matches!(e, XmppEvent::Suspended | XmppEvent::ReconnectFailed { .. }).then_some(())
+        })
+        .await;
     }
     server.start();
     for (name, _, rx) in sessions.iter_mut() {
@@ -56,7 +65,9 @@ async fn sessions_survive_a_server_restart() {
     sessions[0].1.send_groupchat(&room, &out).await.unwrap();
     for (name, _, rx) in sessions.iter_mut().skip(1) {
         let body = wait_for(rx, 20, |e| match e {
-            XmppEvent::Groupchat { message, .. } if message.origin_id.as_deref() == Some(out.origin_id.as_str()) => {
+            XmppEvent::Groupchat { message, .. }
+                if message.origin_id.as_deref() == Some(out.origin_id.as_str()) =>
+            {
                 message.body.clone()
             }
             _ => None,

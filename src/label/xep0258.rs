@@ -196,6 +196,40 @@ fn valid_colour(c: &str) -> bool {
     }
 }
 
+/// Namespaces no element or attribute may be in (XML 1.0 Namespaces §3); serialising one would
+/// be refused by the XML writer.
+const RESERVED_NS: [&str; 2] = [
+    "http://www.w3.org/2000/xmlns/",
+    "http://www.w3.org/XML/1998/namespace",
+];
+/// How deep a foreign label element may nest.
+const MAX_DEPTH: usize = 32;
+
+/// Checks a foreign element (one we keep as is) can be written out again.
+fn check_foreign(el: &Element, depth: usize) -> Result<(), XepError> {
+    if depth > MAX_DEPTH {
+        return Err(XepError::BadValue {
+            name: "label",
+            value: format!("nested deeper than {MAX_DEPTH} levels"),
+        });
+    }
+    if RESERVED_NS.contains(&el.ns().as_str()) {
+        return Err(XepError::BadValue {
+            name: "label",
+            value: format!("element `{}` in reserved namespace {}", el.name(), el.ns()),
+        });
+    }
+    for ((ns, name), _) in el.attrs() {
+        if RESERVED_NS[..1].contains(&ns.as_str()) {
+            return Err(XepError::BadValue {
+                name: "label",
+                value: format!("attribute `{}` in reserved namespace", name.as_str()),
+            });
+        }
+    }
+    el.children().try_for_each(|c| check_foreign(c, depth + 1))
+}
+
 fn payload(el: &Element, parent: &'static str) -> Result<LabelPayload, XepError> {
     check_attrs(el, &[], parent)?;
     no_text(el, parent)?;
@@ -213,6 +247,7 @@ fn payload(el: &Element, parent: &'static str) -> Result<LabelPayload, XepError>
         }
         Ok(LabelPayload::Ess(Label::from_base64(&inner.text())?))
     } else {
+        check_foreign(inner, 0)?;
         Ok(LabelPayload::Other(inner.clone()))
     }
 }

@@ -91,7 +91,9 @@ pub enum ConnectError {
     #[error("TLS with the XMPP server failed: {0}")]
     Tls(#[from] TlsFailure),
     /// EXTERNAL was not among the SASL mechanisms (no or untrusted client certificate).
-    #[error("the XMPP server does not offer SASL EXTERNAL (offered: {0}); is the client certificate trusted?")]
+    #[error(
+        "the XMPP server does not offer SASL EXTERNAL (offered: {0}); is the client certificate trusted?"
+    )]
     ExternalNotOffered(String),
     /// The server refused the certificate's identity.
     #[error("the XMPP server refused the login (not-authorized)")]
@@ -195,7 +197,9 @@ async fn next_element<Io: AsyncBufRead + AsyncWrite + Unpin>(
             None => return Err(ConnectError::Io("the server closed the connection".into())),
             Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Err(ReadError::HardError(e))) => return Err(classify_io(&e, domain)),
-            Some(Err(ReadError::ParseError(e))) => return Err(ConnectError::Protocol(e.to_string())),
+            Some(Err(ReadError::ParseError(e))) => {
+                return Err(ConnectError::Protocol(e.to_string()));
+            }
             Some(Err(ReadError::StreamFooterReceived)) => {
                 return Err(ConnectError::Io("the server ended the stream".into()));
             }
@@ -215,8 +219,12 @@ async fn tls_handshake(
     ep: &Endpoint,
     tcp: TcpStream,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
-    let name = ServerName::try_from(ep.domain.clone())
-        .map_err(|_| ConnectError::Tls(TlsFailure::Other(format!("`{}` is not a DNS name", ep.domain))))?;
+    let name = ServerName::try_from(ep.domain.clone()).map_err(|_| {
+        ConnectError::Tls(TlsFailure::Other(format!(
+            "`{}` is not a DNS name",
+            ep.domain
+        )))
+    })?;
     tokio_rustls::TlsConnector::from(ep.tls.clone())
         .connect(name, tcp)
         .await
@@ -250,9 +258,14 @@ async fn connect_inner(
     let tls = match ep.tls_mode {
         TlsMode::Direct => tls_handshake(ep, tcp).await?,
         TlsMode::StartTls => {
-            let pending = xmlstream::initiate_stream(BufStream::new(tcp), NS_CLIENT, header(&ep.domain), ep.timeouts)
-                .await
-                .map_err(|e| ConnectError::Io(e.to_string()))?;
+            let pending = xmlstream::initiate_stream(
+                BufStream::new(tcp),
+                NS_CLIENT,
+                header(&ep.domain),
+                ep.timeouts,
+            )
+            .await
+            .map_err(|e| ConnectError::Io(e.to_string()))?;
             let (features, mut stream): (StreamFeatures, XmppStream<_>) = pending
                 .recv_features()
                 .await
@@ -261,26 +274,41 @@ async fn connect_inner(
                 return Err(ConnectError::StartTlsNotOffered);
             }
             stream
-                .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(starttls::Request)))
+                .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+                    starttls::Request,
+                )))
                 .await
                 .map_err(|e| ConnectError::Io(e.to_string()))?;
             match next_element(&mut stream, &ep.domain).await? {
                 XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)) => {}
-                other => return Err(ConnectError::Protocol(format!("expected <proceed/>, got {other:?}"))),
+                other => {
+                    return Err(ConnectError::Protocol(format!(
+                        "expected <proceed/>, got {other:?}"
+                    )));
+                }
             }
             let tcp = stream.into_inner().into_inner();
             tls_handshake(ep, tcp).await?
         }
     };
-    let pending = xmlstream::initiate_stream(BufStream::new(tls), NS_CLIENT, header(&ep.domain), ep.timeouts)
-        .await
-        .map_err(|e| classify_io(&e, &ep.domain))?;
+    let pending = xmlstream::initiate_stream(
+        BufStream::new(tls),
+        NS_CLIENT,
+        header(&ep.domain),
+        ep.timeouts,
+    )
+    .await
+    .map_err(|e| classify_io(&e, &ep.domain))?;
     let (features, mut stream): (StreamFeatures, XmppStream<_>) = pending
         .recv_features()
         .await
         .map_err(|e| features_error(e, &ep.domain))?;
     if !features.sasl_mechanisms.contains("EXTERNAL") {
-        let offered: Vec<&str> = features.sasl_mechanisms.iter().map(String::as_str).collect();
+        let offered: Vec<&str> = features
+            .sasl_mechanisms
+            .iter()
+            .map(String::as_str)
+            .collect();
         return Err(ConnectError::ExternalNotOffered(offered.join(", ")));
     }
     let initial = match authzid {
@@ -291,19 +319,28 @@ async fn connect_inner(
         .attr(attr_name("mechanism"), "EXTERNAL")
         .append(initial)
         .build();
-    stream.send(&auth).await.map_err(|e| ConnectError::Io(e.to_string()))?;
+    stream
+        .send(&auth)
+        .await
+        .map_err(|e| ConnectError::Io(e.to_string()))?;
     match next_element(&mut stream, &ep.domain).await? {
         XmppStreamElement::Sasl(sasl::Nonza::Success(_)) => {}
         XmppStreamElement::Sasl(sasl::Nonza::Failure(f)) => {
             return Err(match f.defined_condition {
                 DefinedCondition::NotAuthorized => ConnectError::NotAuthorized,
                 DefinedCondition::InvalidAuthzid => ConnectError::InvalidAuthzid(
-                    authzid.map(|j| j.to_string()).unwrap_or_else(|| identity.to_string()),
+                    authzid
+                        .map(|j| j.to_string())
+                        .unwrap_or_else(|| identity.to_string()),
                 ),
                 other => ConnectError::Sasl(format!("{other:?}")),
             });
         }
-        other => return Err(ConnectError::Protocol(format!("unexpected SASL answer {other:?}"))),
+        other => {
+            return Err(ConnectError::Protocol(format!(
+                "unexpected SASL answer {other:?}"
+            )));
+        }
     }
     let pending = stream
         .initiate_reset()
@@ -315,7 +352,9 @@ async fn connect_inner(
         .await
         .map_err(|e| features_error(e, &ep.domain))?;
     if features.bind.is_none() {
-        return Err(ConnectError::Bind("the server offers no resource binding".into()));
+        return Err(ConnectError::Bind(
+            "the server offers no resource binding".into(),
+        ));
     }
     Ok(Connection {
         stream: stream.box_stream(),

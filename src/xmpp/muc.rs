@@ -178,7 +178,8 @@ pub fn leave_presence(room: &BareJid, nick: &str, status: Option<&str>) -> Optio
     let mut p = Presence::new(PresenceType::Unavailable);
     p.to = Some(Jid::from(to));
     if let Some(s) = status {
-        p.statuses.insert(xmpp_parsers::message::Lang::default(), s.to_owned());
+        p.statuses
+            .insert(xmpp_parsers::message::Lang::default(), s.to_owned());
     }
     Some(p)
 }
@@ -297,7 +298,10 @@ pub struct ReceivedMessage {
 
 /// Reads a message stanza.
 pub fn read_message(m: &Message) -> ReceivedMessage {
-    let mut labels = m.payloads.iter().filter(|e| e.is("securitylabel", xep0258::NS));
+    let mut labels = m
+        .payloads
+        .iter()
+        .filter(|e| e.is("securitylabel", xep0258::NS));
     let label = match (labels.next(), labels.next()) {
         (None, _) => None,
         (Some(_), Some(_)) => Some(Err(XepError::Duplicate {
@@ -327,8 +331,16 @@ pub fn read_message(m: &Message) -> ReceivedMessage {
     ReceivedMessage {
         from: m.from.clone(),
         kind: m.type_.clone(),
-        body: m.bodies.get("").or_else(|| m.bodies.values().next()).cloned(),
-        subject: m.subjects.get("").or_else(|| m.subjects.values().next()).cloned(),
+        body: m
+            .bodies
+            .get("")
+            .or_else(|| m.bodies.values().next())
+            .cloned(),
+        subject: m
+            .subjects
+            .get("")
+            .or_else(|| m.subjects.values().next())
+            .cloned(),
         label,
         origin_id,
         stanza_id,

@@ -341,12 +341,14 @@ impl Session {
             loop {
                 match stream.next().await {
                     Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
-                        return bound_jid.try_into_full().map_err(|j| {
-                            ConnectError::Bind(format!("bound to a bare JID {j}"))
-                        });
+                        return bound_jid
+                            .try_into_full()
+                            .map_err(|j| ConnectError::Bind(format!("bound to a bare JID {j}")));
                     }
                     Some(_) => continue,
-                    None => return Err(ConnectError::Bind("the stream ended before binding".into())),
+                    None => {
+                        return Err(ConnectError::Bind("the stream ended before binding".into()));
+                    }
                 }
             }
         })
@@ -375,7 +377,12 @@ impl Session {
     }
 
     /// Joins a room as `nick`, asking for `history`; answers with our nick and the occupants.
-    pub async fn join(&self, room: &BareJid, nick: &str, history: History) -> Result<Joined, JoinError> {
+    pub async fn join(
+        &self,
+        room: &BareJid,
+        nick: &str,
+        history: History,
+    ) -> Result<Joined, JoinError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Join {
@@ -391,7 +398,10 @@ impl Session {
             Ok(Err(_)) => Err(JoinError::NoAnswer("the session is closed".into())),
             Err(_) => {
                 self.leave(room, None).await;
-                Err(JoinError::NoAnswer(format!("no answer within {:?}", self.config.join_timeout)))
+                Err(JoinError::NoAnswer(format!(
+                    "no answer within {:?}",
+                    self.config.join_timeout
+                )))
             }
         }
     }
@@ -434,9 +444,14 @@ impl Session {
     }
 
     /// Sends a groupchat message to a joined room.
-    pub async fn send_groupchat(&self, room: &BareJid, out: &OutgoingMessage) -> Result<(), SendError> {
+    pub async fn send_groupchat(
+        &self,
+        room: &BareJid,
+        out: &OutgoingMessage,
+    ) -> Result<(), SendError> {
         let m = muc::build_message(Jid::from(room.clone()), MessageType::Groupchat, out);
-        self.send_stanza(Stanza::Message(m), Some(room.clone())).await
+        self.send_stanza(Stanza::Message(m), Some(room.clone()))
+            .await
     }
 
     /// Sends a private message to an occupant of a joined room.
@@ -450,21 +465,24 @@ impl Session {
             .with_resource_str(nick)
             .map_err(|_| SendError::BadNick(nick.to_owned()))?;
         let m = muc::build_message(Jid::from(to), MessageType::Chat, out);
-        self.send_stanza(Stanza::Message(m), Some(room.clone())).await
+        self.send_stanza(Stanza::Message(m), Some(room.clone()))
+            .await
     }
 
     /// Changes a room's subject.
     pub async fn set_subject(&self, room: &BareJid, subject: &str) -> Result<(), SendError> {
         let m = muc::build_subject(room, subject);
-        self.send_stanza(Stanza::Message(m), Some(room.clone())).await
+        self.send_stanza(Stanza::Message(m), Some(room.clone()))
+            .await
     }
 
     /// Sends an IQ and waits for its answer (matched by id).
     pub async fn iq(&self, iq: Iq) -> Result<Iq, IqError> {
         let id = match &iq {
-            Iq::Get { id, .. } | Iq::Set { id, .. } | Iq::Result { id, .. } | Iq::Error { id, .. } => {
-                id.clone()
-            }
+            Iq::Get { id, .. }
+            | Iq::Set { id, .. }
+            | Iq::Result { id, .. }
+            | Iq::Error { id, .. } => id.clone(),
         };
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -497,11 +515,14 @@ impl Session {
             payload: Element::from(&req),
         };
         match self.iq(iq).await {
-            Ok(Iq::Result { payload: Some(p), .. }) => {
-                Catalog::try_from(&p).map_err(|e| CatalogError::Bad(e.to_string()))
-            }
+            Ok(Iq::Result {
+                payload: Some(p), ..
+            }) => Catalog::try_from(&p).map_err(|e| CatalogError::Bad(e.to_string())),
             Ok(Iq::Result { payload: None, .. }) => Err(CatalogError::Bad("empty result".into())),
-            Ok(Iq::Error { error, .. }) => Err(CatalogError::NoService(format!("{:?}", error.defined_condition))),
+            Ok(Iq::Error { error, .. }) => Err(CatalogError::NoService(format!(
+                "{:?}",
+                error.defined_condition
+            ))),
             Ok(_) => Err(CatalogError::Bad("not a result".into())),
             Err(IqError::Error { condition }) => Err(CatalogError::NoService(condition)),
             Err(e) => Err(e.into()),
@@ -663,14 +684,14 @@ impl Worker {
                 history,
                 reply,
             } => {
-                if let Some(r) = self.rooms.get(&room) {
-                    if r.joined {
-                        let _ = reply.send(Ok(Joined {
-                            nick: r.nick.clone(),
-                            occupants: r.occupants.clone(),
-                        }));
-                        return;
-                    }
+                if let Some(r) = self.rooms.get(&room)
+                    && r.joined
+                {
+                    let _ = reply.send(Ok(Joined {
+                        nick: r.nick.clone(),
+                        occupants: r.occupants.clone(),
+                    }));
+                    return;
                 }
                 let Some(p) = muc::join_presence(&room, &nick, &history) else {
                     let _ = reply.send(Err(JoinError::BadNick));
@@ -691,18 +712,22 @@ impl Worker {
                 self.stream.send(Box::new(Stanza::Presence(p))).await;
             }
             Command::Leave { room, status } => {
-                if let Some(r) = self.rooms.remove(&room) {
-                    if let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref()) {
-                        self.stream.send(Box::new(Stanza::Presence(p))).await;
-                    }
+                if let Some(r) = self.rooms.remove(&room)
+                    && let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref())
+                {
+                    self.stream.send(Box::new(Stanza::Presence(p))).await;
                 }
             }
-            Command::Send { stanza, room, reply } => {
-                if let Some(room) = room {
-                    if !self.rooms.get(&room).is_some_and(|r| r.joined) {
-                        let _ = reply.send(Err(SendError::NotJoined(room)));
-                        return;
-                    }
+            Command::Send {
+                stanza,
+                room,
+                reply,
+            } => {
+                if let Some(room) = room
+                    && !self.rooms.get(&room).is_some_and(|r| r.joined)
+                {
+                    let _ = reply.send(Err(SendError::NotJoined(room)));
+                    return;
                 }
                 self.stream.send(stanza).await;
                 let _ = reply.send(Ok(()));
@@ -746,7 +771,9 @@ impl Worker {
     async fn rejoin_all(&mut self) {
         let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
         for room in rooms {
-            let Some(r) = self.rooms.get_mut(&room) else { continue };
+            let Some(r) = self.rooms.get_mut(&room) else {
+                continue;
+            };
             let was_pending = r.pending.is_some();
             r.joined = false;
             r.occupants.clear();
@@ -778,7 +805,8 @@ impl Worker {
                 if let Some(reply) = r.pending.take() {
                     let _ = reply.send(Err(err));
                 } else if r.rejoining {
-                    self.emit(XmppEvent::RejoinFailed { room, error: err }).await;
+                    self.emit(XmppEvent::RejoinFailed { room, error: err })
+                        .await;
                 } else {
                     self.emit(XmppEvent::RemovedFromRoom {
                         room,
@@ -790,7 +818,9 @@ impl Worker {
             }
             return;
         }
-        let Some(op) = muc::read_occupant_presence(&p) else { return };
+        let Some(op) = muc::read_occupant_presence(&p) else {
+            return;
+        };
         if !self.rooms.contains_key(&room) {
             return;
         }
@@ -803,7 +833,9 @@ impl Worker {
 
     async fn self_presence(&mut self, op: OccupantPresence) {
         let room = op.room.clone();
-        let Some(r) = self.rooms.get_mut(&room) else { return };
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
         if !op.available {
             if op.codes.contains(&303) {
                 if let Some(n) = &op.new_nick {
@@ -854,7 +886,9 @@ impl Worker {
 
     async fn occupant_presence(&mut self, op: OccupantPresence) {
         let room = op.room.clone();
-        let Some(r) = self.rooms.get_mut(&room) else { return };
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
         let joined = r.joined;
         let nick = op.occupant.nick.clone();
         if op.available {
@@ -872,12 +906,17 @@ impl Worker {
         if !joined {
             return;
         }
-        if op.codes.contains(&303) {
-            if let Some(new) = op.new_nick {
-                // The available presence under the new nick follows and re-adds the occupant.
-                self.emit(XmppEvent::NickChanged { room, old: nick, new }).await;
-                return;
-            }
+        if op.codes.contains(&303)
+            && let Some(new) = op.new_nick
+        {
+            // The available presence under the new nick follows and re-adds the occupant.
+            self.emit(XmppEvent::NickChanged {
+                room,
+                old: nick,
+                new,
+            })
+            .await;
+            return;
         }
         self.emit(XmppEvent::OccupantLeft {
             room,
@@ -919,11 +958,16 @@ impl Worker {
         match m.type_ {
             MessageType::Groupchat => {
                 r.last_seen = Some(received.delay.clone().unwrap_or_else(now_stamp));
-                if received.body.is_none() {
-                    if let Some(subject) = received.subject.clone() {
-                        self.emit(XmppEvent::Subject { room, nick, subject }).await;
-                        return;
-                    }
+                if received.body.is_none()
+                    && let Some(subject) = received.subject.clone()
+                {
+                    self.emit(XmppEvent::Subject {
+                        room,
+                        nick,
+                        subject,
+                    })
+                    .await;
+                    return;
                 }
                 self.emit(XmppEvent::Groupchat {
                     room,
@@ -958,14 +1002,21 @@ impl Worker {
                     let _ = tx.send(Ok(iq));
                 }
             }
-            Iq::Error { ref id, ref error, .. } => {
+            Iq::Error {
+                ref id, ref error, ..
+            } => {
                 if let Some(tx) = self.iqs.remove(id) {
                     let _ = tx.send(Err(IqError::Error {
                         condition: format!("{:?}", error.defined_condition),
                     }));
                 }
             }
-            Iq::Get { from, id, payload, .. } | Iq::Set { from, id, payload, .. } => {
+            Iq::Get {
+                from, id, payload, ..
+            }
+            | Iq::Set {
+                from, id, payload, ..
+            } => {
                 // Answer pings; refuse everything else (RFC 6120 §8.2.3: every get/set gets an
                 // answer).
                 let reply = if payload.is("ping", "urn:xmpp:ping") {

@@ -114,12 +114,20 @@ pub fn endpoint(identity: Identity<'_>, mode: TlsMode) -> Endpoint {
 pub fn endpoint_on(s: &TestServer, identity: Identity<'_>, mode: TlsMode) -> Endpoint {
     let ca = s.pki("ca.crt");
     let config = match identity {
-        Identity::Gateway => tls::client_config_from_files(&ca, Some((&s.pki("gateway.crt"), &s.pki("gateway.key")))),
+        Identity::Gateway => {
+            tls::client_config_from_files(&ca, Some((&s.pki("gateway.crt"), &s.pki("gateway.key"))))
+        }
         Identity::User(u) => tls::client_config_from_files(
             &ca,
-            Some((&s.pki(&format!("users/{u}.crt")), &s.pki(&format!("users/{u}.key")))),
+            Some((
+                &s.pki(&format!("users/{u}.crt")),
+                &s.pki(&format!("users/{u}.key")),
+            )),
         ),
-        Identity::Untrusted => tls::client_config_from_files(&ca, Some((&s.pki("untrusted.crt"), &s.pki("untrusted.key")))),
+        Identity::Untrusted => tls::client_config_from_files(
+            &ca,
+            Some((&s.pki("untrusted.crt"), &s.pki("untrusted.key"))),
+        ),
         Identity::Anonymous => tls::client_config_from_files(&ca, None),
     }
     .unwrap();
@@ -149,7 +157,11 @@ pub fn jid(node: &str) -> jid::BareJid {
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Shares one test PKI's CA config (for tests that build many endpoints).
@@ -174,10 +186,17 @@ use tokio::sync::mpsc;
 
 /// Starts a trusted-gateway session for `node`.
 pub async fn session(node: &str) -> (Session, mpsc::Receiver<XmppEvent>) {
-    let ep = Arc::new(endpoint(Identity::Gateway, labelgate::xmpp::connect::TlsMode::StartTls));
-    Session::start(SessionConfig::new(ep, jid(node), IdentityMode::TrustedGateway))
-        .await
-        .unwrap_or_else(|e| panic!("session for {node}: {e}"))
+    let ep = Arc::new(endpoint(
+        Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    ));
+    Session::start(SessionConfig::new(
+        ep,
+        jid(node),
+        IdentityMode::TrustedGateway,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("session for {node}: {e}"))
 }
 
 /// Waits (at most `secs`) for the first event matching `pred`, skipping others.

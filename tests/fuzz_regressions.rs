@@ -1,0 +1,48 @@
+//! Inputs the fuzzers found, kept so the fixes stay fixed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use labelgate::label::load_policy;
+use labelgate::label::xep0258::SecurityLabel;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A foreign label element in the reserved `xmlns` namespace parsed, then panicked the XML
+/// writer on serialisation. It is now refused at parse time.
+#[test]
+fn xep0258_reserved_namespace() {
+    let input = fixture("fuzz-regressions/xep0258-reserved-namespace.xml");
+    labelgate::internal::fuzz_xep0258(&input);
+    let err = SecurityLabel::from_xml(std::str::from_utf8(&input).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("reserved namespace"), "{err}");
+}
+
+/// `SECRET -` under the NATO policy renders as `NATO SECRET`, which reads back as the stricter
+/// label with `Context:NATO` (the documented ambiguity of that policy).
+#[test]
+fn marking_nato_shadow() {
+    let input = fixture("fuzz-regressions/marking-nato-shadow.bin");
+    let nato = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/spif/nato-4774-policy.xml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let policy = load_policy(&nato).unwrap();
+    labelgate::internal::fuzz_marking(&policy, &input[1..]);
+    let plain = policy.parse_marking("SECRET -").unwrap();
+    assert!(plain.categories.is_empty());
+    let back = policy
+        .parse_marking(&policy.render_marking(&plain).unwrap())
+        .unwrap();
+    assert_eq!(back.categories.len(), 1);
+    assert_eq!(
+        policy.category_name(back.categories.iter().next().unwrap()),
+        "Context/NATO"
+    );
+}
