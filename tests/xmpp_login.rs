@@ -126,8 +126,15 @@ async fn per_user_session_binds_and_joins() {
 async fn a_refused_session_reports_why() {
     use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig};
     let ep = std::sync::Arc::new(endpoint(Identity::User("alice"), TlsMode::StartTls));
-    let err = Session::start(SessionConfig::new(ep, jid("carol"), IdentityMode::TrustedGateway))
-        .await
-        .unwrap_err();
-    assert_eq!(err.to_string(), "the XMPP server refused the login (not-authorized)");
+    let err = Session::start(SessionConfig::new(
+        ep,
+        jid("carol"),
+        IdentityMode::TrustedGateway,
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the XMPP server refused the login (not-authorized)"
+    );
 }
