@@ -54,6 +54,28 @@ fn uk_demo_renders() {
 }
 
 #[test]
+fn display_marking_carries_the_classification_colour() {
+    let p = policy("uk-demo.xml");
+    let l = p.parse_marking("SECRET UK EYES ONLY").unwrap();
+    let d = p.display_marking(&l).unwrap();
+    assert_eq!(d.text, "DEMO-UK SECRET - UK EYES ONLY");
+    assert_eq!(d.bg.as_deref(), Some("#FFAA00"));
+    assert_eq!(d.fg.as_deref(), Some("black"));
+    let l = p.parse_marking("TOP SECRET").unwrap();
+    let d = p.display_marking(&l).unwrap();
+    assert_eq!(
+        (d.bg.as_deref(), d.fg.as_deref()),
+        (Some("#FF0000"), Some("white"))
+    );
+    // A classification without a colour gets none (XEP-0258's default: black on white).
+    let bsi = policy("bsi-commercial.xml");
+    let d = bsi
+        .display_marking(&bsi.parse_marking("Public").unwrap())
+        .unwrap();
+    assert_eq!((d.bg, d.fg), (None, None));
+}
+
+#[test]
 fn other_policies_render() {
     for (file, typed, rendered) in [
         (

@@ -190,3 +190,63 @@ async fn ejabberd_has_no_catalog_service() {
         other => panic!("expected no catalog service, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn nick_changes_and_kicks_are_tracked() {
+    let r = room(&unique("moderated"));
+    let (owner, mut owner_rx) = session(&unique("owner")).await;
+    let (guest, mut guest_rx) = session(&unique("guest")).await;
+    owner.join(&r, "owner", History::default()).await.unwrap();
+    guest.join(&r, "guest", History::default()).await.unwrap();
+    wait_for(&mut owner_rx, 10, |e| {
+        matches!(e, XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "guest")
+            .then_some(())
+    })
+    .await;
+
+    // The guest renames: both sides see one nick change and no join.
+    guest.change_nick(&r, "visitor").await.unwrap();
+    for rx in [&mut owner_rx, &mut guest_rx] {
+        let (old, new) = wait_for(rx, 10, |e| match e {
+            XmppEvent::NickChanged { old, new, .. } => Some((old.clone(), new.clone())),
+            XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "visitor" => {
+                panic!("a nick change was reported as a join")
+            }
+            _ => None,
+        })
+        .await;
+        assert_eq!((old.as_str(), new.as_str()), ("guest", "visitor"));
+    }
+    let (mine, occupants) = guest.occupants(&r).await.unwrap();
+    assert_eq!(mine, "visitor");
+    assert!(occupants.contains_key("visitor") && !occupants.contains_key("guest"));
+    let (_, occupants) = owner.occupants(&r).await.unwrap();
+    let owner_entry = &occupants["owner"];
+    assert_eq!(owner_entry.role, labelgate::xmpp::muc::Role::Moderator);
+    assert_eq!(
+        owner_entry.affiliation,
+        labelgate::xmpp::muc::Affiliation::Owner
+    );
+
+    // The owner kicks the visitor: the owner sees a leave with status 307, the visitor its
+    // removal.
+    owner.kick(&r, "visitor", Some("test over")).await.unwrap();
+    let (nick, codes) = wait_for(&mut owner_rx, 10, |e| match e {
+        XmppEvent::OccupantLeft { nick, codes, .. } => Some((nick.clone(), codes.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(nick, "visitor");
+    assert!(codes.contains(&307), "{codes:?}");
+    let (codes, reason) = wait_for(&mut guest_rx, 10, |e| match e {
+        XmppEvent::RemovedFromRoom { codes, reason, .. } => Some((codes.clone(), reason.clone())),
+        _ => None,
+    })
+    .await;
+    assert!(codes.contains(&307), "{codes:?}");
+    assert_eq!(reason.as_deref(), Some("test over"));
+    assert!(
+        guest.occupants(&r).await.is_none(),
+        "the kicked session is no longer in the room"
+    );
+}

@@ -6,6 +6,31 @@ use std::collections::BTreeSet;
 use super::model::{Category, Label};
 use super::policy::{CategoryRef, MarkingCode, MarkingData, Policy, default_marking};
 use super::validate::Invalid;
+use super::xep0258::DisplayMarking;
+
+/// Black or white, whichever contrasts better with a `#rrggbb`, `#rgb` or common CSS colour.
+pub fn contrasting_text(colour: &str) -> &'static str {
+    let rgb = match colour.strip_prefix('#') {
+        Some(h) if h.len() == 6 => u32::from_str_radix(h, 16).ok(),
+        Some(h) if h.len() == 3 => u32::from_str_radix(h, 16).ok().map(|v| {
+            let (r, g, b) = ((v >> 8) & 0xf, (v >> 4) & 0xf, v & 0xf);
+            (r * 17) << 16 | (g * 17) << 8 | (b * 17)
+        }),
+        _ => match colour.to_ascii_lowercase().as_str() {
+            "black" | "navy" | "blue" | "maroon" | "purple" | "green" | "red" | "teal"
+            | "olive" => Some(0),
+            _ => Some(0xffffff),
+        },
+    };
+    let v = rgb.unwrap_or(0xffffff);
+    let (r, g, b) = ((v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+    // ITU-R BT.601 luma.
+    if r * 299 + g * 587 + b * 114 > 128_000 {
+        "black"
+    } else {
+        "white"
+    }
+}
 
 /// Folds text for comparison: upper case, runs of white space made one space, trimmed.
 pub fn fold(s: &str) -> String {
@@ -306,6 +331,18 @@ impl Policy {
         out.push_str(&body.join(policy_sep));
         out.push_str(self.qualifiers.suffix.as_deref().unwrap_or(""));
         Ok(out)
+    }
+
+    /// The XEP-0258 display marking for a label: the rendered text, the classification's colour
+    /// as background, and black or white text, whichever reads better on it.
+    pub fn display_marking(&self, label: &Label) -> Result<DisplayMarking, Invalid> {
+        let text = self.render_marking(label)?;
+        let bg = label
+            .classification
+            .and_then(|c| self.classification(c))
+            .and_then(|c| c.color.clone());
+        let fg = bg.as_deref().map(|c| contrasting_text(c).to_owned());
+        Ok(DisplayMarking { text, fg, bg })
     }
 
     /// The classifications (indexes) under which the label's categories would be valid.

@@ -469,6 +469,42 @@ impl Session {
             .await
     }
 
+    /// Changes our nick in a joined room (the room answers with a nick-change presence).
+    pub async fn change_nick(&self, room: &BareJid, nick: &str) -> Result<(), SendError> {
+        let to = room
+            .with_resource_str(nick)
+            .map_err(|_| SendError::BadNick(nick.to_owned()))?;
+        let mut p = Presence::new(PresenceType::None);
+        p.to = Some(Jid::from(to));
+        self.send_stanza(Stanza::Presence(p), Some(room.clone()))
+            .await
+    }
+
+    /// Kicks an occupant (we must be a moderator): XEP-0045 §8.2.
+    pub async fn kick(
+        &self,
+        room: &BareJid,
+        nick: &str,
+        reason: Option<&str>,
+    ) -> Result<(), IqError> {
+        let mut item = Element::builder("item", NS_MUC_ADMIN)
+            .attr(attr_name("nick"), nick)
+            .attr(attr_name("role"), "none");
+        if let Some(r) = reason {
+            item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
+        }
+        let query = Element::builder("query", NS_MUC_ADMIN)
+            .append(item.build())
+            .build();
+        let iq = Iq::Set {
+            from: None,
+            to: Some(Jid::from(room.clone())),
+            id: new_id(),
+            payload: query,
+        };
+        self.iq(iq).await.map(|_| ())
+    }
+
     /// Changes a room's subject.
     pub async fn set_subject(&self, room: &BareJid, subject: &str) -> Result<(), SendError> {
         let m = muc::build_subject(room, subject);
@@ -592,6 +628,8 @@ struct RoomState {
     rejoining: bool,
     /// The newest delay stamp or receive time seen, for `since` on rejoin.
     last_seen: Option<String>,
+    /// New nicks announced by a nick change whose available presence has not come yet.
+    renaming: Vec<String>,
 }
 
 struct Worker {
@@ -707,6 +745,7 @@ impl Worker {
                         pending: Some(reply),
                         rejoining: false,
                         last_seen: None,
+                        renaming: Vec::new(),
                     },
                 );
                 self.stream.send(Box::new(Stanza::Presence(p))).await;
@@ -837,9 +876,13 @@ impl Worker {
             return;
         };
         if !op.available {
-            if op.codes.contains(&303) {
-                if let Some(n) = &op.new_nick {
-                    r.nick = n.clone();
+            if op.codes.contains(&303)
+                && let Some(new) = op.new_nick.clone()
+            {
+                let old = std::mem::replace(&mut r.nick, new.clone());
+                r.occupants.remove(&old);
+                if r.joined {
+                    self.emit(XmppEvent::NickChanged { room, old, new }).await;
                 }
                 return;
             }
@@ -892,7 +935,12 @@ impl Worker {
         let joined = r.joined;
         let nick = op.occupant.nick.clone();
         if op.available {
-            r.occupants.insert(nick, op.occupant.clone());
+            r.occupants.insert(nick.clone(), op.occupant.clone());
+            if let Some(i) = r.renaming.iter().position(|n| *n == nick) {
+                // The second half of a nick change, already reported as `NickChanged`.
+                r.renaming.swap_remove(i);
+                return;
+            }
             if joined {
                 self.emit(XmppEvent::OccupantJoined {
                     room,
@@ -910,6 +958,7 @@ impl Worker {
             && let Some(new) = op.new_nick
         {
             // The available presence under the new nick follows and re-adds the occupant.
+            r.renaming.push(new.clone());
             self.emit(XmppEvent::NickChanged {
                 room,
                 old: nick,
@@ -1044,6 +1093,13 @@ impl Worker {
             }
         }
     }
+}
+
+const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+
+#[allow(clippy::expect_used)]
+fn attr_name(s: &'static str) -> minidom::rxml::NcName {
+    minidom::rxml::NcName::try_from(s).expect("constant attribute names are valid NCNames")
 }
 
 /// A fresh origin-id for an outgoing message.
