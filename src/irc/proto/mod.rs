@@ -1,0 +1,7 @@
+//! The IRC protocol, pure: messages, the line codec, numerics, capabilities, names.
+
+pub mod caps;
+pub mod codec;
+pub mod message;
+pub mod names;
+pub mod numeric;
