@@ -28,6 +28,29 @@ enum Command {
     /// Label tools.
     #[command(subcommand)]
     Label(LabelCmd),
+    /// User directory tools.
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Read a password from standard input (one line) and print its argon2id hash for the
+    /// `password` key of users.toml.
+    Passwd,
+    /// Print the SHA-256 fingerprint of a PEM certificate for the `certificates` key.
+    Fingerprint {
+        /// The certificate (PEM).
+        cert: PathBuf,
+    },
+    /// Check a users file against a policy.
+    Check {
+        /// The users file.
+        file: PathBuf,
+        /// The SPIF policy the clearances are written in.
+        #[arg(long)]
+        policy: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -193,6 +216,38 @@ fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> Resul
     })
 }
 
+fn user_cmd(cmd: &UserCmd) -> Result<()> {
+    match cmd {
+        UserCmd::Passwd => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read standard input")?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                bail!("empty password");
+            }
+            let hash =
+                labelgate::config::users::hash_password(password).map_err(anyhow::Error::msg)?;
+            println!("{hash}");
+        }
+        UserCmd::Fingerprint { cert } => {
+            let certs = labelgate::xmpp::tls::load_certs(cert)?;
+            let first = certs.first().context("no certificate")?;
+            println!(
+                "{}",
+                labelgate::config::users::fingerprint_of(first.as_ref()).1
+            );
+        }
+        UserCmd::Check { file, policy } => {
+            let policy = read_policy(policy)?;
+            let users = labelgate::config::users::Users::load(file, &policy)?;
+            println!("{}: {} accounts", file.display(), users.len());
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -205,6 +260,7 @@ fn main() -> ExitCode {
             clearance,
             input,
         }) => label_decide(policy, clearance, input),
+        Command::User(cmd) => user_cmd(cmd).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -191,7 +191,12 @@ impl Message {
             out.push(' ');
             let p = clean(p);
             let last = i + 1 == n;
-            if last && (p.is_empty() || p.contains(' ') || p.starts_with(':')) {
+            if last
+                && (p.is_empty()
+                    || p.contains(' ')
+                    || p.starts_with(':')
+                    || always_trailing(&self.verb))
+            {
                 out.push(':');
                 out.push_str(&p);
             } else {
@@ -201,6 +206,15 @@ impl Message {
         }
         out
     }
+}
+
+/// Verbs whose last parameter is text: written with `:` always, as clients expect.
+fn always_trailing(verb: &str) -> bool {
+    (verb.len() == 3 && verb.bytes().all(|b| b.is_ascii_digit()))
+        || matches!(
+            verb,
+            "PRIVMSG" | "NOTICE" | "PART" | "QUIT" | "KICK" | "TOPIC" | "AWAY" | "ERROR"
+        )
 }
 
 fn clean(s: &str) -> String {

@@ -1,0 +1,3 @@
+//! Configuration: the user directory (and, with the bridge, the gateway file and mappings).
+
+pub mod users;

@@ -1,0 +1,252 @@
+//! The narrow interface between the IRC front-end and what serves its channels (the bridge,
+//! or a small in-memory backend in tests): typed requests one way, typed deliveries the other,
+//! over bounded channels.
+
+use tokio::sync::mpsc;
+
+use crate::label::Clearance;
+
+/// Who a registered IRC user is.
+#[derive(Debug, Clone)]
+pub struct RegisteredUser {
+    /// Connection id (unique for the process lifetime).
+    pub id: u64,
+    /// The account they logged in as.
+    pub account: String,
+    /// Their IRC nick at registration.
+    pub nick: String,
+    /// USER's username.
+    pub user: String,
+    /// The host shown for them.
+    pub host: String,
+    /// USER's real name.
+    pub realname: String,
+    /// Their XMPP JID (from the user directory).
+    pub jid: jid::BareJid,
+    /// Their clearance.
+    pub clearance: Clearance,
+}
+
+/// The source of a delivered message or event (an IRC user or a room occupant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Nick.
+    pub nick: String,
+    /// Username.
+    pub user: String,
+    /// Host.
+    pub host: String,
+    /// Account, if known (for `account-tag`).
+    pub account: Option<String>,
+}
+
+impl Source {
+    /// `nick!user@host`.
+    pub fn mask(&self) -> String {
+        format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+}
+
+/// A channel member as the front-end shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Who.
+    pub source: Source,
+    /// Channel operator (`@`).
+    pub op: bool,
+    /// Voiced (`+`).
+    pub voice: bool,
+}
+
+/// What a user asks of the backend.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// JOIN one channel.
+    Join {
+        /// Channel name as typed.
+        channel: String,
+    },
+    /// PART.
+    Part {
+        /// Channel.
+        channel: String,
+        /// Reason.
+        reason: Option<String>,
+    },
+    /// PRIVMSG or NOTICE to one target.
+    Message {
+        /// NOTICE rather than PRIVMSG.
+        notice: bool,
+        /// Channel or nick.
+        target: String,
+        /// Text (one IRC line).
+        text: String,
+        /// The client's tags (client-only `+` tags and `label`).
+        tags: Vec<(String, Option<String>)>,
+        /// The client negotiated echo-message.
+        echo: bool,
+    },
+    /// TOPIC query or change.
+    Topic {
+        /// Channel.
+        channel: String,
+        /// New topic, or `None` to query.
+        topic: Option<String>,
+    },
+    /// LIST.
+    List,
+    /// AWAY (set with text, clear with `None`).
+    Away {
+        /// Text.
+        text: Option<String>,
+    },
+    /// NICK after registration.
+    Nick {
+        /// The new nick.
+        nick: String,
+    },
+    /// The user quits.
+    Quit {
+        /// Reason.
+        reason: String,
+    },
+}
+
+/// Why a JOIN was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRefusal {
+    /// No such channel (not mapped): 403.
+    NoSuchChannel(String),
+    /// Not cleared for the room: 477 with the reason, plus a NOTICE saying why.
+    NotCleared(String),
+    /// Anything else (room refused, XMPP trouble): 403 with the words.
+    Other(String),
+}
+
+/// What the backend delivers to a user.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The user joined a channel.
+    Joined {
+        /// Channel.
+        channel: String,
+        /// Topic.
+        topic: Option<String>,
+        /// Members, the user included.
+        members: Vec<Member>,
+    },
+    /// A JOIN was refused.
+    JoinRefused {
+        /// Channel.
+        channel: String,
+        /// Why.
+        reason: JoinRefusal,
+    },
+    /// A message (PRIVMSG or NOTICE) from someone.
+    Message {
+        /// Sender.
+        from: Source,
+        /// Channel or the user's nick.
+        target: String,
+        /// Text.
+        text: String,
+        /// NOTICE rather than PRIVMSG.
+        notice: bool,
+        /// Tags to send to clients that negotiated message-tags (e.g. the label marking).
+        tags: Vec<(String, Option<String>)>,
+        /// Original time (XEP-0082), for server-time; `None` means now.
+        time: Option<String>,
+    },
+    /// Someone joined a channel the user is in.
+    Join {
+        /// Channel.
+        channel: String,
+        /// Who.
+        who: Member,
+    },
+    /// Someone left a channel (or the user did).
+    Part {
+        /// Channel.
+        channel: String,
+        /// Who.
+        who: Source,
+        /// Reason.
+        reason: Option<String>,
+    },
+    /// Someone quit.
+    Quit {
+        /// Who.
+        who: Source,
+        /// Reason.
+        reason: String,
+    },
+    /// Someone changed nick.
+    Nick {
+        /// Who (old nick).
+        who: Source,
+        /// New nick.
+        new: String,
+    },
+    /// Someone was kicked.
+    Kick {
+        /// Channel.
+        channel: String,
+        /// By whom.
+        by: Source,
+        /// Who.
+        nick: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// A channel's topic.
+    Topic {
+        /// Channel.
+        channel: String,
+        /// The topic (empty: none).
+        topic: String,
+        /// Who set it (for a change); `None` for a query answer.
+        by: Option<Source>,
+    },
+    /// LIST answer.
+    List {
+        /// (channel, users, topic).
+        entries: Vec<(String, usize, String)>,
+    },
+    /// A notice from the server to the user (e.g. why something was refused).
+    ServerNotice {
+        /// Text.
+        text: String,
+    },
+    /// A standard reply FAIL (NOTICE for clients without standard-replies).
+    Fail {
+        /// The command that failed.
+        command: String,
+        /// Machine-readable code.
+        code: String,
+        /// Context parameter (e.g. the channel).
+        context: String,
+        /// Words.
+        text: String,
+    },
+    /// No such nick or channel for a message.
+    NoSuchTarget {
+        /// The target.
+        target: String,
+    },
+    /// The backend ends the user's session.
+    Disconnect {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What serves channels to the front-end.
+pub trait Backend: Send + Sync + 'static {
+    /// A user completed registration. The backend keeps `deliveries` and returns where the
+    /// user's requests go. Dropping the returned sender (or sending `Quit`) ends the user.
+    fn register(
+        &self,
+        user: RegisteredUser,
+        deliveries: mpsc::Sender<Delivery>,
+    ) -> mpsc::Sender<Request>;
+}

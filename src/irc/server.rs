@@ -1,0 +1,241 @@
+//! The IRC server: listeners (TLS, and plaintext only on loopback), shared state (nicks, the
+//! user directory), and one task per client (see [`super::client`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::backend::Backend;
+use super::proto::names;
+use crate::config::users::Users;
+
+/// Settings of the IRC front-end.
+#[derive(Debug, Clone)]
+pub struct IrcConfig {
+    /// The server's name (source of numerics).
+    pub server_name: String,
+    /// The network name (ISUPPORT NETWORK).
+    pub network: String,
+    /// Message of the day, line by line (empty: ERR_NOMOTD).
+    pub motd: Vec<String>,
+    /// Require SASL or PASS (default yes).
+    pub require_auth: bool,
+    /// Bytes a client's send queue may hold before it is disconnected.
+    pub sendq_bytes: usize,
+    /// Lines a client may send at once before flood control delays it.
+    pub flood_burst: u32,
+    /// Lines per second a client earns back.
+    pub flood_rate: f64,
+    /// Lines a client may be behind before it is disconnected for flooding.
+    pub flood_max_debt: u32,
+    /// Silence before the server sends PING.
+    pub ping_interval: Duration,
+    /// Silence after that PING before the client is dropped.
+    pub ping_timeout: Duration,
+    /// Time allowed to complete registration.
+    pub registration_timeout: Duration,
+    /// Most clients at once.
+    pub max_clients: usize,
+}
+
+impl Default for IrcConfig {
+    fn default() -> Self {
+        IrcConfig {
+            server_name: "labelgate".into(),
+            network: "labelgate".into(),
+            motd: vec!["Messages here carry security labels; each line shows its marking.".into()],
+            require_auth: true,
+            sendq_bytes: 1 << 20,
+            flood_burst: 10,
+            flood_rate: 2.0,
+            flood_max_debt: 40,
+            ping_interval: Duration::from_secs(120),
+            ping_timeout: Duration::from_secs(60),
+            registration_timeout: Duration::from_secs(60),
+            max_clients: 10_000,
+        }
+    }
+}
+
+/// Why a listener may not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListenerError {
+    /// Plaintext IRC on a non-loopback address.
+    #[error(
+        "refusing a plaintext IRC listener on {0}: plaintext is allowed only on a loopback address; configure TLS"
+    )]
+    PlaintextNotLoopback(SocketAddr),
+}
+
+/// Checks that a plaintext listener is on loopback.
+pub fn check_plaintext(addr: SocketAddr) -> Result<(), ListenerError> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(ListenerError::PlaintextNotLoopback(addr))
+    }
+}
+
+/// State shared by every client task.
+pub struct Shared<B: Backend> {
+    /// Settings.
+    pub config: IrcConfig,
+    /// The user directory; replaced whole on reload, never half-updated.
+    pub users: RwLock<Arc<Users>>,
+    /// The backend.
+    pub backend: Arc<B>,
+    /// Nicks in use (folded) → connection id.
+    pub nicks: Mutex<HashMap<String, u64>>,
+    next_id: AtomicU64,
+    clients: AtomicU64,
+    /// Flips to true on shutdown.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl<B: Backend> Shared<B> {
+    /// New shared state.
+    pub fn new(
+        config: IrcConfig,
+        users: Users,
+        backend: Arc<B>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
+        Arc::new(Shared {
+            config,
+            users: RwLock::new(Arc::new(users)),
+            backend,
+            nicks: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            clients: AtomicU64::new(0),
+            shutdown,
+        })
+    }
+
+    /// The current user directory.
+    pub fn users(&self) -> Arc<Users> {
+        match self.users.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the user directory (connected users stay connected).
+    pub fn reload_users(&self, users: Users) {
+        let new = Arc::new(users);
+        match self.users.write() {
+            Ok(mut g) => *g = new,
+            Err(p) => *p.into_inner() = new,
+        }
+    }
+
+    /// Claims a nick for a connection; false if someone else has it.
+    pub fn claim_nick(&self, nick: &str, id: u64) -> bool {
+        let key = names::fold(nick);
+        let mut nicks = match self.nicks.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match nicks.get(&key) {
+            Some(&owner) if owner != id => false,
+            _ => {
+                nicks.retain(|_, v| *v != id);
+                nicks.insert(key, id);
+                true
+            }
+        }
+    }
+
+    /// Releases a connection's nick.
+    pub fn release_nick(&self, id: u64) {
+        let mut nicks = match self.nicks.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        nicks.retain(|_, v| *v != id);
+    }
+
+    /// Whether a nick is in use by someone.
+    pub fn nick_in_use(&self, nick: &str) -> bool {
+        let nicks = match self.nicks.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        nicks.contains_key(&names::fold(nick))
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Accepts clients on `listener` until shutdown. With `tls`, every connection is TLS.
+pub async fn serve<B: Backend>(
+    shared: Arc<Shared<B>>,
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(TlsAcceptor::from);
+    let mut shutdown = shared.shutdown.clone();
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => {
+                backoff = Duration::from_millis(10);
+                x
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        if shared.clients.load(Ordering::Relaxed) >= shared.config.max_clients as u64 {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut tcp = tcp;
+                let _ = tcp.write_all(b"ERROR :Server full\r\n").await;
+            });
+            continue;
+        }
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        let id = shared.next_id();
+        shared.clients.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acc) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            let cert = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| c.as_ref().to_vec());
+                            super::client::run(shared.clone(), id, peer, stream, true, cert).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => super::client::run(shared.clone(), id, peer, tcp, false, None).await,
+            }
+            shared.release_nick(id);
+            shared.clients.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
