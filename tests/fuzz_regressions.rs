@@ -46,3 +46,13 @@ fn marking_nato_shadow() {
         "Context/NATO"
     );
 }
+
+/// The IRC codec and parser harness runs on the seeds (the fuzz target's invariant).
+#[test]
+fn irc_seeds() {
+    for f in ["a", "b"] {
+        let p = format!("{}/fuzz/seeds/irc_message/{f}", env!("CARGO_MANIFEST_DIR"));
+        labelgate::internal::fuzz_irc(&std::fs::read(p).unwrap());
+    }
+    labelgate::internal::fuzz_irc(b"PRIVMSG a :b\r\n\xff\r\n@x= Y\r\n:s V  a   :b c\n");
+}

@@ -290,10 +290,11 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
                 ping_sent = Some(Instant::now());
             }
         }
-        if c.registered && c.to_backend.is_none() {
-            if let Some(d) = dtx.take() {
-                c.attach(d);
-            }
+        if c.registered
+            && c.to_backend.is_none()
+            && let Some(d) = dtx.take()
+        {
+            c.attach(d);
         }
         c.flush_buffer(None);
     };
@@ -314,7 +315,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
-fn params_or<'a>(m: &'a Message, i: usize) -> Option<&'a str> {
+fn params_or(m: &Message, i: usize) -> Option<&str> {
     m.params.get(i).map(String::as_str)
 }
 
@@ -459,7 +460,7 @@ impl<B: Backend> Client<B> {
             H::Who => self.who(&msg),
             H::Whois => self.whois(&msg),
             H::Mode => self.mode(&msg),
-            H::List => self.to_backend(Request::List).await,
+            H::List => self.request(Request::List).await,
             H::Away => self.away_cmd(&msg).await,
             H::Motd => self.motd(),
             H::Version => {
@@ -656,7 +657,7 @@ impl<B: Backend> Client<B> {
         if self.registered {
             let old = self.mask();
             self.send(Message::new("NICK", vec![nick.clone()]).with_source(old));
-            self.to_backend(Request::Nick { nick: nick.clone() }).await;
+            self.request(Request::Nick { nick: nick.clone() }).await;
         }
         self.nick = Some(nick);
     }
@@ -687,20 +688,20 @@ impl<B: Backend> Client<B> {
         {
             return;
         }
-        if self.account.is_none() {
-            if let Some(pass) = self.pass.take() {
-                let users = self.shared.users();
-                let found = match pass.split_once(':') {
-                    Some((acct, pw)) => check_password(users, acct.to_owned(), pw.to_owned()).await,
-                    None => None,
-                };
-                match found {
-                    Some(u) => self.account = Some(u),
-                    None => {
-                        self.numeric(n::ERR_PASSWDMISMATCH());
-                        self.quit = Some("Bad password".into());
-                        return;
-                    }
+        if self.account.is_none()
+            && let Some(pass) = self.pass.take()
+        {
+            let users = self.shared.users();
+            let found = match pass.split_once(':') {
+                Some((acct, pw)) => check_password(users, acct.to_owned(), pw.to_owned()).await,
+                None => None,
+            };
+            match found {
+                Some(u) => self.account = Some(u),
+                None => {
+                    self.numeric(n::ERR_PASSWDMISMATCH());
+                    self.quit = Some("Bad password".into());
+                    return;
                 }
             }
         }
@@ -760,11 +761,11 @@ impl<B: Backend> Client<B> {
         self.to_backend = Some(self.shared.backend.register(reg, deliveries));
     }
 
-    async fn to_backend(&mut self, r: Request) {
-        if let Some(tb) = &self.to_backend {
-            if tb.send(r).await.is_err() {
-                self.quit = Some("Gateway session ended".into());
-            }
+    async fn request(&mut self, r: Request) {
+        if let Some(tb) = &self.to_backend
+            && tb.send(r).await.is_err()
+        {
+            self.quit = Some("Gateway session ended".into());
         }
     }
 
@@ -785,7 +786,7 @@ impl<B: Backend> Client<B> {
         if msg.params[0] == "0" {
             let chans: Vec<String> = self.channels.values().map(|c| c.name.clone()).collect();
             for channel in chans {
-                self.to_backend(Request::Part {
+                self.request(Request::Part {
                     channel,
                     reason: None,
                 })
@@ -801,7 +802,7 @@ impl<B: Backend> Client<B> {
             if self.channels.contains_key(&names::fold(channel)) {
                 continue;
             }
-            self.to_backend(Request::Join {
+            self.request(Request::Join {
                 channel: channel.to_owned(),
             })
             .await;
@@ -815,7 +816,7 @@ impl<B: Backend> Client<B> {
                 self.numeric(n::ERR_NOTONCHANNEL(channel));
                 continue;
             }
-            self.to_backend(Request::Part {
+            self.request(Request::Part {
                 channel: channel.to_owned(),
                 reason: reason.clone(),
             })
@@ -861,7 +862,7 @@ impl<B: Backend> Client<B> {
                 continue;
             }
             let echo = self.caps.has(Cap::EchoMessage);
-            self.to_backend(Request::Message {
+            self.request(Request::Message {
                 notice,
                 target: target.to_owned(),
                 text: text.clone(),
@@ -889,7 +890,7 @@ impl<B: Backend> Client<B> {
             }
             Some(t) => {
                 let topic: String = t.chars().take(names::TOPICLEN).collect();
-                self.to_backend(Request::Topic {
+                self.request(Request::Topic {
                     channel,
                     topic: Some(topic),
                 })
@@ -1085,7 +1086,7 @@ impl<B: Backend> Client<B> {
             self.numeric(n::RPL_UNAWAY());
         }
         self.away = text.clone();
-        self.to_backend(Request::Away { text }).await;
+        self.request(Request::Away { text }).await;
     }
 
     fn ison(&mut self, msg: &Message) {
