@@ -430,6 +430,61 @@ async fn ping_and_registration_timeouts() {
     );
 }
 
+#[tokio::test]
+async fn away_notify() {
+    let s = start(config()).await;
+    let mut a = Raw::login(s.plain, "alice", "alice", "alice-pw").await;
+    let mut b = Raw::login(s.plain, "bob", "bob", "bob-pw").await;
+    a.send("CAP REQ away-notify").await;
+    a.until("ACK").await;
+    b.send("AWAY :at lunch").await;
+    b.until(" 306 ").await;
+    assert_eq!(a.until("AWAY").await, ":bob!~bob@127.0.0.1 AWAY :at lunch");
+    b.send("AWAY").await;
+    assert_eq!(a.until("AWAY").await, ":bob!~bob@127.0.0.1 AWAY");
+}
+
+#[tokio::test]
+async fn too_many_targets_are_refused_not_dropped() {
+    let s = start(config()).await;
+    let mut a = Raw::login(s.plain, "alice", "alice", "alice-pw").await;
+    a.send("PRIVMSG n1,n2,n3,n4,n5,n6 :hi").await;
+    let mut refused = Vec::new();
+    for _ in 0..2 {
+        refused.push(a.until(" 407 ").await);
+    }
+    assert!(
+        refused[0].contains("n5 :Too many recipients"),
+        "{refused:?}"
+    );
+    assert!(
+        refused[1].contains("n6 :Too many recipients"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn plaintext_listener_refused_off_loopback() {
+    let e = labelgate::irc::server::bind("0.0.0.0:0".parse().unwrap(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("refusing a plaintext IRC listener on 0.0.0.0:0"),
+        "{e}"
+    );
+    assert!(
+        labelgate::irc::server::bind("127.0.0.1:0".parse().unwrap(), false)
+            .await
+            .is_ok()
+    );
+    assert!(
+        labelgate::irc::server::bind("0.0.0.0:0".parse().unwrap(), true)
+            .await
+            .is_ok()
+    );
+}
+
 #[test]
 fn plaintext_only_on_loopback() {
     assert!(check_plaintext("127.0.0.1:6667".parse().unwrap()).is_ok());

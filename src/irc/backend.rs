@@ -198,6 +198,13 @@ pub enum Delivery {
         /// Why.
         reason: Option<String>,
     },
+    /// Someone's away state changed (shown to clients with away-notify).
+    Away {
+        /// Who.
+        who: Source,
+        /// The away text, or `None` when back.
+        text: Option<String>,
+    },
     /// A channel's topic.
     Topic {
         /// Channel.

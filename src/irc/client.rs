@@ -26,6 +26,8 @@ use super::server::Shared;
 use crate::config::users::User;
 
 const VERSION: &str = concat!("labelgate-", env!("CARGO_PKG_VERSION"));
+/// Most targets in one PRIVMSG or NOTICE (ISUPPORT MAXTARGETS); more get 407.
+const MAX_TARGETS: usize = 4;
 
 /// The send queue: unbounded channel, bounded by a byte count the writer pays back.
 struct SendQ {
@@ -733,7 +735,7 @@ impl<B: Backend> Client<B> {
             format!("TOPICLEN={}", names::TOPICLEN),
             format!("NETWORK={}", cfg.network),
             "UTF8ONLY".into(),
-            "MAXTARGETS=4".into(),
+            format!("MAXTARGETS={MAX_TARGETS}"),
             format!("ACCOUNT={}", account.account),
         ];
         self.numeric(n::RPL_ISUPPORT(&tokens));
@@ -844,7 +846,17 @@ impl<B: Backend> Client<B> {
             .filter(|(k, _)| k.starts_with('+') || k == "label")
             .cloned()
             .collect();
-        for target in targets.split(',').filter(|t| !t.is_empty()).take(4) {
+        let all: Vec<&str> = targets.split(',').filter(|t| !t.is_empty()).collect();
+        for extra in all.iter().skip(MAX_TARGETS) {
+            self.numeric(Numeric {
+                code: 407,
+                params: vec![
+                    (*extra).to_owned(),
+                    format!("Too many recipients (at most {MAX_TARGETS})"),
+                ],
+            });
+        }
+        for target in all.into_iter().take(MAX_TARGETS) {
             if target.starts_with('#') {
                 if !self.channels.contains_key(&names::fold(target)) {
                     if !notice {
@@ -1281,6 +1293,12 @@ impl<B: Backend> Client<B> {
                     self.numeric(n::RPL_LIST(&c, users, &topic));
                 }
                 self.numeric(n::RPL_LISTEND());
+            }
+            Delivery::Away { who, text } => {
+                if self.caps.has(Cap::AwayNotify) {
+                    let params = text.into_iter().collect();
+                    self.send(Message::new("AWAY", params).with_source(who.mask()));
+                }
             }
             Delivery::ServerNotice { text } => self.server_notice(&text),
             Delivery::Fail {

@@ -72,6 +72,19 @@ pub enum ListenerError {
         "refusing a plaintext IRC listener on {0}: plaintext is allowed only on a loopback address; configure TLS"
     )]
     PlaintextNotLoopback(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, String),
+}
+
+/// Binds a listener; a plaintext one only on a loopback address.
+pub async fn bind(addr: SocketAddr, tls: bool) -> Result<TcpListener, ListenerError> {
+    if !tls {
+        check_plaintext(addr)?;
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| ListenerError::Bind(addr, e.to_string()))
 }
 
 /// Checks that a plaintext listener is on loopback.

@@ -239,7 +239,19 @@ impl LocalBackend {
                         ));
                     }
                 }
-                Request::Away { .. } => {}
+                Request::Away { text } => {
+                    for (i, c) in st.users.iter() {
+                        if *i != id {
+                            out.push((
+                                c.tx.clone(),
+                                Delivery::Away {
+                                    who: src.clone(),
+                                    text: text.clone(),
+                                },
+                            ));
+                        }
+                    }
+                }
                 Request::Quit { reason } => {
                     st.users.remove(&id);
                     for (_, ids, _) in st.channels.values_mut() {
