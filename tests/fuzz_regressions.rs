@@ -56,3 +56,14 @@ fn irc_seeds() {
     }
     labelgate::internal::fuzz_irc(b"PRIVMSG a :b\r\n\xff\r\n@x= Y\r\n:s V  a   :b c\n");
 }
+
+/// NUL bytes inside a parameter parsed, and the writer (which never emits NUL) changed the
+/// message. NUL is now refused by the parser, as modern IRC says.
+#[test]
+fn irc_nul_bytes() {
+    labelgate::internal::fuzz_irc(&fixture("fuzz-regressions/irc-nul-bytes.bin"));
+    assert_eq!(
+        labelgate::irc::proto::message::Message::parse("AUTHENTICATE \0PLAIN"),
+        Err(labelgate::irc::proto::message::ParseError::Nul)
+    );
+}

@@ -38,6 +38,9 @@ pub enum ParseError {
     /// A command with characters no command has.
     #[error("malformed command")]
     BadCommand,
+    /// A NUL byte (never allowed in IRC messages).
+    #[error("NUL byte in line")]
+    Nul,
 }
 
 fn unescape_tag(v: &str) -> String {
@@ -108,6 +111,9 @@ impl Message {
 
     /// Parses one line (without CR LF).
     pub fn parse(line: &str) -> Result<Message, ParseError> {
+        if line.contains('\0') {
+            return Err(ParseError::Nul);
+        }
         let mut rest = line.trim_start_matches(' ');
         let mut msg = Message::default();
         if let Some(r) = rest.strip_prefix('@') {
