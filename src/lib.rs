@@ -20,6 +20,7 @@
 pub mod config;
 pub mod irc;
 pub mod label;
+pub mod util;
 pub mod xmpp;
 
 #[doc(hidden)]
