@@ -7,12 +7,21 @@
 //!
 //! # Layout
 //!
-//! * [`label`] — policies, labels, clearances, the access decision, ESS / XEP-0258 / ADatP-4774
-//!   codecs, display markings and FLOT. Pure code, no I/O; every other layer builds on it.
+//! One-way dependencies, leaves first:
+//!
+//! * [`label`] — policies, labels, clearances, the access decision, ESS / XEP-0258 /
+//!   ADatP-4774 codecs, display markings and FLOT. Pure code, no I/O.
+//! * [`util`] — small pure helpers (timestamps).
+//! * [`config`] — the user directory (accounts, JIDs, clearances, credentials); uses `label`.
+//! * [`xmpp`] — the XMPP side: connector (TLS, SASL EXTERNAL), sessions, MUC; uses `label`'s
+//!   XEP-0258 types.
+//! * [`irc`] — the IRC side: protocol, server, clients, and the `backend` interface the bridge
+//!   implements; uses `config`.
 //! * [`internal`] — entry points for fuzz targets and benchmarks (not a stable API).
 //!
-//! Later layers (`config`, `irc`, `xmpp`, `bridge`) follow the one-way dependency order
-//! `label ← config ← irc | xmpp ← bridge ← main`.
+//! `irc` and `xmpp` never import each other; the bridge (next) is the only place that joins
+//! them, and the only way to hand a message across is with a [`label::Granted`] from the access
+//! decision.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
