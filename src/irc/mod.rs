@@ -2,7 +2,7 @@
 //! the rest of the gateway through the narrow [`backend`] interface.
 //!
 //! * [`proto`] — pure protocol: messages, the bounded line codec, numerics and capabilities;
-//! * [`server`] — listeners and shared state; [`client`] — one task per connection;
+//! * [`server`] — listeners and shared state; `client` — one task per connection;
 //! * [`backend`] — typed requests and deliveries between the front-end and the bridge;
 //! * [`tls`] — the listener's TLS (client certificates for SASL EXTERNAL).
 

@@ -1,5 +1,5 @@
 //! The IRC server: listeners (TLS, and plaintext only on loopback), shared state (nicks, the
-//! user directory), and one task per client (see [`super::client`]).
+//! user directory), and one task per client (see `client`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
