@@ -1,3 +1,5 @@
-//! Configuration: the user directory (and, with the bridge, the gateway file and mappings).
+//! Configuration: the user directory and the channel mappings (the gateway file arrives with
+//! the bridge). Every loader refuses a file whole and names each problem with file and line.
 
+pub mod mappings;
 pub mod users;

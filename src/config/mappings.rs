@@ -1,0 +1,327 @@
+//! Channel mappings (`mappings/*.toml`): which IRC channel is which labelled MUC room, with the
+//! room's default label, clearance, catalog, FLOT style and history.
+//!
+//! ```toml
+//! [[channel]]
+//! irc = "#ops"
+//! room = "ops@conference.labelgate.test"
+//! default_label = "OFFICIAL"                 # a marking of the gateway's policy
+//! clearance = "SECRET, UK, EU"               # the highest the room allows (clearance syntax)
+//! catalog = ["OFFICIAL", "SECRET UK EYES ONLY"]   # optional labels offered
+//! restrict_to_catalog = false
+//! flot_template = "[{marking}] "             # optional
+//! flot_pattern = '^\[(?P<marking>[^\]]+)\]\s?'  # optional
+//! history = 20                               # lines replayed on join
+//! flot_in_body = true                        # keep the marking at the start of XMPP bodies
+//! private_messages = true
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::users::{FileError, FileProblem, line_of};
+use crate::irc::proto::names;
+use crate::label::flot::{DEFAULT_TEMPLATE, Flot};
+use crate::label::{Clearance, Label, PolicySet};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    channel: Vec<RawChannel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    irc: Spanned<String>,
+    room: Spanned<String>,
+    default_label: Spanned<String>,
+    clearance: Spanned<String>,
+    #[serde(default)]
+    catalog: Vec<Spanned<String>>,
+    #[serde(default)]
+    restrict_to_catalog: bool,
+    flot_template: Option<Spanned<String>>,
+    flot_pattern: Option<Spanned<String>>,
+    #[serde(default = "default_history")]
+    history: u32,
+    #[serde(default = "yes")]
+    flot_in_body: bool,
+    #[serde(default = "yes")]
+    private_messages: bool,
+}
+
+fn default_history() -> u32 {
+    20
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One channel ↔ room mapping, validated.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// The IRC channel (as written).
+    pub channel: String,
+    /// The MUC room.
+    pub room: jid::BareJid,
+    /// The label of unlabelled messages.
+    pub default_label: Label,
+    /// The highest the room allows.
+    pub clearance: Clearance,
+    /// Labels offered.
+    pub catalog: Vec<Label>,
+    /// Only catalog labels may be used.
+    pub restrict_to_catalog: bool,
+    /// How markings are written and read.
+    pub flot: Flot,
+    /// History lines on join.
+    pub history: u32,
+    /// Keep the FLOT at the start of XMPP bodies.
+    pub flot_in_body: bool,
+    /// Private messages allowed.
+    pub private_messages: bool,
+    /// Where it was defined.
+    pub file: PathBuf,
+    /// Line.
+    pub line: usize,
+}
+
+/// All mappings, by folded channel name.
+#[derive(Debug, Clone, Default)]
+pub struct Mappings {
+    by_channel: HashMap<String, Mapping>,
+}
+
+impl Mappings {
+    /// Loads every `*.toml` in `dir` (sorted), validating against `policies`.
+    pub fn load_dir(dir: &Path, policies: &PolicySet) -> Result<Mappings, FileError> {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect(),
+            Err(e) => {
+                return Err(FileError {
+                    problems: vec![FileProblem {
+                        file: dir.to_owned(),
+                        line: None,
+                        message: format!("cannot read the mappings directory: {e}"),
+                    }],
+                });
+            }
+        };
+        files.sort();
+        let mut texts = Vec::new();
+        let mut problems = Vec::new();
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(t) => texts.push((f, t)),
+                Err(e) => problems.push(FileProblem {
+                    file: f,
+                    line: None,
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(FileError { problems });
+        }
+        Mappings::parse(&texts, policies)
+    }
+
+    /// Parses mapping files given as (path, text).
+    pub fn parse(files: &[(PathBuf, String)], policies: &PolicySet) -> Result<Mappings, FileError> {
+        let policy = policies.primary();
+        let mut problems = Vec::new();
+        let mut out = Mappings::default();
+        for (path, text) in files {
+            let problem = |offset: Option<usize>, message: String| FileProblem {
+                file: path.clone(),
+                line: offset.map(|o| line_of(text, o)),
+                message,
+            };
+            let raw: RawFile = match toml::from_str(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(problem(e.span().map(|s| s.start), e.message().to_owned()));
+                    continue;
+                }
+            };
+            for c in raw.channel {
+                let at = c.irc.span().start;
+                let channel = c.irc.get_ref().clone();
+                let mut bad =
+                    |offset: usize, msg: String| problems.push(problem(Some(offset), msg));
+                if !names::valid_channel(&channel) {
+                    bad(at, format!("`{channel}` is not a valid IRC channel name"));
+                    continue;
+                }
+                let key = names::fold(&channel);
+                if let Some(first) = out.by_channel.get(&key) {
+                    bad(
+                        at,
+                        format!(
+                            "{channel} is already mapped in {}:{}",
+                            first.file.display(),
+                            first.line
+                        ),
+                    );
+                    continue;
+                }
+                let room: jid::BareJid = match c.room.get_ref().parse() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        bad(
+                            c.room.span().start,
+                            format!("`{}` is not a room JID: {e}", c.room.get_ref()),
+                        );
+                        continue;
+                    }
+                };
+                let clearance = match Clearance::parse(policy, c.clearance.get_ref()) {
+                    Ok(cl) => cl,
+                    Err(e) => {
+                        bad(c.clearance.span().start, format!("room clearance: {e}"));
+                        continue;
+                    }
+                };
+                let mut label_of = |s: &Spanned<String>, what: &str| -> Option<Label> {
+                    let parsed = policy
+                        .parse_marking(s.get_ref())
+                        .map_err(|e| e.to_string())
+                        .and_then(|l| policy.validate(&l).map(|()| l).map_err(|e| e.to_string()));
+                    match parsed {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            problems.push(problem(
+                                Some(s.span().start),
+                                format!("{what} `{}`: {e}", s.get_ref()),
+                            ));
+                            None
+                        }
+                    }
+                };
+                let Some(default_label) = label_of(&c.default_label, "default label") else {
+                    continue;
+                };
+                let catalog: Vec<Label> = c
+                    .catalog
+                    .iter()
+                    .filter_map(|s| label_of(s, "catalog label"))
+                    .collect();
+                if catalog.len() != c.catalog.len() {
+                    continue;
+                }
+                if let Err(why) = policies.decide(&clearance, &default_label) {
+                    problems.push(problem(
+                        Some(c.default_label.span().start),
+                        format!("the room's clearance does not dominate its default label: {why}"),
+                    ));
+                    continue;
+                }
+                let mut catalog_ok = true;
+                for (l, s) in catalog.iter().zip(&c.catalog) {
+                    if let Err(why) = policies.decide(&clearance, l) {
+                        problems.push(problem(
+                            Some(s.span().start),
+                            format!(
+                                "catalog label `{}` is above the room's clearance: {why}",
+                                s.get_ref()
+                            ),
+                        ));
+                        catalog_ok = false;
+                    }
+                }
+                if !catalog_ok {
+                    continue;
+                }
+                let template = c
+                    .flot_template
+                    .as_ref()
+                    .map(|t| t.get_ref().as_str())
+                    .unwrap_or(DEFAULT_TEMPLATE);
+                let flot = match Flot::new(
+                    template,
+                    c.flot_pattern.as_ref().map(|p| p.get_ref().as_str()),
+                ) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let at = c
+                            .flot_pattern
+                            .as_ref()
+                            .or(c.flot_template.as_ref())
+                            .map_or(at, |s| s.span().start);
+                        problems.push(problem(Some(at), e.to_string()));
+                        continue;
+                    }
+                };
+                out.by_channel.insert(
+                    key,
+                    Mapping {
+                        channel,
+                        room,
+                        default_label,
+                        clearance,
+                        catalog,
+                        restrict_to_catalog: c.restrict_to_catalog,
+                        flot,
+                        history: c.history,
+                        flot_in_body: c.flot_in_body,
+                        private_messages: c.private_messages,
+                        file: path.clone(),
+                        line: line_of(text, at),
+                    },
+                );
+            }
+        }
+        // One room, one channel.
+        let mut rooms: HashMap<&jid::BareJid, &Mapping> = HashMap::new();
+        for m in out.by_channel.values() {
+            if let Some(other) = rooms.insert(&m.room, m) {
+                problems.push(FileProblem {
+                    file: m.file.clone(),
+                    line: Some(m.line),
+                    message: format!(
+                        "room {} is also mapped to {} ({}:{})",
+                        m.room,
+                        other.channel,
+                        other.file.display(),
+                        other.line
+                    ),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            Err(FileError { problems })
+        }
+    }
+
+    /// The mapping of a channel.
+    pub fn get(&self, channel: &str) -> Option<&Mapping> {
+        self.by_channel.get(&names::fold(channel))
+    }
+
+    /// Every mapping.
+    pub fn iter(&self) -> impl Iterator<Item = &Mapping> {
+        self.by_channel.values()
+    }
+
+    /// Number of mappings.
+    pub fn len(&self) -> usize {
+        self.by_channel.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_channel.is_empty()
+    }
+}
