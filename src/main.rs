@@ -31,6 +31,12 @@ enum Command {
     /// User directory tools.
     #[command(subcommand)]
     User(UserCmd),
+    /// Check a gateway configuration and every file it names (policy, users, mappings).
+    Check {
+        /// The gateway file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +254,30 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
     Ok(())
 }
 
+fn check(config: &Path) -> Result<bool> {
+    match labelgate::config::gateway::load(config) {
+        Ok(g) => {
+            println!(
+                "{}: ok — policy {} ({}), {} users, {} channel mappings, {} listeners",
+                config.display(),
+                g.policies.primary().name,
+                g.policies.primary().id,
+                g.users.len(),
+                g.mappings.len(),
+                g.listen.len()
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{}: {} problem(s)", config.display(), e.problems.len());
+            Ok(false)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -261,6 +291,7 @@ fn main() -> ExitCode {
             input,
         }) => label_decide(policy, clearance, input),
         Command::User(cmd) => user_cmd(cmd).map(|()| true),
+        Command::Check { config } => check(config),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

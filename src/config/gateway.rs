@@ -1,0 +1,447 @@
+//! The gateway file (`gateway.toml`): listeners and TLS, the XMPP server and identity, the
+//! policy, the users file, the mappings directory, the audit log and limits. Paths are relative
+//! to the file's folder. [`load`] reads everything the file names and reports every problem,
+//! each with file and line; nothing is half-loaded.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::mappings::Mappings;
+use super::users::{FileError, FileProblem, Users, line_of};
+use crate::irc::server::IrcConfig;
+use crate::label::{PolicySet, load_policy};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    irc: RawIrc,
+    xmpp: RawXmpp,
+    policy: RawPolicy,
+    files: RawFiles,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIrc {
+    server_name: Option<String>,
+    network: Option<String>,
+    #[serde(default)]
+    motd: Vec<String>,
+    #[serde(default)]
+    listen: Vec<RawListen>,
+    tls: Option<RawIrcTls>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    address: Spanned<String>,
+    tls: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIrcTls {
+    certificate: Spanned<String>,
+    key: Spanned<String>,
+    #[serde(default = "yes")]
+    request_client_certificate: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    sendq_bytes: Option<usize>,
+    flood_burst: Option<u32>,
+    flood_rate: Option<f64>,
+    flood_max_debt: Option<u32>,
+    ping_interval_secs: Option<u64>,
+    ping_timeout_secs: Option<u64>,
+    registration_timeout_secs: Option<u64>,
+    max_clients: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawXmpp {
+    address: Spanned<String>,
+    domain: Spanned<String>,
+    #[serde(default = "starttls")]
+    tls: Spanned<String>,
+    ca_file: Spanned<String>,
+    identity: Spanned<String>,
+    certificate: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    user_certificates: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    file: Spanned<String>,
+    #[serde(default)]
+    equivalent: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    users: Spanned<String>,
+    mappings: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    file: Option<Spanned<String>>,
+    #[serde(default)]
+    bodies: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn starttls() -> Spanned<String> {
+    Spanned::new(0..0, "starttls".to_owned())
+}
+
+/// An IRC listener.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// Address.
+    pub address: SocketAddr,
+    /// TLS or plaintext (loopback only).
+    pub tls: bool,
+}
+
+/// TLS files of the IRC side.
+#[derive(Debug, Clone)]
+pub struct IrcTls {
+    /// Certificate chain (PEM).
+    pub certificate: PathBuf,
+    /// Key (PEM).
+    pub key: PathBuf,
+    /// Ask clients for a certificate (SASL EXTERNAL).
+    pub request_client_certificate: bool,
+}
+
+/// How the gateway logs users in to XMPP.
+#[derive(Debug, Clone)]
+pub enum XmppIdentity {
+    /// One trusted gateway certificate; the user's JID in the authzid.
+    TrustedGateway {
+        /// Certificate.
+        certificate: PathBuf,
+        /// Key.
+        key: PathBuf,
+    },
+    /// One certificate per user: `DIR/{account}.crt` and `.key`.
+    PerUser {
+        /// The folder.
+        dir: PathBuf,
+    },
+}
+
+/// XMPP settings.
+#[derive(Debug, Clone)]
+pub struct Xmpp {
+    /// Server address.
+    pub address: SocketAddr,
+    /// Domain (also the TLS name checked).
+    pub domain: String,
+    /// Direct TLS (XEP-0368) rather than STARTTLS.
+    pub direct_tls: bool,
+    /// CA file.
+    pub ca_file: PathBuf,
+    /// Identity mode and its files.
+    pub identity: XmppIdentity,
+}
+
+/// Audit settings.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// The JSON-lines file (`None`: standard error).
+    pub file: Option<PathBuf>,
+    /// Include message bodies (off by default).
+    pub bodies: bool,
+}
+
+/// Everything the gateway file names, loaded and checked.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The file itself.
+    pub path: PathBuf,
+    /// IRC front-end settings.
+    pub irc: IrcConfig,
+    /// IRC listeners.
+    pub listen: Vec<Listen>,
+    /// IRC TLS, when a TLS listener exists.
+    pub irc_tls: Option<IrcTls>,
+    /// XMPP settings.
+    pub xmpp: Xmpp,
+    /// The policy (first) and its equivalents.
+    pub policies: PolicySet,
+    /// Policy files (for reload).
+    pub policy_files: Vec<PathBuf>,
+    /// The users file.
+    pub users_file: PathBuf,
+    /// The users.
+    pub users: Users,
+    /// The mappings folder.
+    pub mappings_dir: PathBuf,
+    /// The mappings.
+    pub mappings: Mappings,
+    /// Audit settings.
+    pub audit: Audit,
+}
+
+/// Loads and checks `path` and every file it names.
+pub fn load(path: &Path) -> Result<Gateway, FileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| FileError {
+        problems: vec![FileProblem {
+            file: path.to_owned(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let problem = |offset: Option<usize>, message: String| FileProblem {
+        file: path.to_owned(),
+        line: offset.map(|o| line_of(&text, o)),
+        message,
+    };
+    let raw: Raw = toml::from_str(&text).map_err(|e| FileError {
+        problems: vec![problem(e.span().map(|s| s.start), e.message().to_owned())],
+    })?;
+    let mut problems = Vec::new();
+    let file = |s: &Spanned<String>| base.join(s.get_ref());
+    let must_exist = |s: &Spanned<String>, what: &str, problems: &mut Vec<FileProblem>| {
+        let p = file(s);
+        if !p.exists() {
+            problems.push(problem(
+                Some(s.span().start),
+                format!("{what} {} does not exist", p.display()),
+            ));
+        }
+        p
+    };
+
+    // IRC
+    let mut listen = Vec::new();
+    for l in &raw.irc.listen {
+        match l.address.get_ref().parse::<SocketAddr>() {
+            Ok(a) => {
+                if !l.tls
+                    && let Err(e) = crate::irc::server::check_plaintext(a)
+                {
+                    problems.push(problem(Some(l.address.span().start), e.to_string()));
+                }
+                listen.push(Listen {
+                    address: a,
+                    tls: l.tls,
+                });
+            }
+            Err(e) => problems.push(problem(
+                Some(l.address.span().start),
+                format!("`{}` is not an address: {e}", l.address.get_ref()),
+            )),
+        }
+    }
+    if raw.irc.listen.is_empty() {
+        problems.push(problem(
+            None,
+            "no [[irc.listen]]: the gateway would accept no one".into(),
+        ));
+    }
+    let irc_tls = raw.irc.tls.as_ref().map(|t| IrcTls {
+        certificate: must_exist(&t.certificate, "IRC certificate", &mut problems),
+        key: must_exist(&t.key, "IRC key", &mut problems),
+        request_client_certificate: t.request_client_certificate,
+    });
+    if listen.iter().any(|l| l.tls) && irc_tls.is_none() {
+        problems.push(problem(
+            None,
+            "a TLS listener needs [irc.tls] certificate and key".into(),
+        ));
+    }
+    let d = IrcConfig::default();
+    let lim = &raw.irc.limits;
+    let irc = IrcConfig {
+        server_name: raw.irc.server_name.clone().unwrap_or(d.server_name),
+        network: raw.irc.network.clone().unwrap_or(d.network),
+        motd: if raw.irc.motd.is_empty() {
+            d.motd
+        } else {
+            raw.irc.motd.clone()
+        },
+        require_auth: true,
+        sendq_bytes: lim.sendq_bytes.unwrap_or(d.sendq_bytes),
+        flood_burst: lim.flood_burst.unwrap_or(d.flood_burst),
+        flood_rate: lim.flood_rate.unwrap_or(d.flood_rate),
+        flood_max_debt: lim.flood_max_debt.unwrap_or(d.flood_max_debt),
+        ping_interval: lim
+            .ping_interval_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.ping_interval),
+        ping_timeout: lim
+            .ping_timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.ping_timeout),
+        registration_timeout: lim
+            .registration_timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(d.registration_timeout),
+        max_clients: lim.max_clients.unwrap_or(d.max_clients),
+    };
+
+    // XMPP
+    let x = &raw.xmpp;
+    let address = x
+        .address
+        .get_ref()
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|e| {
+            problems.push(problem(
+                Some(x.address.span().start),
+                format!("`{}` is not an address: {e}", x.address.get_ref()),
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 5222))
+        });
+    let direct_tls = match x.tls.get_ref().as_str() {
+        "starttls" => false,
+        "direct" => true,
+        other => {
+            problems.push(problem(
+                Some(x.tls.span().start),
+                format!("xmpp.tls must be \"starttls\" or \"direct\", not `{other}`"),
+            ));
+            false
+        }
+    };
+    let ca_file = must_exist(&x.ca_file, "CA file", &mut problems);
+    let identity = match x.identity.get_ref().as_str() {
+        "trusted-gateway" => match (&x.certificate, &x.key) {
+            (Some(c), Some(k)) => XmppIdentity::TrustedGateway {
+                certificate: must_exist(c, "gateway certificate", &mut problems),
+                key: must_exist(k, "gateway key", &mut problems),
+            },
+            _ => {
+                problems.push(problem(
+                    Some(x.identity.span().start),
+                    "trusted-gateway needs xmpp.certificate and xmpp.key".into(),
+                ));
+                XmppIdentity::PerUser {
+                    dir: PathBuf::new(),
+                }
+            }
+        },
+        "per-user" => match &x.user_certificates {
+            Some(d) => XmppIdentity::PerUser {
+                dir: must_exist(d, "user certificate folder", &mut problems),
+            },
+            None => {
+                problems.push(problem(
+                    Some(x.identity.span().start),
+                    "per-user needs xmpp.user_certificates".into(),
+                ));
+                XmppIdentity::PerUser {
+                    dir: PathBuf::new(),
+                }
+            }
+        },
+        other => {
+            problems.push(problem(
+                Some(x.identity.span().start),
+                format!("xmpp.identity must be \"trusted-gateway\" or \"per-user\", not `{other}`"),
+            ));
+            XmppIdentity::PerUser {
+                dir: PathBuf::new(),
+            }
+        }
+    };
+    let xmpp = Xmpp {
+        address,
+        domain: x.domain.get_ref().clone(),
+        direct_tls,
+        ca_file,
+        identity,
+    };
+
+    // Policy, users, mappings: each refused whole; their problems carry their own file names.
+    let mut policy_files = vec![file(&raw.policy.file)];
+    policy_files.extend(raw.policy.equivalent.iter().map(&file));
+    let mut loaded = Vec::new();
+    for (p, s) in policy_files
+        .iter()
+        .zip(std::iter::once(&raw.policy.file).chain(&raw.policy.equivalent))
+    {
+        match std::fs::read_to_string(p) {
+            Err(e) => problems.push(problem(
+                Some(s.span().start),
+                format!("cannot read policy {}: {e}", p.display()),
+            )),
+            Ok(t) => match load_policy(&t) {
+                Ok(pol) => loaded.push(pol),
+                Err(e) => {
+                    for pr in e.problems {
+                        problems.push(FileProblem {
+                            file: p.clone(),
+                            line: Some(pr.line as usize),
+                            message: pr.message,
+                        });
+                    }
+                }
+            },
+        }
+    }
+    let audit = Audit {
+        file: raw.audit.file.as_ref().map(&file),
+        bodies: raw.audit.bodies,
+    };
+    let users_file = file(&raw.files.users);
+    let mappings_dir = file(&raw.files.mappings);
+    if loaded.len() != policy_files.len() {
+        return Err(FileError { problems });
+    }
+    let mut it = loaded.into_iter();
+    let Some(primary) = it.next() else {
+        return Err(FileError { problems });
+    };
+    let mut policies = PolicySet::new(primary);
+    for p in it {
+        policies.add(p);
+    }
+    let users = Users::load(&users_file, policies.primary());
+    let mappings = Mappings::load_dir(&mappings_dir, &policies);
+    let (users, mappings) = match (users, mappings) {
+        (Ok(u), Ok(m)) if problems.is_empty() => (u, m),
+        (u, m) => {
+            problems.extend(u.err().into_iter().flat_map(|e| e.problems));
+            problems.extend(m.err().into_iter().flat_map(|e| e.problems));
+            return Err(FileError { problems });
+        }
+    };
+    Ok(Gateway {
+        path: path.to_owned(),
+        irc,
+        listen,
+        irc_tls,
+        xmpp,
+        policies,
+        policy_files,
+        users_file,
+        users,
+        mappings_dir,
+        mappings,
+        audit,
+    })
+}

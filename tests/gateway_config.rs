@@ -1,0 +1,163 @@
+//! `labelgate check --config`: the shipped demo configuration passes; each kind of problem is
+//! reported with file and line and a non-zero exit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A copy of contrib/demo in a fresh folder, with a PKI made by contrib/pki and the mappings.
+fn demo_copy(name: &str) -> PathBuf {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = PathBuf::from(format!("{root}/target/test-config/{name}/demo"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["gateway.toml", "policy.xml", "users.toml"] {
+        std::fs::copy(format!("{root}/contrib/demo/{f}"), dir.join(f)).unwrap();
+    }
+    let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
+    let _ = std::fs::remove_dir_all(&mappings);
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::copy(
+        format!("{root}/mappings/demo.toml"),
+        mappings.join("demo.toml"),
+    )
+    .unwrap();
+    let ok = Command::new(format!("{root}/contrib/pki"))
+        .arg(dir.join("pki"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    dir
+}
+
+fn check(config: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_labelgate"))
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(path).unwrap();
+    assert!(t.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, t.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn demo_configuration_passes() {
+    let dir = demo_copy("ok");
+    let (code, out, err) = check(&dir.join("gateway.toml"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "ok — policy UK (1.2.826.0.1.6726289.0.4), 3 users, 3 channel mappings, 2 listeners"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn problems_are_reported_with_file_and_line() {
+    // Unknown key.
+    let dir = demo_copy("unknown-key");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "network = \"labelgate-demo\"",
+        "network = \"labelgate-demo\"\nnetwrok = \"typo\"",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("gateway.toml:7: unknown field `netwrok`"),
+        "{err}"
+    );
+
+    // Plaintext off loopback, and a missing certificate: both reported.
+    let dir = demo_copy("listeners");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "address = \"127.0.0.1:6667\"",
+        "address = \"0.0.0.0:6667\"",
+    );
+    std::fs::remove_file(dir.join("pki/irc.key")).unwrap();
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("gateway.toml:15: refusing a plaintext IRC listener on 0.0.0.0:6667"),
+        "{err}"
+    );
+    assert!(err.contains("gateway.toml:20: IRC key"), "{err}");
+    assert!(err.contains("2 problem(s)"), "{err}");
+
+    // A mapping above its room's clearance: reported in the mapping file.
+    let dir = demo_copy("mapping");
+    let m = dir
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("mappings/demo.toml");
+    edit(
+        &m,
+        "default_label = \"OFFICIAL\"\nclearance = \"OFFICIAL\"",
+        "default_label = \"SECRET\"\nclearance = \"OFFICIAL\"",
+    );
+    let (code, _, err) = check(&dir.join("gateway.toml"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("demo.toml:9: the room's clearance does not dominate its default label"),
+        "{err}"
+    );
+
+    // A bad clearance in the users file: reported in the users file.
+    let dir = demo_copy("users");
+    edit(
+        &dir.join("users.toml"),
+        "clearance = \"OFFICIAL\"",
+        "clearance = \"OFFICAL\"",
+    );
+    let (code, _, err) = check(&dir.join("gateway.toml"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("users.toml:11: clearance of `bob`: `OFFICAL` is not a classification"),
+        "{err}"
+    );
+
+    // A broken policy: its own problems, with its file.
+    let dir = demo_copy("policy");
+    edit(
+        &dir.join("policy.xml"),
+        "<securityClassifications>",
+        "<securityClassifications><bogus/>",
+    );
+    let (code, _, err) = check(&dir.join("gateway.toml"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("policy.xml:23: unknown element `bogus` in `securityClassifications`"),
+        "{err}"
+    );
+
+    // Identity mode without its files.
+    let dir = demo_copy("identity");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "identity = \"trusted-gateway\"",
+        "identity = \"per-user\"",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("per-user needs xmpp.user_certificates"),
+        "{err}"
+    );
+}
