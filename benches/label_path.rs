@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
                 let LabelPayload::Ess(l) = &sl.label else {
                     unreachable!()
                 };
-                let granted = set.decide(&clearance, l).unwrap();
+                let granted = set.check(&clearance, l).unwrap();
                 let prefix = flot.prefix(&policy.render_marking(l).unwrap());
                 black_box((granted, prefix))
             })
@@ -54,10 +54,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| labelgate::label::Label::from_der(black_box(&der)).unwrap())
     });
     c.bench_function("label_path/decide (validate + dominate)", |b| {
-        b.iter(|| {
-            set.decide(black_box(&clearance), black_box(&label))
-                .unwrap()
-        })
+        b.iter(|| set.check(black_box(&clearance), black_box(&label)).unwrap())
     });
     c.bench_function("label_path/render_marking", |b| {
         b.iter(|| policy.render_marking(black_box(&label)).unwrap())

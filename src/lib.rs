@@ -17,6 +17,7 @@
 //!   XEP-0258 types.
 //! * [`irc`] — the IRC side: protocol, server, clients, and the `backend` interface the bridge
 //!   implements; uses `config`.
+//! * [`audit`] — the audit trail and the gate every access decision passes through.
 //! * [`internal`] — entry points for fuzz targets and benchmarks (not a stable API).
 //!
 //! `irc` and `xmpp` never import each other; the bridge (next) is the only place that joins
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod config;
 pub mod irc;
 pub mod label;

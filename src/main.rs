@@ -210,8 +210,8 @@ fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> Resul
     let set = policy_set(paths)?;
     let clearance = Clearance::parse(set.primary(), clearance).context("bad clearance")?;
     let label = read_label(&set, input)?;
-    Ok(match set.decide(&clearance, &label) {
-        Ok(_granted) => {
+    Ok(match set.check(&clearance, &label) {
+        Ok(()) => {
             println!("grant");
             true
         }

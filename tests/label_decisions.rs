@@ -26,7 +26,7 @@ fn decide(set: &PolicySet, clearance: &str, marking: &str) -> Result<(), Denied>
     let p = set.primary();
     let c = Clearance::parse(p, clearance).unwrap();
     let l = p.parse_marking(marking).unwrap();
-    set.decide(&c, &l).map(|_granted| ())
+    set.check(&c, &l)
 }
 
 #[test]
@@ -143,14 +143,14 @@ fn invalid_labels_are_denied() {
     l.classification = None;
     cases.push((l, "no classification"));
     for (label, want) in cases {
-        let e = set.decide(&top, &label).unwrap_err().to_string();
+        let e = set.check(&top, &label).unwrap_err().to_string();
         assert!(e.contains(want), "{label}: {e}");
         assert!(e.starts_with("invalid label"), "{e}");
     }
     // Labels under a policy the gateway does not know are denied.
     let stupid = Label::from_der(&bytes("labels/stupid-label.ber")).unwrap();
     assert_eq!(
-        set.decide(&top, &stupid).unwrap_err(),
+        set.check(&top, &stupid).unwrap_err(),
         Denied::UnknownPolicy("1.1".parse().unwrap())
     );
     assert!(matches!(
@@ -158,7 +158,7 @@ fn invalid_labels_are_denied() {
         Err(Invalid::WrongPolicy { .. })
     ));
     let x841 = Label::from_der(&bytes("labels/label-1.ber")).unwrap();
-    assert_eq!(set.decide(&top, &x841).unwrap_err(), Denied::NoPolicy);
+    assert_eq!(set.check(&top, &x841).unwrap_err(), Denied::NoPolicy);
 }
 
 #[test]
@@ -179,27 +179,27 @@ fn equivalent_policies_translate() {
     let white = Clearance::parse(&tlpx, "WHITE").unwrap();
     // TLP GREEN -> TLPX GREEN.
     let l = tlp.parse_marking("TLP:GREEN").unwrap();
-    assert!(set.decide(&green, &l).is_ok());
+    assert!(set.check(&green, &l).is_ok());
     assert_eq!(
-        set.decide(&white, &l).unwrap_err(),
+        set.check(&white, &l).unwrap_err(),
         Denied::Classification("GREEN".into())
     );
     // UK OFFICIAL -> TLPX GREEN.
     let l = uk.parse_marking("OFFICIAL").unwrap();
     let t = set.translate(&l, &tlpx.id).unwrap();
     assert_eq!(tlpx.render_marking(&t).unwrap(), "TLPX:GREEN");
-    assert!(set.decide(&green, &l).is_ok());
-    assert!(set.decide(&white, &l).is_err());
+    assert!(set.check(&green, &l).is_ok());
+    assert!(set.check(&white, &l).is_err());
     // A category with no equivalent cannot be carried across: denied.
     let l = tlp.parse_marking("TLP:GREEN [REGION=EU]").unwrap();
     assert!(matches!(
-        set.decide(&green, &l),
+        set.check(&green, &l),
         Err(Denied::Untranslatable { .. })
     ));
     // TLP AMBER maps to TLPX AMBER, which needs a Dissemination category: invalid there.
     let amber = Clearance::parse(&tlpx, "RED").unwrap();
     let l = tlp.parse_marking("TLP:AMBER").unwrap();
-    let e = set.decide(&amber, &l).unwrap_err().to_string();
+    let e = set.check(&amber, &l).unwrap_err().to_string();
     assert!(e.contains("translated label is invalid"), "{e}");
     // TLPX GREEN -> TLP GREEN gains the [Imported Data] marker from the equivalence.
     let l = tlpx.parse_marking("TLPX:GREEN").unwrap();
@@ -208,7 +208,7 @@ fn equivalent_policies_translate() {
     // No equivalence declared from BSI here: not loaded, so denied.
     let bsi_label = Label::new("1.2.826.0.1.6726289.0.3".parse().unwrap(), 20);
     assert!(matches!(
-        set.decide(&green, &bsi_label),
+        set.check(&green, &bsi_label),
         Err(Denied::UnknownPolicy(_))
     ));
 }
@@ -253,14 +253,14 @@ fn clearance_der_decides() {
     // Its policy is not loaded: everything is denied.
     let set = uk();
     let l = set.primary().parse_marking("OFFICIAL").unwrap();
-    assert!(matches!(set.decide(&c, &l), Err(Denied::UnknownPolicy(_))));
+    assert!(matches!(set.check(&c, &l), Err(Denied::UnknownPolicy(_))));
     // A clearance DER made from text decides like the text.
     let p = set.primary();
     let text = Clearance::parse(p, "SECRET, UK").unwrap();
     let der = Clearance::from_der(&text.to_der()).unwrap();
     assert_eq!(der, text);
     let l = p.parse_marking("SECRET UK EYES ONLY").unwrap();
-    assert!(set.decide(&der, &l).is_ok());
+    assert!(set.check(&der, &l).is_ok());
 }
 
 #[test]
@@ -276,11 +276,11 @@ fn nato_sample_decisions() {
         labelgate::label::nato::from_xml(p, &t).unwrap()
     };
     let nato_secret = Clearance::parse(p, "SECRET, Context:NATO").unwrap();
-    assert!(set.decide(&nato_secret, &read(2)).is_ok());
-    assert!(set.decide(&nato_secret, &read(3)).is_ok());
+    assert!(set.check(&nato_secret, &read(2)).is_ok());
+    assert!(set.check(&nato_secret, &read(3)).is_ok());
     let kfor = Clearance::parse(p, "SECRET, Context:KFOR, Only:NATO").unwrap();
-    assert!(set.decide(&kfor, &read(6)).is_ok());
-    assert!(set.decide(&nato_secret, &read(6)).is_err());
+    assert!(set.check(&kfor, &read(6)).is_ok());
+    assert!(set.check(&nato_secret, &read(6)).is_err());
     let unclass = Clearance::parse(p, "UNCLASSIFIED, Context:NATO").unwrap();
-    assert!(set.decide(&unclass, &read(4)).is_err());
+    assert!(set.check(&unclass, &read(4)).is_err());
 }

@@ -218,7 +218,7 @@ impl Mappings {
                 if catalog.len() != c.catalog.len() {
                     continue;
                 }
-                if let Err(why) = policies.decide(&clearance, &default_label) {
+                if let Err(why) = policies.check(&clearance, &default_label) {
                     problems.push(problem(
                         Some(c.default_label.span().start),
                         format!("the room's clearance does not dominate its default label: {why}"),
@@ -227,7 +227,7 @@ impl Mappings {
                 }
                 let mut catalog_ok = true;
                 for (l, s) in catalog.iter().zip(&c.catalog) {
-                    if let Err(why) = policies.decide(&clearance, l) {
+                    if let Err(why) = policies.check(&clearance, l) {
                         problems.push(problem(
                             Some(s.span().start),
                             format!(

@@ -15,8 +15,9 @@ use super::oid::Oid;
 use super::policy::Policy;
 use super::validate::Invalid;
 
-/// Proof that a clearance dominates a label. Only [`PolicySet::decide`] makes one; code that
-/// hands a message to a user must be given one.
+/// Proof that a clearance dominates a label. Only `PolicySet::decide` makes one, and only the
+/// audited gate (`crate::audit::Gate`) calls that; code that hands a message to a user must be
+/// given one.
 #[derive(Debug)]
 #[must_use = "a grant is the permission to deliver; drop it only if not delivering"]
 pub struct Granted {
@@ -54,6 +55,9 @@ pub enum Denied {
     /// No value of a permissive tag set is held.
     #[error("the clearance holds none of {0}")]
     Permissive(String),
+    /// The decision could not be recorded in the audit trail (fail closed).
+    #[error("the decision could not be audited: {0}")]
+    Unaudited(String),
 }
 
 /// The policies the gateway knows: the first is its own; others are there for translation.
@@ -85,8 +89,16 @@ impl PolicySet {
         self.policies.iter().find(|p| p.id == *id)
     }
 
-    /// Decides whether `clearance` dominates `label`.
-    pub fn decide(&self, clearance: &Clearance, label: &Label) -> Result<Granted, Denied> {
+    /// Whether `clearance` dominates `label`, without a grant: for admin tools and
+    /// configuration checks. Delivering code must go through the audited gate
+    /// (`crate::audit::Gate`), the only holder of [`PolicySet::decide`].
+    pub fn check(&self, clearance: &Clearance, label: &Label) -> Result<(), Denied> {
+        self.decide(clearance, label).map(|_granted| ())
+    }
+
+    /// Decides whether `clearance` dominates `label`; a grant is the proof delivery needs.
+    /// Crate-private: only the audited gate calls it.
+    pub(crate) fn decide(&self, clearance: &Clearance, label: &Label) -> Result<Granted, Denied> {
         let label_policy_id = label.policy.as_ref().ok_or(Denied::NoPolicy)?;
         let source = self
             .get(label_policy_id)

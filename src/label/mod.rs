@@ -12,8 +12,9 @@
 //!  "[SECRET] text" ─flot─▶ marking::parse_marking     render_marking ─▶ "[SECRET] " + flot::split
 //! ```
 //!
-//! A [`decision::Granted`] can only be made by [`decision::PolicySet::decide`]; the layers that
-//! deliver messages require one, so a message cannot reach a user without a decision.
+//! A [`decision::Granted`] can only be made by the crate-private `PolicySet::decide`, which only
+//! the audited gate (`crate::audit::Gate`) calls; the layers that deliver messages require a
+//! grant, so a message cannot reach a user without an audited decision.
 
 pub mod clearance;
 pub mod decision;
