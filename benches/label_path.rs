@@ -34,16 +34,31 @@ fn bench(c: &mut Criterion) {
     let element = Element::from(&sl);
     let clearance = Clearance::parse(policy, "TOP SECRET, UK, OVERLORD").unwrap();
     let flot = Flot::default();
+    // The real path goes through the audited gate (records to a sink here).
+    let gate = labelgate::audit::Gate::new(
+        std::sync::Arc::new(set.clone()),
+        std::sync::Arc::new(labelgate::audit::AuditLog::to_writer(
+            Box::new(std::io::sink()),
+            false,
+        )),
+    );
+    let ctx = labelgate::audit::Context {
+        direction: Some(labelgate::audit::Direction::XmppToIrc),
+        account: "bob",
+        jid: "bob@labelgate.test",
+        room: "ops@conference.labelgate.test",
+        ..Default::default()
+    };
 
     c.bench_function(
-        "label_path/full (parse element, ESS, validate, decide, FLOT)",
+        "label_path/full (parse element, ESS, validate, decide, audit, FLOT)",
         |b| {
             b.iter(|| {
                 let sl = SecurityLabel::try_from(black_box(&element)).unwrap();
                 let LabelPayload::Ess(l) = &sl.label else {
                     unreachable!()
                 };
-                let granted = set.check(&clearance, l).unwrap();
+                let granted = gate.decide(&ctx, &clearance, l).unwrap();
                 let prefix = flot.prefix(&policy.render_marking(l).unwrap());
                 black_box((granted, prefix))
             })

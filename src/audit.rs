@@ -1,7 +1,7 @@
 //! The audit trail and the gate every access decision passes through.
 //!
 //! [`Gate::decide`] is the only caller of the access decision that yields a
-//! [`Granted`](crate::label::Granted): it decides, writes one JSON line for the decision
+//! [`Granted`]: it decides, writes one JSON line for the decision
 //! (grant or deny, with the reason), and only then hands out the proof. If the record cannot be
 //! written, the answer is a denial (fail closed). Labels that could not even be read are
 //! recorded with [`Gate::refuse`].

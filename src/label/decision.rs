@@ -91,7 +91,7 @@ impl PolicySet {
 
     /// Whether `clearance` dominates `label`, without a grant: for admin tools and
     /// configuration checks. Delivering code must go through the audited gate
-    /// (`crate::audit::Gate`), the only holder of [`PolicySet::decide`].
+    /// (`crate::audit::Gate`), the only caller of the crate-private `decide`.
     pub fn check(&self, clearance: &Clearance, label: &Label) -> Result<(), Denied> {
         self.decide(clearance, label).map(|_granted| ())
     }
