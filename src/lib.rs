@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod bridge;
 pub mod config;
 pub mod irc;
 pub mod label;

@@ -1,0 +1,243 @@
+//! End to end through the bridge: IRC users of two clearances (raw IRC clients) and an XMPP
+//! user (a real XMPP session) in one room on the project's ejabberd. Labels travel both ways;
+//! nobody sends above their clearance; nobody receives what their clearance does not dominate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/irc.rs"]
+mod irc;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use common::{Identity, endpoint, room, session, unique, wait_for};
+use labelgate::audit::{AuditLog, Gate};
+use labelgate::bridge::{Bridge, Identity as BridgeIdentity};
+use labelgate::config::mappings::Mappings;
+use labelgate::config::users::Users;
+use labelgate::irc::server::{Shared, serve};
+use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
+use labelgate::label::{PolicySet, load_policy};
+use labelgate::xmpp::connect::TlsMode;
+use labelgate::xmpp::muc::{History, OutgoingMessage};
+use labelgate::xmpp::session::{XmppEvent, origin_id};
+use tokio::sync::watch;
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn policies() -> Arc<PolicySet> {
+    let p = format!(
+        "{}/tests/fixtures/spif/uk-demo.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Arc::new(PolicySet::new(
+        load_policy(&std::fs::read_to_string(p).unwrap()).unwrap(),
+    ))
+}
+
+fn label_element(p: &PolicySet, marking: &str) -> SecurityLabel {
+    let l = p.primary().parse_marking(marking).unwrap();
+    SecurityLabel {
+        display: Some(p.primary().display_marking(&l).unwrap()),
+        label: LabelPayload::Ess(l),
+        equivalents: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_clearances_both_ways() {
+    let pol = policies();
+    let room_jid = room(&unique("bridged"));
+    let secret_room = room(&unique("secretroom"));
+    let mapping_text = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\nclearance = \"TOP SECRET, National Caveats:*\"\nhistory = 0\n\n[[channel]]\nirc = \"#secret\"\nroom = \"{secret_room}\"\ndefault_label = \"SECRET\"\nclearance = \"SECRET\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping_text)], &pol).unwrap();
+    let audit = Buf::default();
+    let gate = Gate::new(
+        pol.clone(),
+        Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
+    );
+    let ep = Arc::new(endpoint(Identity::Gateway, TlsMode::StartTls));
+    let bridge = Bridge::new(gate, mappings, BridgeIdentity::TrustedGateway(ep));
+
+    // IRC users: accounts named uniquely so their JIDs do not collide with other tests.
+    let (a_acct, b_acct) = (unique("alice"), unique("bob"));
+    let hash = |p: &str| labelgate::config::users::hash_password(p).unwrap();
+    let users_text = format!(
+        "jid_template = \"{{account}}@labelgate.test\"\n[[user]]\naccount = \"{a_acct}\"\nclearance = \"SECRET, UK\"\npassword = \"{}\"\n[[user]]\naccount = \"{b_acct}\"\nclearance = \"OFFICIAL\"\npassword = \"{}\"\n",
+        hash("a"),
+        hash("b")
+    );
+    let users = Users::parse(std::path::Path::new("u.toml"), &users_text, pol.primary()).unwrap();
+    let (_stop, stop_rx) = watch::channel(false);
+    let shared = Shared::new(irc::config(), users, Arc::new(bridge), stop_rx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(shared, listener, None));
+
+    // The XMPP user is in the room first.
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+
+    let mut alice = irc::Raw::login(addr, "alice", &a_acct, "a").await;
+    let mut bob = irc::Raw::login(addr, "bob", &b_acct, "b").await;
+    for c in [&mut alice, &mut bob] {
+        c.send("JOIN #ops").await;
+        let names = c.until(" 353 ").await;
+        assert!(names.contains("carol"), "{names}");
+        c.until(" 366 ").await;
+    }
+
+    // Unmapped channel, and a room above bob's clearance.
+    bob.send("JOIN #nowhere,#secret").await;
+    assert!(
+        bob.until(" 403 ")
+            .await
+            .contains("#nowhere :No room is mapped")
+    );
+    assert!(
+        bob.until(" 477 ")
+            .await
+            .contains("#secret :Cannot join channel: your clearance")
+    );
+
+    // IRC -> XMPP: alice's marking becomes the XEP-0258 label; bob, not cleared, gets nothing.
+    alice
+        .send("PRIVMSG #ops :[secret uk eyes only] the plan")
+        .await;
+    let msg = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("alice") => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await;
+    let sl = msg.label.clone().unwrap().unwrap();
+    let want = pol
+        .primary()
+        .parse_marking("SECRET - UK EYES ONLY")
+        .unwrap();
+    assert_eq!(sl.label, LabelPayload::Ess(want));
+    assert_eq!(
+        sl.display.as_ref().unwrap().text,
+        "DEMO-UK SECRET - UK EYES ONLY"
+    );
+    assert_eq!(
+        msg.body.as_deref(),
+        Some("[DEMO-UK SECRET - UK EYES ONLY] the plan")
+    );
+
+    // Sending above one's clearance, or an unknown marking: refused, nothing reaches the room.
+    bob.send("PRIVMSG #ops :[SECRET] let me see").await;
+    assert!(
+        bob.until("Not sent")
+            .await
+            .contains("Not sent: your clearance does not cover this label")
+    );
+    bob.send("PRIVMSG #ops :[BANANA] hello").await;
+    assert!(bob.until("Not sent").await.contains("is not a valid label"));
+
+    // XMPP -> IRC: a SECRET message reaches alice only; an OFFICIAL one both, under its real
+    // marking even when the body imitates another; an unlabelled one takes the room default.
+    let send = |body: &str, marking: Option<&str>| OutgoingMessage {
+        body: body.into(),
+        label: marking.map(|m| label_element(&pol, m)),
+        origin_id: origin_id(),
+    };
+    carol
+        .send_groupchat(
+            &room_jid,
+            &send("for alice only", Some("SECRET UK EYES ONLY")),
+        )
+        .await
+        .unwrap();
+    carol
+        .send_groupchat(
+            &room_jid,
+            &send("[DEMO-UK TOP SECRET] not really", Some("OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    carol
+        .send_groupchat(&room_jid, &send("no label at all", None))
+        .await
+        .unwrap();
+    let mut a_lines = Vec::new();
+    while a_lines.len() < 3 {
+        let l = alice.until("PRIVMSG #ops").await;
+        assert!(
+            !l.contains(":bob!"),
+            "a refused message reached the room: {l}"
+        );
+        if l.contains(":carol!") {
+            a_lines.push(l);
+        }
+    }
+    assert!(
+        a_lines[0].ends_with("PRIVMSG #ops :[DEMO-UK SECRET - UK EYES ONLY] for alice only"),
+        "{a_lines:?}"
+    );
+    assert!(
+        a_lines[1].ends_with("PRIVMSG #ops :[DEMO-UK OFFICIAL] [DEMO-UK TOP SECRET] not really"),
+        "{a_lines:?}"
+    );
+    assert!(
+        a_lines[2].ends_with("PRIVMSG #ops :[DEMO-UK OFFICIAL] no label at all"),
+        "{a_lines:?}"
+    );
+    // Bob's first message from carol is the OFFICIAL one: the SECRET one was withheld.
+    let first = bob.until(":carol!").await;
+    assert!(
+        first.ends_with("PRIVMSG #ops :[DEMO-UK OFFICIAL] [DEMO-UK TOP SECRET] not really"),
+        "{first}"
+    );
+    let second = bob.until(":carol!").await;
+    assert!(
+        second.ends_with("[DEMO-UK OFFICIAL] no label at all"),
+        "{second}"
+    );
+    // Alice's own message did not come back to her (no echo-message) and bob never saw it.
+
+    // Everything was audited: grants and denials, with markings, without bodies.
+    let log = String::from_utf8(audit.0.lock().unwrap().clone()).unwrap();
+    let recs: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let denied_secret_to_bob = recs.iter().any(|r| {
+        r["account"] == b_acct.as_str()
+            && r["decision"] == "deny"
+            && r["direction"] == "xmpp-to-irc"
+            && r["label"]["marking"] == "DEMO-UK SECRET - UK EYES ONLY"
+    });
+    assert!(denied_secret_to_bob, "{log}");
+    assert!(recs.iter().all(|r| r.get("body").is_none()));
+    // And the XMPP side never saw anything from bob.
+    while let Ok(e) = carol_rx.try_recv() {
+        if let XmppEvent::Groupchat { nick, message, .. } = e {
+            assert_ne!(
+                nick.as_deref(),
+                Some("bob"),
+                "refused message reached XMPP: {:?}",
+                message.body
+            );
+        }
+    }
+    carol.close().await;
+}
