@@ -62,7 +62,7 @@ async fn labels_and_clearances_both_ways() {
     let room_jid = room(&unique("bridged"));
     let secret_room = room(&unique("secretroom"));
     let mapping_text = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\nclearance = \"TOP SECRET, National Caveats:*\"\nhistory = 0\n\n[[channel]]\nirc = \"#secret\"\nroom = \"{secret_room}\"\ndefault_label = \"SECRET\"\nclearance = \"SECRET\"\n"
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\nclearance = \"TOP SECRET, National Caveats:*\"\nhistory = 20\n\n[[channel]]\nirc = \"#secret\"\nroom = \"{secret_room}\"\ndefault_label = \"SECRET\"\nclearance = \"SECRET\"\n"
     );
     let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping_text)], &pol).unwrap();
     let audit = Buf::default();
@@ -228,6 +228,31 @@ async fn labels_and_clearances_both_ways() {
     });
     assert!(denied_secret_to_bob, "{log}");
     assert!(recs.iter().all(|r| r.get("body").is_none()));
+    // History on join is filtered the same way and carries server-time.
+    let mut late = irc::Raw::login(addr, "bob2", &b_acct, "b").await;
+    late.send("CAP REQ server-time").await;
+    late.until("ACK").await;
+    late.send("JOIN #ops").await;
+    late.until(" 366 ").await;
+    let mut replay = Vec::new();
+    while replay.len() < 2 {
+        let l = late.until("PRIVMSG #ops").await;
+        assert!(
+            !l.contains("for alice only") && !l.contains("the plan"),
+            "withheld history replayed: {l}"
+        );
+        replay.push(l);
+    }
+    assert!(
+        replay[0].starts_with("@time=")
+            && replay[0].ends_with("[DEMO-UK OFFICIAL] [DEMO-UK TOP SECRET] not really"),
+        "{replay:?}"
+    );
+    assert!(
+        replay[1].ends_with("[DEMO-UK OFFICIAL] no label at all"),
+        "{replay:?}"
+    );
+
     // And the XMPP side never saw anything from bob.
     while let Ok(e) = carol_rx.try_recv() {
         if let XmppEvent::Groupchat { nick, message, .. } = e {
