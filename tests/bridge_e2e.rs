@@ -228,6 +228,60 @@ async fn labels_and_clearances_both_ways() {
     });
     assert!(denied_secret_to_bob, "{log}");
     assert!(recs.iter().all(|r| r.get("body").is_none()));
+    // Private messages through the room, labelled and checked both ways.
+    alice
+        .send("PRIVMSG carol :[SECRET UK EYES ONLY] psst")
+        .await;
+    let pm = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == "alice" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        pm.body.as_deref(),
+        Some("[DEMO-UK SECRET - UK EYES ONLY] psst")
+    );
+    assert_eq!(
+        pm.label.clone().unwrap().unwrap().display.unwrap().text,
+        "DEMO-UK SECRET - UK EYES ONLY"
+    );
+    carol
+        .send_private(
+            &room_jid,
+            "bob",
+            &send("secret for bob", Some("SECRET UK EYES ONLY")),
+        )
+        .await
+        .unwrap();
+    carol
+        .send_private(
+            &room_jid,
+            "alice",
+            &send("secret for alice", Some("SECRET UK EYES ONLY")),
+        )
+        .await
+        .unwrap();
+    carol
+        .send_private(
+            &room_jid,
+            "bob",
+            &send("official for bob", Some("OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    let to_alice = alice.until("PRIVMSG alice").await;
+    assert!(
+        to_alice.ends_with("PRIVMSG alice :[DEMO-UK SECRET - UK EYES ONLY] secret for alice"),
+        "{to_alice}"
+    );
+    let to_bob = bob.until("PRIVMSG bob").await;
+    assert!(
+        to_bob.ends_with("PRIVMSG bob :[DEMO-UK OFFICIAL] official for bob"),
+        "withheld PM delivered? {to_bob}"
+    );
+    bob.send("PRIVMSG nobody :hello").await;
+    assert!(bob.until(" 401 ").await.contains("nobody"));
+
     // History on join is filtered the same way and carries server-time.
     let mut late = irc::Raw::login(addr, "bob2", &b_acct, "b").await;
     late.send("CAP REQ server-time").await;

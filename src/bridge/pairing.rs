@@ -28,6 +28,8 @@ struct Room {
     channel: String,
     mapping: Mapping,
     nick: String,
+    /// Occupants: folded IRC nick → room nick (for private messages).
+    occupants: HashMap<String, String>,
 }
 
 struct Pairing {
@@ -184,10 +186,7 @@ impl Pairing {
                 if target.starts_with('#') {
                     self.send_to_room(&target, &text, notice, echo).await;
                 } else {
-                    self.notice(format!(
-                        "Private messages to {target} are not bridged yet; nothing was sent."
-                    ))
-                    .await;
+                    self.send_private(&target, &text).await;
                 }
             }
             Request::Topic { channel, topic } => {
@@ -283,6 +282,12 @@ impl Pairing {
                         voice: false,
                     })
                     .collect();
+                let occupants = joined
+                    .occupants
+                    .keys()
+                    .filter(|n| **n != joined.nick)
+                    .map(|n| (names::fold(&irc_nick(n)), n.clone()))
+                    .collect();
                 self.by_channel.insert(names::fold(&channel), room.clone());
                 self.rooms.insert(
                     room,
@@ -290,6 +295,7 @@ impl Pairing {
                         channel: mapping.channel.clone(),
                         nick: joined.nick,
                         mapping,
+                        occupants,
                     },
                 );
                 self.deliver(Delivery::Joined {
@@ -314,47 +320,17 @@ impl Pairing {
         let policy = policies.primary();
         let room_text = room_jid.to_string();
         let refuse = |why: String| format!("[{channel}] Not sent: {why}");
-        let parsed = match mapping.flot.parse(text) {
-            Ok(p) => p,
-            Err(e) => {
-                let ctx = self.ctx(Direction::IrcToXmpp, &room_text);
-                let why = self.inner.gate.refuse(&ctx, &e.to_string());
+        let id = origin_id();
+        let mut ctx = self.ctx(Direction::IrcToXmpp, &room_text);
+        ctx.origin_id = Some(&id);
+        let (label, rest) = match self.typed_label(&mapping, text, &ctx) {
+            Ok(x) => x,
+            Err(why) => {
                 self.notice(refuse(why)).await;
                 return;
             }
         };
-        let label: Label = match parsed.marking {
-            None => mapping.default_label.clone(),
-            Some(m) => match policy
-                .parse_marking(m)
-                .map_err(|e| e.to_string())
-                .and_then(|l| policy.validate(&l).map(|()| l).map_err(|e| e.to_string()))
-            {
-                Ok(l) => l,
-                Err(e) => {
-                    let ctx = self.ctx(Direction::IrcToXmpp, &room_text);
-                    let why = self.inner.gate.refuse(
-                        &ctx,
-                        &format!("the marking [{m}] is not a valid label: {e}"),
-                    );
-                    self.notice(refuse(why)).await;
-                    return;
-                }
-            },
-        };
-        if mapping.restrict_to_catalog && !mapping.catalog.contains(&label) {
-            let ctx = self.ctx(Direction::IrcToXmpp, &room_text);
-            let why = self
-                .inner
-                .gate
-                .refuse(&ctx, "the room allows only the labels of its catalog");
-            self.notice(refuse(why)).await;
-            return;
-        }
-        let id = origin_id();
-        let mut ctx = self.ctx(Direction::IrcToXmpp, &room_text);
-        ctx.origin_id = Some(&id);
-        ctx.body = Some(parsed.text);
+        ctx.body = Some(rest);
         let sender = self.inner.gate.decide(&ctx, &self.user.clearance, &label);
         let sender = match sender {
             Ok(g) => g,
@@ -386,9 +362,9 @@ impl Pairing {
             return;
         };
         let body = if mapping.flot_in_body {
-            format!("{}{}", mapping.flot.prefix(&display.text), parsed.text)
+            format!("{}{}", mapping.flot.prefix(&display.text), rest)
         } else {
-            parsed.text.to_owned()
+            rest.to_owned()
         };
         let _ = notice; // NOTICE and PRIVMSG both become groupchat messages.
         let out = OutgoingMessage {
@@ -410,6 +386,175 @@ impl Pairing {
             }
             Err(e) => self.notice(refuse(e)).await,
         }
+    }
+
+    /// The label a typed line asks for under a mapping (FLOT or the default), validated and
+    /// allowed by the catalog; or why not (already audited).
+    fn typed_label<'t>(
+        &self,
+        mapping: &Mapping,
+        text: &'t str,
+        ctx: &Context<'_>,
+    ) -> Result<(Label, &'t str), String> {
+        let policy = self.inner.gate.policies().primary();
+        let parsed = mapping
+            .flot
+            .parse(text)
+            .map_err(|e| self.inner.gate.refuse(ctx, &e.to_string()))?;
+        let label = match parsed.marking {
+            None => mapping.default_label.clone(),
+            Some(m) => policy
+                .parse_marking(m)
+                .map_err(|e| e.to_string())
+                .and_then(|l| policy.validate(&l).map(|()| l).map_err(|e| e.to_string()))
+                .map_err(|e| {
+                    self.inner
+                        .gate
+                        .refuse(ctx, &format!("the marking [{m}] is not a valid label: {e}"))
+                })?,
+        };
+        if mapping.restrict_to_catalog && !mapping.catalog.contains(&label) {
+            return Err(self
+                .inner
+                .gate
+                .refuse(ctx, "the room allows only the labels of its catalog"));
+        }
+        Ok((label, parsed.text))
+    }
+
+    /// IRC → XMPP private message to a room occupant (within the room's rules).
+    async fn send_private(&mut self, target: &str, text: &str) {
+        let key = names::fold(target);
+        let found = self
+            .rooms
+            .iter()
+            .find(|(_, r)| r.occupants.contains_key(&key))
+            .map(|(j, r)| (j.clone(), r.mapping.clone(), r.occupants[&key].clone()));
+        let Some((room_jid, mapping, room_nick)) = found else {
+            self.deliver(Delivery::NoSuchTarget {
+                target: target.to_owned(),
+            })
+            .await;
+            return;
+        };
+        let refuse = |why: String| format!("[{target}] Not sent: {why}");
+        if !mapping.private_messages {
+            self.notice(refuse(format!(
+                "private messages are not allowed in {}",
+                mapping.channel
+            )))
+            .await;
+            return;
+        }
+        let room_text = room_jid.to_string();
+        let id = origin_id();
+        let mut ctx = self.ctx(Direction::Private, &room_text);
+        ctx.origin_id = Some(&id);
+        let (label, rest) = match self.typed_label(&mapping, text, &ctx) {
+            Ok(x) => x,
+            Err(why) => {
+                self.notice(refuse(why)).await;
+                return;
+            }
+        };
+        ctx.body = Some(rest);
+        let sender = match self.inner.gate.decide(&ctx, &self.user.clearance, &label) {
+            Ok(g) => g,
+            Err(d) => {
+                self.notice(refuse(format!(
+                    "your clearance does not cover this label ({d})"
+                )))
+                .await;
+                return;
+            }
+        };
+        let room_ctx = Context {
+            account: "(room clearance)",
+            ..ctx.clone()
+        };
+        let room_grant = match self
+            .inner
+            .gate
+            .decide(&room_ctx, &mapping.clearance, &label)
+        {
+            Ok(g) => g,
+            Err(d) => {
+                self.notice(refuse(format!("the room does not allow this label ({d})")))
+                    .await;
+                return;
+            }
+        };
+        let policy = self.inner.gate.policies().primary();
+        let Ok(display) = policy.display_marking(&label) else {
+            return;
+        };
+        let body = if mapping.flot_in_body {
+            format!("{}{rest}", mapping.flot.prefix(&display.text))
+        } else {
+            rest.to_owned()
+        };
+        let out = OutgoingMessage {
+            body,
+            label: Some(SecurityLabel {
+                display: Some(display),
+                label: LabelPayload::Ess(label),
+                equivalents: vec![],
+            }),
+            origin_id: id,
+        };
+        let Some(session) = &self.session else { return };
+        if let Err(e) =
+            send_private_with_proofs(session, &room_jid, &room_nick, &out, sender, room_grant).await
+        {
+            self.notice(refuse(e)).await;
+        }
+    }
+
+    /// XMPP → IRC private message from a room occupant.
+    async fn private(&mut self, room: BareJid, nick: String, m: ReceivedMessage) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        let mapping = r.mapping.clone();
+        let Some(body) = m.body.clone() else { return };
+        let room_text = room.to_string();
+        let mut ctx = self.ctx(Direction::Private, &room_text);
+        ctx.origin_id = m.origin_id.as_deref();
+        ctx.body = Some(&body);
+        if !mapping.private_messages {
+            let _ = self
+                .inner
+                .gate
+                .refuse(&ctx, "private messages are not allowed in this room");
+            return;
+        }
+        let label = match self.received_label(&mapping, &m) {
+            Ok(l) => l,
+            Err(why) => {
+                let _ = self.inner.gate.refuse(&ctx, &why);
+                return;
+            }
+        };
+        // Within the room's clearance, and the receiver's.
+        let room_ctx = Context {
+            account: "(room clearance)",
+            ..ctx.clone()
+        };
+        if self
+            .inner
+            .gate
+            .decide(&room_ctx, &mapping.clearance, &label)
+            .is_err()
+        {
+            return;
+        }
+        let Ok(granted) = self.inner.gate.decide(&ctx, &self.user.clearance, &label) else {
+            return;
+        };
+        let from = self.occupant_source(&room, &nick);
+        let me = self.user.nick.clone();
+        self.deliver_lines(granted, &mapping, &me, from, &label, &body, m.delay.clone())
+            .await;
     }
 
     /// The label of a received room message, or why there is none usable.
@@ -455,19 +600,23 @@ impl Pairing {
                 message,
             } => self.groupchat(room, nick, *message).await,
             XmppEvent::OccupantJoined { room, occupant } => {
-                if let Some(r) = self.rooms.get(&room)
-                    && occupant.nick != r.nick
-                {
+                let channel = match self.rooms.get_mut(&room) {
+                    Some(r) if occupant.nick != r.nick => {
+                        r.occupants.insert(
+                            names::fold(&irc_nick(&occupant.nick)),
+                            occupant.nick.clone(),
+                        );
+                        Some(r.channel.clone())
+                    }
+                    _ => None,
+                };
+                if let Some(channel) = channel {
                     let who = Member {
                         source: self.occupant_source(&room, &occupant.nick),
                         op: occupant.role == Role::Moderator,
                         voice: false,
                     };
-                    self.deliver(Delivery::Join {
-                        channel: r.channel.clone(),
-                        who,
-                    })
-                    .await;
+                    self.deliver(Delivery::Join { channel, who }).await;
                 }
             }
             XmppEvent::OccupantLeft {
@@ -504,7 +653,10 @@ impl Pairing {
                 }
             }
             XmppEvent::NickChanged { room, old, new } => {
-                if self.rooms.contains_key(&room) {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.occupants.remove(&names::fold(&irc_nick(&old)));
+                    r.occupants
+                        .insert(names::fold(&irc_nick(&new)), new.clone());
                     let who = self.occupant_source(&room, &old);
                     self.deliver(Delivery::Nick {
                         who,
@@ -546,16 +698,7 @@ impl Pairing {
                 room,
                 nick,
                 message,
-            } => {
-                let room_text = room.to_string();
-                let mut ctx = self.ctx(Direction::Private, &room_text);
-                ctx.stanza_id = message.stanza_id.as_deref();
-                let _ = self
-                    .inner
-                    .gate
-                    .refuse(&ctx, "private messages are not bridged yet");
-                self.notice(format!("{} sent you a private message in {room}; private messages are not bridged yet.", irc_nick(&nick))).await;
-            }
+            } => self.private(room, nick, *message).await,
             XmppEvent::ReconnectFailed { error, retry_in } => {
                 self.notice(format!(
                     "XMPP connection lost ({error}); retrying in {} s.",
@@ -682,6 +825,21 @@ impl Pairing {
             .await;
         }
     }
+}
+
+/// A private message through the room needs both grants too.
+async fn send_private_with_proofs(
+    session: &Session,
+    room: &BareJid,
+    nick: &str,
+    out: &OutgoingMessage,
+    _sender: Granted,
+    _room_grant: Granted,
+) -> Result<(), String> {
+    session
+        .send_private(room, nick, out)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Sending to a room needs both grants: the sender's clearance and the room's.
