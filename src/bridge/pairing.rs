@@ -32,6 +32,20 @@ struct Room {
     occupants: HashMap<String, String>,
 }
 
+/// A message to a room with the two grants it needs; the only way to get one is
+/// [`Pairing::authorize`], and sending takes one.
+struct Authorized {
+    message: OutgoingMessage,
+    _sender: Granted,
+    _room: Granted,
+}
+
+impl Authorized {
+    fn message(&self) -> &OutgoingMessage {
+        &self.message
+    }
+}
+
 struct Pairing {
     inner: Arc<Inner>,
     user: RegisteredUser,
@@ -316,8 +330,6 @@ impl Pairing {
             return;
         };
         let mapping = room.mapping.clone();
-        let policies = self.inner.gate.policies();
-        let policy = policies.primary();
         let room_text = room_jid.to_string();
         let refuse = |why: String| format!("[{channel}] Not sent: {why}");
         let id = origin_id();
@@ -331,53 +343,20 @@ impl Pairing {
             }
         };
         ctx.body = Some(rest);
-        let sender = self.inner.gate.decide(&ctx, &self.user.clearance, &label);
-        let sender = match sender {
-            Ok(g) => g,
-            Err(d) => {
-                self.notice(refuse(format!(
-                    "your clearance does not cover this label ({d})"
-                )))
-                .await;
-                return;
-            }
-        };
-        let room_ctx = Context {
-            account: "(room clearance)",
-            ..ctx.clone()
-        };
-        let room_grant = match self
-            .inner
-            .gate
-            .decide(&room_ctx, &mapping.clearance, &label)
-        {
-            Ok(g) => g,
-            Err(d) => {
-                self.notice(refuse(format!("the room does not allow this label ({d})")))
-                    .await;
-                return;
-            }
-        };
-        let Ok(display) = policy.display_marking(&label) else {
-            return;
-        };
-        let body = if mapping.flot_in_body {
-            format!("{}{}", mapping.flot.prefix(&display.text), rest)
-        } else {
-            rest.to_owned()
-        };
         let _ = notice; // NOTICE and PRIVMSG both become groupchat messages.
-        let out = OutgoingMessage {
-            body,
-            label: Some(SecurityLabel {
-                display: Some(display),
-                label: LabelPayload::Ess(label),
-                equivalents: vec![],
-            }),
-            origin_id: id.clone(),
+        let auth = match self.authorize(&ctx, &mapping, label, rest, id.clone()) {
+            Ok(a) => a,
+            Err(why) => {
+                self.notice(refuse(why)).await;
+                return;
+            }
         };
         let Some(session) = &self.session else { return };
-        match send_with_proofs(session, &room_jid, &out, sender, room_grant).await {
+        match session
+            .send_groupchat(&room_jid, auth.message())
+            .await
+            .map_err(|e| e.to_string())
+        {
             Ok(()) => {
                 self.sent.insert(id.clone());
                 if echo {
@@ -386,6 +365,57 @@ impl Pairing {
             }
             Err(e) => self.notice(refuse(e)).await,
         }
+    }
+
+    /// Both grants a message to a room needs — the sender's clearance and the room's — and the
+    /// message built with the label; or why not (audited by the gate).
+    fn authorize(
+        &self,
+        ctx: &Context<'_>,
+        mapping: &Mapping,
+        label: Label,
+        rest: &str,
+        id: String,
+    ) -> Result<Authorized, String> {
+        let sender = self
+            .inner
+            .gate
+            .decide(ctx, &self.user.clearance, &label)
+            .map_err(|d| format!("your clearance does not cover this label ({d})"))?;
+        let room_ctx = Context {
+            account: "(room clearance)",
+            ..ctx.clone()
+        };
+        let room = self
+            .inner
+            .gate
+            .decide(&room_ctx, &mapping.clearance, &label)
+            .map_err(|d| format!("the room does not allow this label ({d})"))?;
+        let display = self
+            .inner
+            .gate
+            .policies()
+            .primary()
+            .display_marking(&label)
+            .map_err(|e| e.to_string())?;
+        let body = if mapping.flot_in_body {
+            format!("{}{rest}", mapping.flot.prefix(&display.text))
+        } else {
+            rest.to_owned()
+        };
+        Ok(Authorized {
+            message: OutgoingMessage {
+                body,
+                label: Some(SecurityLabel {
+                    display: Some(display),
+                    label: LabelPayload::Ess(label),
+                    equivalents: vec![],
+                }),
+                origin_id: id,
+            },
+            _sender: sender,
+            _room: room,
+        })
     }
 
     /// The label a typed line asks for under a mapping (FLOT or the default), validated and
@@ -458,55 +488,19 @@ impl Pairing {
             }
         };
         ctx.body = Some(rest);
-        let sender = match self.inner.gate.decide(&ctx, &self.user.clearance, &label) {
-            Ok(g) => g,
-            Err(d) => {
-                self.notice(refuse(format!(
-                    "your clearance does not cover this label ({d})"
-                )))
-                .await;
+        let auth = match self.authorize(&ctx, &mapping, label, rest, id.clone()) {
+            Ok(a) => a,
+            Err(why) => {
+                self.notice(refuse(why)).await;
                 return;
             }
-        };
-        let room_ctx = Context {
-            account: "(room clearance)",
-            ..ctx.clone()
-        };
-        let room_grant = match self
-            .inner
-            .gate
-            .decide(&room_ctx, &mapping.clearance, &label)
-        {
-            Ok(g) => g,
-            Err(d) => {
-                self.notice(refuse(format!("the room does not allow this label ({d})")))
-                    .await;
-                return;
-            }
-        };
-        let policy = self.inner.gate.policies().primary();
-        let Ok(display) = policy.display_marking(&label) else {
-            return;
-        };
-        let body = if mapping.flot_in_body {
-            format!("{}{rest}", mapping.flot.prefix(&display.text))
-        } else {
-            rest.to_owned()
-        };
-        let out = OutgoingMessage {
-            body,
-            label: Some(SecurityLabel {
-                display: Some(display),
-                label: LabelPayload::Ess(label),
-                equivalents: vec![],
-            }),
-            origin_id: id,
         };
         let Some(session) = &self.session else { return };
-        if let Err(e) =
-            send_private_with_proofs(session, &room_jid, &room_nick, &out, sender, room_grant).await
+        if let Err(e) = session
+            .send_private(&room_jid, &room_nick, auth.message())
+            .await
         {
-            self.notice(refuse(e)).await;
+            self.notice(refuse(e.to_string())).await;
         }
     }
 
@@ -825,33 +819,4 @@ impl Pairing {
             .await;
         }
     }
-}
-
-/// A private message through the room needs both grants too.
-async fn send_private_with_proofs(
-    session: &Session,
-    room: &BareJid,
-    nick: &str,
-    out: &OutgoingMessage,
-    _sender: Granted,
-    _room_grant: Granted,
-) -> Result<(), String> {
-    session
-        .send_private(room, nick, out)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Sending to a room needs both grants: the sender's clearance and the room's.
-async fn send_with_proofs(
-    session: &Session,
-    room: &BareJid,
-    out: &OutgoingMessage,
-    _sender: Granted,
-    _room_grant: Granted,
-) -> Result<(), String> {
-    session
-        .send_groupchat(room, out)
-        .await
-        .map_err(|e| e.to_string())
 }
