@@ -228,6 +228,19 @@ async fn labels_and_clearances_both_ways() {
     });
     assert!(denied_secret_to_bob, "{log}");
     assert!(recs.iter().all(|r| r.get("body").is_none()));
+    // echo-message: the sender's line comes back from the room's reflection, under its label.
+    alice.send("CAP REQ echo-message").await;
+    alice.until("ACK").await;
+    alice
+        .send("PRIVMSG #ops :[SECRET UK EYES ONLY] echoed")
+        .await;
+    let echo = alice.until("echoed").await;
+    assert!(
+        echo.contains(":alice!")
+            && echo.ends_with("PRIVMSG #ops :[DEMO-UK SECRET - UK EYES ONLY] echoed"),
+        "{echo}"
+    );
+
     // Private messages through the room, labelled and checked both ways.
     alice
         .send("PRIVMSG carol :[SECRET UK EYES ONLY] psst")
