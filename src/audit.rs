@@ -150,6 +150,28 @@ impl Gate {
         }
     }
 
+    fn record(
+        &self,
+        ctx: &Context<'_>,
+        label: Option<&Label>,
+        reason: Option<String>,
+    ) -> std::io::Result<()> {
+        let rec = Record {
+            time: crate::util::timestamp_now(true),
+            direction: ctx.direction,
+            account: ctx.account,
+            jid: ctx.jid,
+            room: ctx.room,
+            label: label.map(|l| self.label_record(l)),
+            decision: if reason.is_none() { "grant" } else { "deny" },
+            reason,
+            origin_id: ctx.origin_id,
+            stanza_id: ctx.stanza_id,
+            body: ctx.body.filter(|_| self.log.bodies),
+        };
+        self.log.write(&rec)
+    }
+
     /// Decides, records, and only then grants. A failure to record is a denial.
     pub fn decide(
         &self,
@@ -158,20 +180,8 @@ impl Gate {
         label: &Label,
     ) -> Result<Granted, Denied> {
         let result = self.policies.decide(clearance, label);
-        let rec = Record {
-            time: crate::util::timestamp_now(true),
-            direction: ctx.direction,
-            account: ctx.account,
-            jid: ctx.jid,
-            room: ctx.room,
-            label: Some(self.label_record(label)),
-            decision: if result.is_ok() { "grant" } else { "deny" },
-            reason: result.as_ref().err().map(|e| e.to_string()),
-            origin_id: ctx.origin_id,
-            stanza_id: ctx.stanza_id,
-            body: ctx.body.filter(|_| self.log.bodies),
-        };
-        match self.log.write(&rec) {
+        let reason = result.as_ref().err().map(|e| e.to_string());
+        match self.record(ctx, Some(label), reason) {
             Ok(()) => result,
             Err(e) => {
                 tracing::error!(error = %e, "audit record could not be written; denying");
@@ -183,20 +193,7 @@ impl Gate {
     /// Records the refusal of a label that could not be read or validated (no decision was
     /// possible). Returns the reason, for the user.
     pub fn refuse(&self, ctx: &Context<'_>, reason: &str) -> String {
-        let rec = Record {
-            time: crate::util::timestamp_now(true),
-            direction: ctx.direction,
-            account: ctx.account,
-            jid: ctx.jid,
-            room: ctx.room,
-            label: None,
-            decision: "deny",
-            reason: Some(reason.to_owned()),
-            origin_id: ctx.origin_id,
-            stanza_id: ctx.stanza_id,
-            body: ctx.body.filter(|_| self.log.bodies),
-        };
-        if let Err(e) = self.log.write(&rec) {
+        if let Err(e) = self.record(ctx, None, Some(reason.to_owned())) {
             tracing::error!(error = %e, "audit record could not be written");
         }
         reason.to_owned()

@@ -3,24 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/support.rs"]
+mod support;
+
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use support::Buf;
 
 use labelgate::audit::{AuditLog, Context, Direction, Gate};
 use labelgate::label::{Clearance, Denied, PolicySet, load_policy};
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 struct Broken;
 
@@ -44,8 +36,7 @@ fn policies() -> Arc<PolicySet> {
 }
 
 fn records(buf: &Buf) -> Vec<serde_json::Value> {
-    String::from_utf8(buf.0.lock().unwrap().clone())
-        .unwrap()
+    buf.text()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()

@@ -7,9 +7,13 @@
 mod common;
 #[path = "common/irc.rs"]
 mod irc;
+#[path = "common/support.rs"]
+mod support;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use support::Buf;
 
 use common::{Identity, endpoint, room, session, unique, wait_for};
 use labelgate::audit::{AuditLog, Gate};
@@ -23,19 +27,6 @@ use labelgate::xmpp::connect::TlsMode;
 use labelgate::xmpp::muc::{History, OutgoingMessage};
 use labelgate::xmpp::session::{XmppEvent, origin_id};
 use tokio::sync::watch;
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn policies() -> Arc<PolicySet> {
     let p = format!(
@@ -215,7 +206,7 @@ async fn labels_and_clearances_both_ways() {
     // Alice's own message did not come back to her (no echo-message) and bob never saw it.
 
     // Everything was audited: grants and denials, with markings, without bodies.
-    let log = String::from_utf8(audit.0.lock().unwrap().clone()).unwrap();
+    let log = audit.text();
     let recs: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -3,32 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+#[path = "common/support.rs"]
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 
-/// A copy of contrib/demo in a fresh folder, with a PKI made by contrib/pki and the mappings.
-fn demo_copy(name: &str) -> PathBuf {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = PathBuf::from(format!("{root}/target/test-config/{name}/demo"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["gateway.toml", "policy.xml", "users.toml"] {
-        std::fs::copy(format!("{root}/contrib/demo/{f}"), dir.join(f)).unwrap();
-    }
-    let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
-    let _ = std::fs::remove_dir_all(&mappings);
-    std::fs::create_dir_all(&mappings).unwrap();
-    std::fs::copy(
-        format!("{root}/mappings/demo.toml"),
-        mappings.join("demo.toml"),
-    )
-    .unwrap();
-    let ok = Command::new(format!("{root}/contrib/pki"))
-        .arg(dir.join("pki"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    dir
+use support::edit;
+
+fn demo_copy(name: &str) -> std::path::PathBuf {
+    support::demo_copy(&format!("test-config/{name}"))
 }
 
 fn check(config: &Path) -> (i32, String, String) {
@@ -42,12 +26,6 @@ fn check(config: &Path) -> (i32, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let t = std::fs::read_to_string(path).unwrap();
-    assert!(t.contains(from), "{from} not in {}", path.display());
-    std::fs::write(path, t.replacen(from, to, 1)).unwrap();
 }
 
 #[test]

@@ -7,8 +7,9 @@
 mod common;
 #[path = "common/irc.rs"]
 mod irc;
+#[path = "common/support.rs"]
+mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use common::{server, session, unique, wait_for};
 use labelgate::label::xep0258::LabelPayload;
 use labelgate::xmpp::muc::History;
 use labelgate::xmpp::session::XmppEvent;
+use support::edit;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -25,25 +27,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn edit(path: &Path, from: &str, to: &str) {
-    let t = std::fs::read_to_string(path).unwrap();
-    assert!(t.contains(from), "{from}");
-    std::fs::write(path, t.replacen(from, to, 1)).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_demo_config() {
     let s = server();
     let root = env!("CARGO_MANIFEST_DIR");
-    let dir = PathBuf::from(format!("{root}/target/test-run/demo"));
-    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["gateway.toml", "policy.xml", "users.toml"] {
-        std::fs::copy(format!("{root}/contrib/demo/{f}"), dir.join(f)).unwrap();
-    }
+    let dir = support::demo_copy("test-run");
     let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
-    let _ = std::fs::remove_dir_all(&mappings);
-    std::fs::create_dir_all(&mappings).unwrap();
     // The demo mapping, with a room name of this run.
     let lobby = format!("{}@{}", unique("lobby"), s.muc());
     let m = std::fs::read_to_string(format!("{root}/mappings/demo.toml")).unwrap();
@@ -52,13 +41,6 @@ async fn run_demo_config() {
         m.replace("lobby@conference.labelgate.test", &lobby),
     )
     .unwrap();
-    assert!(
-        Command::new(format!("{root}/contrib/pki"))
-            .arg(dir.join("pki"))
-            .status()
-            .unwrap()
-            .success()
-    );
     let g = dir.join("gateway.toml");
     let (tls_port, plain_port) = (free_port(), free_port());
     edit(&g, "127.0.0.1:6697", &format!("127.0.0.1:{tls_port}"));

@@ -1,0 +1,65 @@
+//! Test helpers that need no server: an in-memory writer and a copy of the demo setup.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// A writer into shared memory (for audit records).
+#[derive(Clone, Default)]
+pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    /// Everything written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+/// A copy of contrib/demo in `target/NAME/cfg/demo`, with a fresh PKI from contrib/pki and the
+/// shipped mappings in `target/NAME/mappings` (where the demo gateway file, `../../mappings`,
+/// looks for them) — everything under `target/NAME`, so parallel tests do not share files.
+pub fn demo_copy(name: &str) -> PathBuf {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let top = PathBuf::from(format!("{root}/target/{name}"));
+    let _ = std::fs::remove_dir_all(&top);
+    let dir = top.join("cfg").join("demo");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["gateway.toml", "policy.xml", "users.toml"] {
+        std::fs::copy(format!("{root}/contrib/demo/{f}"), dir.join(f)).unwrap();
+    }
+    let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
+    let _ = std::fs::remove_dir_all(&mappings);
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::copy(
+        format!("{root}/mappings/demo.toml"),
+        mappings.join("demo.toml"),
+    )
+    .unwrap();
+    assert!(
+        Command::new(format!("{root}/contrib/pki"))
+            .arg(dir.join("pki"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    dir
+}
+
+/// Replaces the first `from` in a file.
+pub fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(path).unwrap();
+    assert!(t.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, t.replacen(from, to, 1)).unwrap();
+}
