@@ -12,7 +12,7 @@ use std::sync::Arc;
 use support::Buf;
 
 use labelgate::audit::{AuditLog, Context, Direction, Gate};
-use labelgate::label::{Clearance, Denied, PolicySet, load_policy};
+use labelgate::label::{Clearance, Denied, PolicySet};
 
 struct Broken;
 
@@ -26,13 +26,7 @@ impl Write for Broken {
 }
 
 fn policies() -> Arc<PolicySet> {
-    let p = format!(
-        "{}/tests/fixtures/spif/uk-demo.xml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    Arc::new(PolicySet::new(
-        load_policy(&std::fs::read_to_string(p).unwrap()).unwrap(),
-    ))
+    support::demo_policies()
 }
 
 fn records(buf: &Buf) -> Vec<serde_json::Value> {

@@ -21,21 +21,15 @@ use labelgate::bridge::{Bridge, Identity as BridgeIdentity};
 use labelgate::config::mappings::Mappings;
 use labelgate::config::users::Users;
 use labelgate::irc::server::{Shared, serve};
+use labelgate::label::PolicySet;
 use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
-use labelgate::label::{PolicySet, load_policy};
 use labelgate::xmpp::connect::TlsMode;
 use labelgate::xmpp::muc::{History, OutgoingMessage};
 use labelgate::xmpp::session::{XmppEvent, origin_id};
 use tokio::sync::watch;
 
 fn policies() -> Arc<PolicySet> {
-    let p = format!(
-        "{}/tests/fixtures/spif/uk-demo.xml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    Arc::new(PolicySet::new(
-        load_policy(&std::fs::read_to_string(p).unwrap()).unwrap(),
-    ))
+    support::demo_policies()
 }
 
 fn label_element(p: &PolicySet, marking: &str) -> SecurityLabel {

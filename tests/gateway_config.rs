@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use support::edit;
 
@@ -16,16 +15,7 @@ fn demo_copy(name: &str) -> std::path::PathBuf {
 }
 
 fn check(config: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_labelgate"))
-        .args(["check", "--config"])
-        .arg(config)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    support::labelgate(["check".as_ref(), "--config".as_ref(), config.as_os_str()])
 }
 
 #[test]

@@ -206,13 +206,7 @@ pub struct Gateway {
 
 /// Loads and checks `path` and every file it names.
 pub fn load(path: &Path) -> Result<Gateway, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| FileError {
-        problems: vec![FileProblem {
-            file: path.to_owned(),
-            line: None,
-            message: format!("cannot read: {e}"),
-        }],
-    })?;
+    let text = super::users::read_text(path)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let problem = |offset: Option<usize>, message: String| FileProblem {
         file: path.to_owned(),

@@ -64,6 +64,17 @@ impl fmt::Display for FileError {
     }
 }
 
+/// Reads a configuration file, refusing it with its name when it cannot be read.
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|e| FileError {
+        problems: vec![FileProblem {
+            file: path.to_owned(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        }],
+    })
+}
+
 /// The 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
@@ -160,13 +171,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 impl Users {
     /// Loads a users file; `policy` parses the clearances.
     pub fn load(path: &Path, policy: &Policy) -> Result<Users, FileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FileError {
-            problems: vec![FileProblem {
-                file: path.to_owned(),
-                line: None,
-                message: format!("cannot read: {e}"),
-            }],
-        })?;
+        let text = read_text(path)?;
         Users::parse(path, &text, policy)
     }
 

@@ -57,6 +57,33 @@ pub fn demo_copy(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs the `labelgate` binary; returns exit code, standard output and standard error.
+pub fn labelgate<I, S>(args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(env!("CARGO_BIN_EXE_labelgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The demo policy (uk-demo) as a policy set.
+pub fn demo_policies() -> Arc<labelgate::label::PolicySet> {
+    let p = format!(
+        "{}/tests/fixtures/spif/uk-demo.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let policy = labelgate::label::load_policy(&std::fs::read_to_string(p).unwrap()).unwrap();
+    Arc::new(labelgate::label::PolicySet::new(policy))
+}
+
 /// Replaces the first `from` in a file.
 pub fn edit(path: &std::path::Path, from: &str, to: &str) {
     let t = std::fs::read_to_string(path).unwrap();
