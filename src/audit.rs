@@ -135,6 +135,14 @@ impl Gate {
         Gate { policies, log }
     }
 
+    /// The same log under other policies (a reload).
+    pub fn with_policies(&self, policies: Arc<PolicySet>) -> Gate {
+        Gate {
+            policies,
+            log: self.log.clone(),
+        }
+    }
+
     /// The policies decisions are made under.
     pub fn policies(&self) -> &PolicySet {
         &self.policies

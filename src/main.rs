@@ -284,7 +284,7 @@ fn check(config: &Path) -> Result<bool> {
     }
 }
 
-/// Runs the gateway until SIGTERM or SIGINT; SIGHUP reloads users and mappings.
+/// Runs the gateway until SIGTERM or SIGINT; SIGHUP reloads policy, users and mappings.
 fn run(config: &Path) -> Result<bool> {
     use std::sync::Arc;
 
@@ -374,12 +374,18 @@ fn run(config: &Path) -> Result<bool> {
         loop {
             tokio::select! {
                 _ = hup.recv() => {
-                    // Reload users and mappings atomically: a bad file keeps the old state.
+                    // Reload policy, users and mappings atomically: a bad file keeps the old state.
                     match gateway::load(&g.path) {
                         Ok(new) => {
-                            shared.reload_users(new.users);
-                            bridge.reload_mappings(new.mappings);
-                            tracing::info!("reloaded users and mappings");
+                            let users = Arc::new(new.users);
+                            tracing::info!(
+                                policy = %new.policies.primary().name,
+                                mappings = new.mappings.len(),
+                                users = users.len(),
+                                "reloaded policy, mappings and users"
+                            );
+                            shared.reload_users(users.clone());
+                            bridge.reload(Arc::new(new.policies), new.mappings, users);
                         }
                         Err(e) => tracing::error!(problems = %e, "reload refused; keeping the old configuration"),
                     }

@@ -12,14 +12,18 @@
 pub mod nick;
 mod pairing;
 
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+pub use pairing::{Code, HELD_LIMIT, MARKING_TAG};
 
-use tokio::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 
 use crate::audit::Gate;
 use crate::config::mappings::Mappings;
+use crate::config::users::Users;
 use crate::irc::backend::{Backend, Delivery, RegisteredUser, Request};
+use crate::label::PolicySet;
 use crate::xmpp::connect::Endpoint;
 
 /// How users log in to XMPP.
@@ -38,19 +42,22 @@ pub enum Identity {
     },
 }
 
-pub(crate) struct Inner {
+/// Everything a reload replaces, as one snapshot: users see either all of the old or all of
+/// the new.
+pub(crate) struct State {
+    /// The audited decision, under the current policies.
     pub(crate) gate: Gate,
-    pub(crate) mappings: RwLock<Arc<Mappings>>,
-    pub(crate) identity: Identity,
+    /// The channel mappings.
+    pub(crate) mappings: Arc<Mappings>,
+    /// The users file, once a reload has given one: connected users take their clearance from
+    /// it (and are disconnected when their account is gone). Before that, the clearance each
+    /// user registered with stands.
+    pub(crate) users: Option<Arc<Users>>,
 }
 
-impl Inner {
-    pub(crate) fn mappings(&self) -> Arc<Mappings> {
-        match self.mappings.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
+pub(crate) struct Inner {
+    pub(crate) state: watch::Sender<Arc<State>>,
+    pub(crate) identity: Identity,
 }
 
 /// The bridge (cheap to clone).
@@ -62,22 +69,42 @@ pub struct Bridge {
 impl Bridge {
     /// A bridge deciding through `gate`, serving `mappings`, logging users in as `identity`.
     pub fn new(gate: Gate, mappings: Mappings, identity: Identity) -> Bridge {
+        let state = State {
+            gate,
+            mappings: Arc::new(mappings),
+            users: None,
+        };
         Bridge {
             inner: Arc::new(Inner {
-                gate,
-                mappings: RwLock::new(Arc::new(mappings)),
+                state: watch::Sender::new(Arc::new(state)),
                 identity,
             }),
         }
     }
 
-    /// Replaces the mappings (new joins use them).
+    /// Replaces policies, mappings and users at once, and applies them to connected users
+    /// before their next message: a channel whose mapping is gone (or now names another room)
+    /// is parted with a reason, as is one whose default label the user's clearance no longer
+    /// dominates; a user whose account is gone is disconnected.
+    pub fn reload(&self, policies: Arc<PolicySet>, mappings: Mappings, users: Arc<Users>) {
+        self.replace(|old| State {
+            gate: old.gate.with_policies(policies),
+            mappings: Arc::new(mappings),
+            users: Some(users),
+        });
+    }
+
+    /// Replaces the mappings only (policies and users stay), applied as [`Bridge::reload`] is.
     pub fn reload_mappings(&self, mappings: Mappings) {
-        let new = Arc::new(mappings);
-        match self.inner.mappings.write() {
-            Ok(mut g) => *g = new,
-            Err(p) => *p.into_inner() = new,
-        }
+        self.replace(|old| State {
+            gate: old.gate.clone(),
+            mappings: Arc::new(mappings),
+            users: old.users.clone(),
+        });
+    }
+
+    fn replace(&self, f: impl FnOnce(&State) -> State) {
+        self.inner.state.send_modify(|s| *s = Arc::new(f(s)));
     }
 }
 

@@ -1,20 +1,20 @@
 //! One IRC user paired with their XMPP session: requests from IRC go to rooms, events from
 //! rooms come back to IRC, each message through the audited gate.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use jid::BareJid;
 use tokio::sync::mpsc;
 
-use super::Inner;
 use super::nick::irc_nick;
+use super::{Inner, State};
 use crate::audit::{Context, Direction};
 use crate::config::mappings::Mapping;
 use crate::irc::backend::{Delivery, JoinRefusal, Member, RegisteredUser, Request, Source};
 use crate::irc::proto::names;
 use crate::label::xep0258::{LabelPayload, SecurityLabel};
-use crate::label::{Granted, Label, nato};
+use crate::label::{Clearance, Granted, Label, nato};
 use crate::xmpp::muc::{History, OutgoingMessage, ReceivedMessage, Role};
 use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent, origin_id};
 use crate::xmpp::tls;
@@ -23,6 +23,45 @@ use crate::xmpp::tls;
 pub const MARKING_TAG: &str = "labelgate/marking";
 /// Bytes of text per IRC line (prefix included), leaving room for the source and command.
 const LINE_BUDGET: usize = 400;
+/// Messages held per user while their XMPP session reconnects or rejoins.
+pub const HELD_LIMIT: usize = 32;
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal; )*) => {
+        /// Why a typed line was refused: the code of its standard reply (`FAIL`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code { $( $(#[$doc])* $variant, )* }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The code as sent in `FAIL <command> <code> <target> :<text>`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The marking could not be read or is not a valid label under the policy.
+    InvalidLabel = "INVALID_LABEL";
+    /// The room accepts only the labels of its catalog.
+    NotInCatalog = "LABEL_NOT_IN_CATALOG";
+    /// The sender's clearance does not dominate the label.
+    NotCleared = "CLEARANCE";
+    /// The room's clearance does not dominate the label.
+    RoomClearance = "ROOM_CLEARANCE";
+    /// The room's mapping does not allow private messages.
+    NoPrivateMessages = "PRIVATE_MESSAGES_DISABLED";
+    /// The user is not in that channel.
+    NotInChannel = "NOT_IN_CHANNEL";
+    /// Too many messages are already held while the session reconnects.
+    QueueFull = "QUEUE_FULL";
+    /// The XMPP side failed to take the message.
+    XmppError = "XMPP_ERROR";
+}
 
 struct Room {
     channel: String,
@@ -30,6 +69,21 @@ struct Room {
     nick: String,
     /// Occupants: folded IRC nick → room nick (for private messages).
     occupants: HashMap<String, String>,
+    /// Joined and not being rejoined: messages can go out now.
+    ready: bool,
+}
+
+/// An authorized message on its way out (or held until its room is ready again).
+struct Outgoing {
+    /// The IRC command it came in (for a refusal's standard reply).
+    command: String,
+    /// The IRC target it was typed to.
+    target: String,
+    room: BareJid,
+    /// A private message's occupant.
+    nick: Option<String>,
+    echo: bool,
+    auth: Authorized,
 }
 
 /// A message to a room with the two grants it needs; the only way to get one is
@@ -47,8 +101,11 @@ impl Authorized {
 }
 
 struct Pairing {
-    inner: Arc<Inner>,
+    /// Policies, mappings and users as of the last reload this pairing applied.
+    now: Arc<State>,
     user: RegisteredUser,
+    /// The user's clearance now (a reload may change it).
+    clearance: Clearance,
     jid: String,
     out: mpsc::Sender<Delivery>,
     session: Option<Session>,
@@ -58,6 +115,10 @@ struct Pairing {
     sent: HashSet<String>,
     /// Of those, the ones the client wants echoed.
     echo: HashSet<String>,
+    /// The XMPP stream is up (false between a drop and its resumption or reset).
+    connected: bool,
+    /// Messages typed while their room was not ready, in order (at most [`HELD_LIMIT`]).
+    held: VecDeque<Outgoing>,
 }
 
 async fn start_session(
@@ -104,8 +165,11 @@ pub(crate) async fn run(
             (None, None)
         }
     };
+    let mut state = inner.state.subscribe();
+    let now = state.borrow_and_update().clone();
     let mut p = Pairing {
-        inner,
+        now,
+        clearance: user.clearance.clone(),
         jid: user.jid.to_string(),
         user,
         out,
@@ -114,9 +178,20 @@ pub(crate) async fn run(
         by_channel: HashMap::new(),
         sent: HashSet::new(),
         echo: HashSet::new(),
+        connected: true,
+        held: VecDeque::new(),
     };
+    // A reload that happened while the session started applies before anything else.
+    let latest = state.borrow_and_update().clone();
+    p.reloaded(latest).await;
     loop {
         tokio::select! {
+            // A reload is applied before the next message in either direction.
+            biased;
+            Ok(()) = state.changed() => {
+                let now = state.borrow_and_update().clone();
+                p.reloaded(now).await;
+            }
             r = requests.recv() => match r {
                 None | Some(Request::Quit { .. }) => break,
                 Some(r) => p.request(r).await,
@@ -172,12 +247,126 @@ impl Pairing {
         }
     }
 
+    /// Applies a reload: the new clearance at once, channels whose mapping is gone or whose
+    /// default label the user may no longer see are parted with a reason, and a removed
+    /// account is disconnected.
+    async fn reloaded(&mut self, now: Arc<State>) {
+        if Arc::ptr_eq(&self.now, &now) {
+            return;
+        }
+        self.now = now;
+        if let Some(users) = self.now.users.clone() {
+            match users.get(&self.user.account) {
+                None => {
+                    self.leave_all("your account was removed").await;
+                    self.deliver(Delivery::Disconnect {
+                        reason: "Your account was removed from the gateway".into(),
+                    })
+                    .await;
+                    return;
+                }
+                Some(u) if u.clearance != self.clearance => {
+                    self.clearance = u.clearance.clone();
+                    // Held messages were authorized under the old clearance.
+                    let rooms: HashSet<BareJid> =
+                        self.held.iter().map(|o| o.room.clone()).collect();
+                    for room in rooms {
+                        self.refuse_held(&room, "your clearance changed while it waited")
+                            .await;
+                    }
+                    self.notice(format!("Your clearance is now {}.", u.clearance_text))
+                        .await;
+                }
+                Some(_) => {}
+            }
+        }
+        let mappings = self.now.mappings.clone();
+        let joined: Vec<(BareJid, String)> = self
+            .rooms
+            .iter()
+            .map(|(j, r)| (j.clone(), r.channel.clone()))
+            .collect();
+        for (room, channel) in joined {
+            let why = match mappings.get(&channel) {
+                None => Some("the channel is no longer mapped to a room".to_owned()),
+                Some(m) if m.room != room => {
+                    Some(format!("the channel is now mapped to {}", m.room))
+                }
+                Some(m) => {
+                    let room_text = room.to_string();
+                    let ctx = self.ctx(Direction::Join, &room_text);
+                    match self
+                        .now
+                        .gate
+                        .decide(&ctx, &self.clearance, &m.default_label)
+                    {
+                        Err(d) => Some(format!(
+                            "your clearance no longer covers the room's default label ({d})"
+                        )),
+                        Ok(_) => {
+                            if let Some(r) = self.rooms.get_mut(&room) {
+                                r.mapping = m.clone();
+                            }
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(why) = why {
+                self.leave(&room, why).await;
+            }
+        }
+    }
+
+    /// Leaves a room the gateway's rules no longer allow, telling the user why.
+    async fn leave(&mut self, room: &BareJid, why: String) {
+        let Some(r) = self.rooms.remove(room) else {
+            return;
+        };
+        self.refuse_held(room, &why).await;
+        self.by_channel.remove(&names::fold(&r.channel));
+        if let Some(s) = &self.session {
+            s.leave(room, Some(&why)).await;
+        }
+        let who = self.self_source();
+        self.deliver(Delivery::Part {
+            channel: r.channel,
+            who,
+            reason: Some(format!("labelgate: {why}")),
+        })
+        .await;
+    }
+
+    /// The room let us go (kicked, destroyed, rejoin refused): the user parts the channel.
+    async fn part_self(&mut self, room: &BareJid, reason: String) {
+        let Some(r) = self.rooms.remove(room) else {
+            return;
+        };
+        self.by_channel.remove(&names::fold(&r.channel));
+        self.refuse_held(room, &reason).await;
+        let who = self.self_source();
+        self.deliver(Delivery::Part {
+            channel: r.channel,
+            who,
+            reason: Some(reason),
+        })
+        .await;
+    }
+
+    async fn leave_all(&mut self, why: &str) {
+        let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            self.leave(&room, why.to_owned()).await;
+        }
+    }
+
     async fn request(&mut self, r: Request) {
         match r {
             Request::Join { channel } => self.join(channel).await,
             Request::Part { channel, reason } => {
                 if let Some(room) = self.by_channel.remove(&names::fold(&channel)) {
                     self.rooms.remove(&room);
+                    self.refuse_held(&room, "you left the channel").await;
                     if let Some(s) = &self.session {
                         s.leave(&room, reason.as_deref()).await;
                     }
@@ -197,10 +386,12 @@ impl Pairing {
                 echo,
                 ..
             } => {
+                // NOTICE and PRIVMSG both become chat messages.
+                let command = if notice { "NOTICE" } else { "PRIVMSG" };
                 if target.starts_with('#') {
-                    self.send_to_room(&target, &text, notice, echo).await;
+                    self.send_to_room(command, &target, &text, echo).await;
                 } else {
-                    self.send_private(&target, &text).await;
+                    self.send_private(command, &target, &text).await;
                 }
             }
             Request::Topic { channel, topic } => {
@@ -213,15 +404,15 @@ impl Pairing {
                 }
             }
             Request::List => {
-                let mappings = self.inner.mappings();
+                let mappings = self.now.mappings.clone();
                 let mut entries = Vec::new();
                 // Only the channels the user could join.
                 for m in mappings.iter() {
                     if self
-                        .inner
+                        .now
                         .gate
                         .policies()
-                        .check(&self.user.clearance, &m.default_label)
+                        .check(&self.clearance, &m.default_label)
                         .is_ok()
                     {
                         entries.push((m.channel.clone(), 0, m.room.to_string()));
@@ -235,7 +426,7 @@ impl Pairing {
     }
 
     async fn join(&mut self, channel: String) {
-        let mappings = self.inner.mappings();
+        let mappings = self.now.mappings.clone();
         let Some(mapping) = mappings.get(&channel).cloned() else {
             self.deliver(Delivery::JoinRefused {
                 channel,
@@ -247,9 +438,9 @@ impl Pairing {
         let room_text = mapping.room.to_string();
         let ctx = self.ctx(Direction::Join, &room_text);
         if let Err(why) = self
-            .inner
+            .now
             .gate
-            .decide(&ctx, &self.user.clearance, &mapping.default_label)
+            .decide(&ctx, &self.clearance, &mapping.default_label)
             .map(drop)
         {
             self.deliver(Delivery::JoinRefused {
@@ -310,6 +501,7 @@ impl Pairing {
                         nick: joined.nick,
                         mapping,
                         occupants,
+                        ready: true,
                     },
                 );
                 self.deliver(Delivery::Joined {
@@ -322,49 +514,176 @@ impl Pairing {
         }
     }
 
-    async fn send_to_room(&mut self, channel: &str, text: &str, notice: bool, echo: bool) {
-        let Some(room_jid) = self.by_channel.get(&names::fold(channel)).cloned() else {
+    /// IRC → XMPP to a channel's room.
+    async fn send_to_room(&mut self, command: &str, channel: &str, text: &str, echo: bool) {
+        let Some(room) = self.by_channel.get(&names::fold(channel)).cloned() else {
+            self.fail(
+                command,
+                Code::NotInChannel,
+                channel,
+                "you are not in this channel".into(),
+            )
+            .await;
             return;
         };
-        let Some(room) = self.rooms.get(&room_jid) else {
+        self.send_typed(command, channel, room, None, text, echo)
+            .await;
+    }
+
+    /// IRC → XMPP private message to a room occupant (within the room's rules).
+    async fn send_private(&mut self, command: &str, target: &str, text: &str) {
+        let key = names::fold(target);
+        let found = self
+            .rooms
+            .iter()
+            .find_map(|(j, r)| r.occupants.get(&key).map(|n| (j.clone(), n.clone())));
+        let Some((room, room_nick)) = found else {
+            self.deliver(Delivery::NoSuchTarget {
+                target: target.to_owned(),
+            })
+            .await;
             return;
         };
-        let mapping = room.mapping.clone();
-        let room_text = room_jid.to_string();
-        let refuse = |why: String| format!("[{channel}] Not sent: {why}");
+        self.send_typed(command, target, room, Some(room_nick), text, false)
+            .await;
+    }
+
+    /// A typed line to a room (or, with `nick`, to one occupant): its label read, both grants
+    /// obtained, then sent — or held while the room is being rejoined — or refused with a
+    /// standard reply naming the rule.
+    async fn send_typed(
+        &mut self,
+        command: &str,
+        target: &str,
+        room: BareJid,
+        nick: Option<String>,
+        text: &str,
+        echo: bool,
+    ) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        let mapping = r.mapping.clone();
+        if nick.is_some() && !mapping.private_messages {
+            let why = format!("private messages are not allowed in {}", mapping.channel);
+            self.fail(command, Code::NoPrivateMessages, target, why)
+                .await;
+            return;
+        }
+        let room_text = room.to_string();
         let id = origin_id();
-        let mut ctx = self.ctx(Direction::IrcToXmpp, &room_text);
+        let direction = if nick.is_some() {
+            Direction::Private
+        } else {
+            Direction::IrcToXmpp
+        };
+        let mut ctx = self.ctx(direction, &room_text);
         ctx.origin_id = Some(&id);
         let (label, rest) = match self.typed_label(&mapping, text, &ctx) {
             Ok(x) => x,
-            Err(why) => {
-                self.notice(refuse(why)).await;
+            Err((code, why)) => {
+                self.fail(command, code, target, why).await;
                 return;
             }
         };
         ctx.body = Some(rest);
-        let _ = notice; // NOTICE and PRIVMSG both become groupchat messages.
         let auth = match self.authorize(&ctx, &mapping, label, rest, id.clone()) {
             Ok(a) => a,
-            Err(why) => {
-                self.notice(refuse(why)).await;
+            Err((code, why)) => {
+                self.fail(command, code, target, why).await;
                 return;
             }
         };
-        let Some(session) = &self.session else { return };
-        match session
-            .send_groupchat(&room_jid, auth.message())
-            .await
-            .map_err(|e| e.to_string())
-        {
-            Ok(()) => {
+        let out = Outgoing {
+            command: command.to_owned(),
+            target: target.to_owned(),
+            room,
+            nick,
+            echo,
+            auth,
+        };
+        if self.ready(&out.room) {
+            self.transmit(out).await;
+        } else if self.held.len() < HELD_LIMIT {
+            self.held.push_back(out);
+        } else {
+            let why = format!(
+                "the XMPP connection is being re-established and {HELD_LIMIT} messages are \
+                 already waiting; send it again shortly"
+            );
+            self.fail(command, Code::QueueFull, target, why).await;
+        }
+    }
+
+    /// Whether messages to `room` can go out now (not while the stream is down or the room
+    /// is being rejoined).
+    fn ready(&self, room: &BareJid) -> bool {
+        self.connected && self.rooms.get(room).is_some_and(|r| r.ready)
+    }
+
+    /// Hands an authorized message to the XMPP session.
+    async fn transmit(&mut self, out: Outgoing) {
+        let Some(session) = &self.session else {
+            let why = "your XMPP session is not available".to_owned();
+            self.fail(&out.command, Code::XmppError, &out.target, why)
+                .await;
+            return;
+        };
+        let id = out.auth.message().origin_id.clone();
+        let sent = match &out.nick {
+            None => session.send_groupchat(&out.room, out.auth.message()).await,
+            Some(n) => session.send_private(&out.room, n, out.auth.message()).await,
+        };
+        match sent {
+            Ok(()) if out.nick.is_none() => {
                 self.sent.insert(id.clone());
-                if echo {
+                if out.echo {
                     self.echo.insert(id);
                 }
             }
-            Err(e) => self.notice(refuse(e)).await,
+            Ok(()) => {}
+            Err(e) => {
+                self.fail(&out.command, Code::XmppError, &out.target, e.to_string())
+                    .await
+            }
         }
+    }
+
+    /// Sends the held messages whose rooms are ready again, in the order they were typed.
+    async fn flush_held(&mut self) {
+        let mut keep = VecDeque::new();
+        while let Some(out) = self.held.pop_front() {
+            if self.ready(&out.room) {
+                self.transmit(out).await;
+            } else {
+                keep.push_back(out);
+            }
+        }
+        self.held = keep;
+    }
+
+    /// Refuses the held messages for `room` (it could not be rejoined, or was left).
+    async fn refuse_held(&mut self, room: &BareJid, why: &str) {
+        let (refused, keep): (VecDeque<Outgoing>, VecDeque<Outgoing>) =
+            std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|o| &o.room == room);
+        self.held = keep;
+        for o in refused {
+            self.fail(&o.command, Code::XmppError, &o.target, why.to_owned())
+                .await;
+        }
+    }
+
+    /// A standard reply refusing a typed line (a NOTICE for clients without standard-replies).
+    async fn fail(&self, command: &str, code: Code, target: &str, why: String) {
+        self.deliver(Delivery::Fail {
+            command: command.to_owned(),
+            code: code.as_str().to_owned(),
+            context: target.to_owned(),
+            text: format!("Not sent: {why}"),
+        })
+        .await;
     }
 
     /// Both grants a message to a room needs — the sender's clearance and the room's — and the
@@ -376,28 +695,34 @@ impl Pairing {
         label: Label,
         rest: &str,
         id: String,
-    ) -> Result<Authorized, String> {
+    ) -> Result<Authorized, (Code, String)> {
         let sender = self
-            .inner
+            .now
             .gate
-            .decide(ctx, &self.user.clearance, &label)
-            .map_err(|d| format!("your clearance does not cover this label ({d})"))?;
+            .decide(ctx, &self.clearance, &label)
+            .map_err(|d| {
+                let why = format!("your clearance does not cover this label ({d})");
+                (Code::NotCleared, why)
+            })?;
         let room_ctx = Context {
             account: "(room clearance)",
             ..ctx.clone()
         };
         let room = self
-            .inner
+            .now
             .gate
             .decide(&room_ctx, &mapping.clearance, &label)
-            .map_err(|d| format!("the room does not allow this label ({d})"))?;
+            .map_err(|d| {
+                let why = format!("the room does not allow this label ({d})");
+                (Code::RoomClearance, why)
+            })?;
         let display = self
-            .inner
+            .now
             .gate
             .policies()
             .primary()
             .display_marking(&label)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (Code::InvalidLabel, e.to_string()))?;
         let body = if mapping.flot_in_body {
             format!("{}{rest}", mapping.flot.prefix(&display.text))
         } else {
@@ -425,83 +750,26 @@ impl Pairing {
         mapping: &Mapping,
         text: &'t str,
         ctx: &Context<'_>,
-    ) -> Result<(Label, &'t str), String> {
-        let policy = self.inner.gate.policies().primary();
+    ) -> Result<(Label, &'t str), (Code, String)> {
+        let policy = self.now.gate.policies().primary();
+        let invalid = |why: String| (Code::InvalidLabel, self.now.gate.refuse(ctx, &why));
         let parsed = mapping
             .flot
             .parse(text)
-            .map_err(|e| self.inner.gate.refuse(ctx, &e.to_string()))?;
+            .map_err(|e| invalid(e.to_string()))?;
         let label = match parsed.marking {
             None => mapping.default_label.clone(),
             Some(m) => policy
                 .parse_marking(m)
                 .map_err(|e| e.to_string())
                 .and_then(|l| policy.validate(&l).map(|()| l).map_err(|e| e.to_string()))
-                .map_err(|e| {
-                    self.inner
-                        .gate
-                        .refuse(ctx, &format!("the marking [{m}] is not a valid label: {e}"))
-                })?,
+                .map_err(|e| invalid(format!("the marking [{m}] is not a valid label: {e}")))?,
         };
         if mapping.restrict_to_catalog && !mapping.catalog.contains(&label) {
-            return Err(self
-                .inner
-                .gate
-                .refuse(ctx, "the room allows only the labels of its catalog"));
+            let why = "the room allows only the labels of its catalog";
+            return Err((Code::NotInCatalog, self.now.gate.refuse(ctx, why)));
         }
         Ok((label, parsed.text))
-    }
-
-    /// IRC → XMPP private message to a room occupant (within the room's rules).
-    async fn send_private(&mut self, target: &str, text: &str) {
-        let key = names::fold(target);
-        let found = self
-            .rooms
-            .iter()
-            .find(|(_, r)| r.occupants.contains_key(&key))
-            .map(|(j, r)| (j.clone(), r.mapping.clone(), r.occupants[&key].clone()));
-        let Some((room_jid, mapping, room_nick)) = found else {
-            self.deliver(Delivery::NoSuchTarget {
-                target: target.to_owned(),
-            })
-            .await;
-            return;
-        };
-        let refuse = |why: String| format!("[{target}] Not sent: {why}");
-        if !mapping.private_messages {
-            self.notice(refuse(format!(
-                "private messages are not allowed in {}",
-                mapping.channel
-            )))
-            .await;
-            return;
-        }
-        let room_text = room_jid.to_string();
-        let id = origin_id();
-        let mut ctx = self.ctx(Direction::Private, &room_text);
-        ctx.origin_id = Some(&id);
-        let (label, rest) = match self.typed_label(&mapping, text, &ctx) {
-            Ok(x) => x,
-            Err(why) => {
-                self.notice(refuse(why)).await;
-                return;
-            }
-        };
-        ctx.body = Some(rest);
-        let auth = match self.authorize(&ctx, &mapping, label, rest, id.clone()) {
-            Ok(a) => a,
-            Err(why) => {
-                self.notice(refuse(why)).await;
-                return;
-            }
-        };
-        let Some(session) = &self.session else { return };
-        if let Err(e) = session
-            .send_private(&room_jid, &room_nick, auth.message())
-            .await
-        {
-            self.notice(refuse(e.to_string())).await;
-        }
     }
 
     /// XMPP → IRC private message from a room occupant.
@@ -517,7 +785,7 @@ impl Pairing {
         ctx.body = Some(&body);
         if !mapping.private_messages {
             let _ = self
-                .inner
+                .now
                 .gate
                 .refuse(&ctx, "private messages are not allowed in this room");
             return;
@@ -525,7 +793,7 @@ impl Pairing {
         let label = match self.received_label(&mapping, &m) {
             Ok(l) => l,
             Err(why) => {
-                let _ = self.inner.gate.refuse(&ctx, &why);
+                let _ = self.now.gate.refuse(&ctx, &why);
                 return;
             }
         };
@@ -535,14 +803,14 @@ impl Pairing {
             ..ctx.clone()
         };
         if self
-            .inner
+            .now
             .gate
             .decide(&room_ctx, &mapping.clearance, &label)
             .is_err()
         {
             return;
         }
-        let Ok(granted) = self.inner.gate.decide(&ctx, &self.user.clearance, &label) else {
+        let Ok(granted) = self.now.gate.decide(&ctx, &self.clearance, &label) else {
             return;
         };
         let from = self.occupant_source(&room, &nick);
@@ -553,7 +821,7 @@ impl Pairing {
 
     /// The label of a received room message, or why there is none usable.
     fn received_label(&self, mapping: &Mapping, m: &ReceivedMessage) -> Result<Label, String> {
-        let policies = self.inner.gate.policies();
+        let policies = self.now.gate.policies();
         match &m.label {
             None => Ok(mapping.default_label.clone()),
             Some(Err(e)) => Err(format!("unreadable security label: {e}")),
@@ -660,18 +928,8 @@ impl Pairing {
                 }
             }
             XmppEvent::RemovedFromRoom { room, reason, .. } => {
-                if let Some(r) = self.rooms.remove(&room) {
-                    self.by_channel.remove(&names::fold(&r.channel));
-                    let who = self.self_source();
-                    let reason =
-                        Some(reason.unwrap_or_else(|| "removed from the XMPP room".into()));
-                    self.deliver(Delivery::Part {
-                        channel: r.channel,
-                        who,
-                        reason,
-                    })
-                    .await;
-                }
+                let reason = reason.unwrap_or_else(|| "removed from the XMPP room".into());
+                self.part_self(&room, reason).await;
             }
             XmppEvent::Subject {
                 room,
@@ -701,20 +959,33 @@ impl Pairing {
                 .await;
             }
             XmppEvent::Reset { .. } => {
+                // A new stream: every room is being rejoined; messages wait for it.
+                self.connected = true;
+                for r in self.rooms.values_mut() {
+                    r.ready = false;
+                }
                 self.notice("XMPP connection re-established; rejoining rooms.".into())
                     .await
             }
-            XmppEvent::RejoinFailed { room, error } => {
-                if let Some(r) = self.rooms.remove(&room) {
-                    self.by_channel.remove(&names::fold(&r.channel));
-                    let who = self.self_source();
-                    self.deliver(Delivery::Part {
-                        channel: r.channel,
-                        who,
-                        reason: Some(format!("could not rejoin: {error}")),
-                    })
-                    .await;
+            XmppEvent::Rejoined { room, occupants } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.ready = true;
+                    r.occupants = occupants
+                        .keys()
+                        .filter(|n| **n != r.nick)
+                        .map(|n| (names::fold(&irc_nick(n)), n.clone()))
+                        .collect();
                 }
+                self.flush_held().await;
+            }
+            XmppEvent::RejoinFailed { room, error } => {
+                self.part_self(&room, format!("could not rejoin: {error}"))
+                    .await;
+            }
+            XmppEvent::Suspended => self.connected = false,
+            XmppEvent::Resumed => {
+                self.connected = true;
+                self.flush_held().await;
             }
             XmppEvent::MessageError { error, .. } => {
                 let why = error
@@ -723,11 +994,7 @@ impl Pairing {
                 self.notice(format!("A message was bounced by the XMPP server: {why}"))
                     .await;
             }
-            XmppEvent::Suspended
-            | XmppEvent::Resumed
-            | XmppEvent::Rejoined { .. }
-            | XmppEvent::Direct { .. }
-            | XmppEvent::Closed => {}
+            XmppEvent::Direct { .. } | XmppEvent::Closed => {}
         }
     }
 
@@ -761,11 +1028,11 @@ impl Pairing {
             Ok(l) => l,
             Err(why) => {
                 // Withheld without a word to the user; audited.
-                let _ = self.inner.gate.refuse(&ctx, &why);
+                let _ = self.now.gate.refuse(&ctx, &why);
                 return;
             }
         };
-        let Ok(granted) = self.inner.gate.decide(&ctx, &self.user.clearance, &label) else {
+        let Ok(granted) = self.now.gate.decide(&ctx, &self.clearance, &label) else {
             return; // withheld, audited by the gate
         };
         let from = if own {
@@ -797,7 +1064,7 @@ impl Pairing {
         body: &str,
         time: Option<String>,
     ) {
-        let policies = self.inner.gate.policies();
+        let policies = self.now.gate.policies();
         let marking = label
             .policy
             .as_ref()
@@ -817,6 +1084,24 @@ impl Pairing {
                 time: time.clone(),
             })
             .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_standard_reply_codes() {
+        let mut seen = HashSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{s}"
+            );
         }
     }
 }

@@ -1286,10 +1286,13 @@ impl<B: Backend> Client<B> {
                 context,
                 text,
             } => {
-                let server = self.shared.config.server_name.clone();
-                self.send(
-                    Message::new("FAIL", vec![command, code, context, text]).with_source(server),
-                );
+                if self.caps.has(Cap::StandardReplies) {
+                    let server = self.shared.config.server_name.clone();
+                    let m = Message::new("FAIL", vec![command, code, context, text]);
+                    self.send(m.with_source(server));
+                } else {
+                    self.server_notice(&format!("[{context}] {text}"));
+                }
             }
             Delivery::NoSuchTarget { target } => self.numeric(n::ERR_NOSUCHNICK(&target)),
             Delivery::Disconnect { reason } => self.quit = Some(reason),

@@ -140,8 +140,8 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Replaces the user directory (connected users stay connected).
-    pub fn reload_users(&self, users: Users) {
-        let new = Arc::new(users);
+    pub fn reload_users(&self, users: impl Into<Arc<Users>>) {
+        let new = users.into();
         match self.users.write() {
             Ok(mut g) => *g = new,
             Err(p) => *p.into_inner() = new,

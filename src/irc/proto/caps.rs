@@ -50,6 +50,8 @@ caps! {
     AwayNotify = "away-notify", None;
     /// Replies carry the client's `label` tag.
     LabeledResponse = "labeled-response", None;
+    /// Refusals as standard replies (`FAIL`) rather than NOTICEs.
+    StandardReplies = "standard-replies", None;
     /// CAP NEW / DEL (implied by 302).
     CapNotify = "cap-notify", None;
 }
