@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jid::BareJid;
 use tokio::sync::mpsc;
 
-use super::nick::irc_nick;
+use super::nick::RoomNicks;
 use super::{Inner, State};
 use crate::audit::{Context, Direction};
 use crate::config::mappings::Mapping;
@@ -67,8 +67,8 @@ struct Room {
     channel: String,
     mapping: Mapping,
     nick: String,
-    /// Occupants: folded IRC nick → room nick (for private messages).
-    occupants: HashMap<String, String>,
+    /// Occupants under their IRC nicks.
+    nicks: RoomNicks,
     /// Joined and not being rejoined: messages can go out now.
     ready: bool,
 }
@@ -210,6 +210,16 @@ pub(crate) async fn run(
     }
 }
 
+/// An occupant of `room` shown under the IRC nick `irc`.
+fn occupant_as(room: &BareJid, irc: String) -> Source {
+    Source {
+        nick: irc,
+        user: "xmpp".into(),
+        host: room.domain().to_string(),
+        account: None,
+    }
+}
+
 impl Pairing {
     async fn deliver(&self, d: Delivery) {
         let _ = self.out.send(d).await;
@@ -229,13 +239,13 @@ impl Pairing {
         }
     }
 
+    /// How an occupant of `room` (by room nick) appears on IRC.
     fn occupant_source(&self, room: &BareJid, nick: &str) -> Source {
-        Source {
-            nick: irc_nick(nick),
-            user: "xmpp".into(),
-            host: room.domain().to_string(),
-            account: None,
-        }
+        let irc = match self.rooms.get(room) {
+            Some(r) => r.nicks.irc(nick),
+            None => RoomNicks::new(&self.user.nick).irc(nick),
+        };
+        occupant_as(room, irc)
     }
 
     fn self_source(&self) -> Source {
@@ -474,24 +484,21 @@ impl Pairing {
             }
             Ok(joined) => {
                 let room = mapping.room.clone();
-                let members = joined
-                    .occupants
-                    .values()
+                let mut nicks = RoomNicks::new(&self.user.nick);
+                // In a stable order, so the same room gives the same nicks.
+                let mut present: Vec<_> = joined.occupants.values().collect();
+                present.sort_by(|a, b| a.nick.cmp(&b.nick));
+                let members = present
+                    .into_iter()
                     .map(|o| Member {
                         source: if o.nick == joined.nick {
                             self.self_source()
                         } else {
-                            self.occupant_source(&room, &o.nick)
+                            occupant_as(&room, nicks.add(&o.nick))
                         },
                         op: o.role == Role::Moderator,
                         voice: false,
                     })
-                    .collect();
-                let occupants = joined
-                    .occupants
-                    .keys()
-                    .filter(|n| **n != joined.nick)
-                    .map(|n| (names::fold(&irc_nick(n)), n.clone()))
                     .collect();
                 self.by_channel.insert(names::fold(&channel), room.clone());
                 self.rooms.insert(
@@ -500,7 +507,7 @@ impl Pairing {
                         channel: mapping.channel.clone(),
                         nick: joined.nick,
                         mapping,
-                        occupants,
+                        nicks,
                         ready: true,
                     },
                 );
@@ -536,7 +543,7 @@ impl Pairing {
         let found = self
             .rooms
             .iter()
-            .find_map(|(j, r)| r.occupants.get(&key).map(|n| (j.clone(), n.clone())));
+            .find_map(|(j, r)| r.nicks.room_nick(&key).map(|n| (j.clone(), n.to_owned())));
         let Some((room, room_nick)) = found else {
             self.deliver(Delivery::NoSuchTarget {
                 target: target.to_owned(),
@@ -862,19 +869,15 @@ impl Pairing {
                 message,
             } => self.groupchat(room, nick, *message).await,
             XmppEvent::OccupantJoined { room, occupant } => {
-                let channel = match self.rooms.get_mut(&room) {
+                let joined = match self.rooms.get_mut(&room) {
                     Some(r) if occupant.nick != r.nick => {
-                        r.occupants.insert(
-                            names::fold(&irc_nick(&occupant.nick)),
-                            occupant.nick.clone(),
-                        );
-                        Some(r.channel.clone())
+                        Some((r.channel.clone(), r.nicks.add(&occupant.nick)))
                     }
                     _ => None,
                 };
-                if let Some(channel) = channel {
+                if let Some((channel, irc)) = joined {
                     let who = Member {
-                        source: self.occupant_source(&room, &occupant.nick),
+                        source: occupant_as(&room, irc),
                         op: occupant.role == Role::Moderator,
                         voice: false,
                     };
@@ -887,8 +890,9 @@ impl Pairing {
                 codes,
                 reason,
             } => {
-                if let Some(r) = self.rooms.get(&room) {
+                if let Some(r) = self.rooms.get_mut(&room) {
                     let channel = r.channel.clone();
+                    let irc = r.nicks.remove(&nick).unwrap_or_else(|| r.nicks.irc(&nick));
                     if codes.contains(&307) || codes.contains(&301) {
                         let by = Source {
                             nick: "room".into(),
@@ -899,12 +903,12 @@ impl Pairing {
                         self.deliver(Delivery::Kick {
                             channel,
                             by,
-                            nick: irc_nick(&nick),
+                            nick: irc,
                             reason,
                         })
                         .await;
                     } else {
-                        let who = self.occupant_source(&room, &nick);
+                        let who = occupant_as(&room, irc);
                         self.deliver(Delivery::Part {
                             channel,
                             who,
@@ -916,15 +920,12 @@ impl Pairing {
             }
             XmppEvent::NickChanged { room, old, new } => {
                 if let Some(r) = self.rooms.get_mut(&room) {
-                    r.occupants.remove(&names::fold(&irc_nick(&old)));
-                    r.occupants
-                        .insert(names::fold(&irc_nick(&new)), new.clone());
-                    let who = self.occupant_source(&room, &old);
-                    self.deliver(Delivery::Nick {
-                        who,
-                        new: irc_nick(&new),
-                    })
-                    .await;
+                    let old_irc = r.nicks.remove(&old).unwrap_or_else(|| r.nicks.irc(&old));
+                    let new_irc = r.nicks.add(&new);
+                    if old_irc != new_irc {
+                        let who = occupant_as(&room, old_irc);
+                        self.deliver(Delivery::Nick { who, new: new_irc }).await;
+                    }
                 }
             }
             XmppEvent::RemovedFromRoom { room, reason, .. } => {
@@ -968,13 +969,37 @@ impl Pairing {
                     .await
             }
             XmppEvent::Rejoined { room, occupants } => {
+                // Occupants still present keep their IRC nicks; the IRC side hears who left
+                // and who came while the stream was down.
+                let mut changes = Vec::new();
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.ready = true;
-                    r.occupants = occupants
-                        .keys()
-                        .filter(|n| **n != r.nick)
-                        .map(|n| (names::fold(&irc_nick(n)), n.clone()))
+                    let own = r.nick.clone();
+                    for gone in r.nicks.retain(|n| occupants.contains_key(n)) {
+                        changes.push(Delivery::Part {
+                            channel: r.channel.clone(),
+                            who: occupant_as(&room, gone),
+                            reason: Some("left while the gateway was reconnecting".into()),
+                        });
+                    }
+                    let mut new: Vec<_> = occupants
+                        .values()
+                        .filter(|o| o.nick != own && !r.nicks.has(&o.nick))
                         .collect();
+                    new.sort_by(|a, b| a.nick.cmp(&b.nick));
+                    for o in new {
+                        changes.push(Delivery::Join {
+                            channel: r.channel.clone(),
+                            who: Member {
+                                source: occupant_as(&room, r.nicks.add(&o.nick)),
+                                op: o.role == Role::Moderator,
+                                voice: false,
+                            },
+                        });
+                    }
+                }
+                for d in changes {
+                    self.deliver(d).await;
                 }
                 self.flush_held().await;
             }

@@ -453,19 +453,29 @@ impl Raw {
 
     /// The next line, or `None` at end of stream (10 s at most).
     pub async fn line(&mut self) -> Option<String> {
+        self.line_within(10).await
+    }
+
+    /// The next line, or `None` at end of stream (`secs` at most).
+    pub async fn line_within(&mut self, secs: u64) -> Option<String> {
         let mut s = String::new();
-        match tokio::time::timeout(Duration::from_secs(10), self.rd.read_line(&mut s)).await {
+        match tokio::time::timeout(Duration::from_secs(secs), self.rd.read_line(&mut s)).await {
             Ok(Ok(0)) => None,
             Ok(Ok(_)) => Some(s.trim_end_matches(['\r', '\n']).to_owned()),
             Ok(Err(_)) => None,
-            Err(_) => panic!("no line within 10 s"),
+            Err(_) => panic!("no line within {secs} s"),
         }
     }
 
     /// Reads until a line contains `needle`; returns it (panics at end of stream).
     pub async fn until(&mut self, needle: &str) -> String {
+        self.until_within(needle, 10).await
+    }
+
+    /// Reads until a line contains `needle`, waiting at most `secs` for each line.
+    pub async fn until_within(&mut self, needle: &str, secs: u64) -> String {
         loop {
-            match self.line().await {
+            match self.line_within(secs).await {
                 Some(l) if l.contains(needle) => return l,
                 Some(_) => {}
                 None => panic!("stream ended before a line with {needle:?}"),
