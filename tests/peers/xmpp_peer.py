@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""A real XMPP client for the end-to-end tests: slixmpp (Debian's python3-slixmpp), logged in
+with a client certificate and SASL EXTERNAL, driven by JSON lines on standard input and
+reporting what it receives as JSON lines on standard output.
+
+Commands (one JSON object per line):
+  {"op": "join", "room": ROOM, "nick": NICK}
+  {"op": "send", "room": ROOM, "body": TEXT, "id": ORIGIN_ID,
+   "label": null | {"ess": BASE64, "display": TEXT, "fg": COLOUR, "bg": COLOUR}}
+  {"op": "private", "room": ROOM, "nick": NICK, ...same as send...}
+  {"op": "subject", "room": ROOM, "subject": TEXT}
+  {"op": "quit"}
+Events:
+  {"ev": "ready"} once the session has started
+  {"ev": "joined", "room": ROOM}
+  {"ev": "message", "type": "groupchat"|"chat"|"error", "room": ROOM, "nick": NICK,
+   "body": TEXT, "subject": TEXT, "id": ORIGIN_ID, "delay": BOOL, "label": null | {"ess", "display", "fg", "bg",
+   "other": BOOL}}
+  {"ev": "error", "text": TEXT} for anything that went wrong (the test fails on it)
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+import threading
+import xml.etree.ElementTree as ET
+
+import slixmpp
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+
+SL = "urn:xmpp:sec-label:0"
+ESS = "urn:xmpp:sec-label:ess:0"
+SID = "urn:xmpp:sid:0"
+DELAY = "urn:xmpp:delay"
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def label_element(label):
+    """A XEP-0258 <securitylabel/> with a display marking and an ESS label."""
+    sl = ET.Element("{%s}securitylabel" % SL)
+    if label.get("display") is not None:
+        dm = ET.SubElement(sl, "{%s}displaymarking" % SL)
+        dm.text = label["display"]
+        if label.get("fg"):
+            dm.set("fgcolor", label["fg"])
+        if label.get("bg"):
+            dm.set("bgcolor", label["bg"])
+    lab = ET.SubElement(sl, "{%s}label" % SL)
+    ess = ET.SubElement(lab, "{%s}esssecuritylabel" % ESS)
+    ess.text = label["ess"]
+    return sl
+
+
+def read_label(xml):
+    sl = xml.find("{%s}securitylabel" % SL)
+    if sl is None:
+        return None
+    out = {"ess": None, "display": None, "fg": None, "bg": None, "other": False}
+    dm = sl.find("{%s}displaymarking" % SL)
+    if dm is not None:
+        out["display"] = dm.text
+        out["fg"] = dm.get("fgcolor")
+        out["bg"] = dm.get("bgcolor")
+    lab = sl.find("{%s}label" % SL)
+    if lab is not None:
+        ess = lab.find("{%s}esssecuritylabel" % ESS)
+        if ess is not None:
+            out["ess"] = (ess.text or "").strip()
+        else:
+            out["other"] = True
+    return out
+
+
+class Peer(slixmpp.ClientXMPP):
+    def __init__(self, jid):
+        super().__init__(jid, None)
+        self.register_plugin("xep_0030")
+        self.register_plugin("xep_0045")
+        self.add_event_handler("session_start", self.started)
+        self.add_event_handler("failed_auth", lambda _: emit({"ev": "error", "text": "auth failed"}))
+        self.register_handler(
+            Callback("all messages", MatchXPath("{jabber:client}message"), self.on_message)
+        )
+
+    async def started(self, _event):
+        await self.get_roster()
+        self.send_presence()
+        emit({"ev": "ready"})
+
+    def on_message(self, msg):
+        xml = msg.xml
+        body = xml.find("{jabber:client}body")
+        subject = xml.find("{jabber:client}subject")
+        oid = xml.find("{%s}origin-id" % SID)
+        emit(
+            {
+                "ev": "message",
+                "type": msg["type"],
+                "room": msg["from"].bare,
+                "nick": msg["from"].resource,
+                "body": body.text if body is not None else None,
+                "subject": subject.text if subject is not None else None,
+                "id": oid.get("id") if oid is not None else None,
+                "delay": xml.find("{%s}delay" % DELAY) is not None,
+                "label": read_label(xml),
+            }
+        )
+
+    def outgoing(self, to, mtype, cmd):
+        msg = self.make_message(mto=to, mbody=cmd["body"], mtype=mtype)
+        if cmd.get("label"):
+            msg.append(label_element(cmd["label"]))
+        if cmd.get("id"):
+            oid = ET.Element("{%s}origin-id" % SID)
+            oid.set("id", cmd["id"])
+            msg.append(oid)
+        msg.send()
+
+    async def command(self, cmd):
+        op = cmd.get("op")
+        try:
+            if op == "join":
+                await self.plugin["xep_0045"].join_muc_wait(
+                    slixmpp.JID(cmd["room"]), cmd["nick"], maxstanzas=0, timeout=20
+                )
+                emit({"ev": "joined", "room": cmd["room"]})
+            elif op == "send":
+                self.outgoing(cmd["room"], "groupchat", cmd)
+            elif op == "private":
+                self.outgoing("%s/%s" % (cmd["room"], cmd["nick"]), "chat", cmd)
+            elif op == "subject":
+                msg = self.make_message(mto=cmd["room"], mtype="groupchat")
+                msg["subject"] = cmd["subject"]
+                msg.send()
+            elif op == "quit":
+                self.disconnect()
+            else:
+                emit({"ev": "error", "text": "unknown op %r" % op})
+        except Exception as e:  # reported to the test, which fails on it
+            emit({"ev": "error", "text": "%s: %r" % (op, e)})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jid", required=True)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--ca", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    args = ap.parse_args()
+
+    peer = Peer(args.jid)
+    peer.certfile = args.cert
+    peer.keyfile = args.key
+    peer.ca_certs = args.ca
+    loop = asyncio.get_event_loop()
+
+    def stdin_reader():
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                cmd = json.loads(line)
+            except ValueError as e:
+                emit({"ev": "error", "text": "bad command: %s" % e})
+                continue
+            asyncio.run_coroutine_threadsafe(peer.command(cmd), loop)
+        # The test went away: leave.
+        loop.call_soon_threadsafe(peer.disconnect)
+
+    threading.Thread(target=stdin_reader, daemon=True).start()
+    peer.connect(address=("127.0.0.1", args.port))
+    peer.add_event_handler("disconnected", lambda _: loop.stop())
+    loop.run_forever()
+
+
+if __name__ == "__main__":
+    main()
