@@ -435,10 +435,10 @@ async fn private_messages_and_topic_with_an_xmpp_client() {
     sam.send("TOPIC #pm :set on IRC").await;
     let subject = loop {
         let m = xmpp.message(20).await;
-        if let Some(s) = m.subject {
-            if m.nick == "sam" {
-                break s;
-            }
+        if let Some(s) = m.subject
+            && m.nick == "sam"
+        {
+            break s;
         }
     };
     assert_eq!(subject, "set on IRC");
