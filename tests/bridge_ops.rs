@@ -260,6 +260,13 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
         .find(|n| n.starts_with("Dr__Who|"))
         .unwrap_or_else(|| panic!("no distinct nick for the second Dr Who: {names}"))
         .to_string();
+    // MUC roles as prefixes: the room's creator moderates (@), participants have voice (+).
+    assert!(
+        names.contains(" :@Dr__Who ") || names.contains(" @Dr__Who"),
+        "{names}"
+    );
+    assert!(names.contains(&format!("+{other}")), "{names}");
+    assert!(names.contains("+alice"), "{names}");
     // The same suffix every time: derived from the room nick, not from arrival order.
     let mut probe = labelgate::bridge::nick::RoomNicks::new("x");
     probe.add("Dr. Who");

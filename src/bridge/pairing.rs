@@ -220,6 +220,16 @@ fn occupant_as(room: &BareJid, irc: String) -> Source {
     }
 }
 
+/// A channel member for an occupant: moderators are operators (`@`), participants have voice
+/// (`+`, XEP-0045's own word for the role), visitors neither.
+fn member(source: Source, role: Role) -> Member {
+    Member {
+        source,
+        op: role == Role::Moderator,
+        voice: role == Role::Participant,
+    }
+}
+
 impl Pairing {
     async fn deliver(&self, d: Delivery) {
         let _ = self.out.send(d).await;
@@ -490,14 +500,13 @@ impl Pairing {
                 present.sort_by(|a, b| a.nick.cmp(&b.nick));
                 let members = present
                     .into_iter()
-                    .map(|o| Member {
-                        source: if o.nick == joined.nick {
+                    .map(|o| {
+                        let source = if o.nick == joined.nick {
                             self.self_source()
                         } else {
                             occupant_as(&room, nicks.add(&o.nick))
-                        },
-                        op: o.role == Role::Moderator,
-                        voice: false,
+                        };
+                        member(source, o.role)
                     })
                     .collect();
                 self.by_channel.insert(names::fold(&channel), room.clone());
@@ -876,11 +885,7 @@ impl Pairing {
                     _ => None,
                 };
                 if let Some((channel, irc)) = joined {
-                    let who = Member {
-                        source: occupant_as(&room, irc),
-                        op: occupant.role == Role::Moderator,
-                        voice: false,
-                    };
+                    let who = member(occupant_as(&room, irc), occupant.role);
                     self.deliver(Delivery::Join { channel, who }).await;
                 }
             }
@@ -990,11 +995,7 @@ impl Pairing {
                     for o in new {
                         changes.push(Delivery::Join {
                             channel: r.channel.clone(),
-                            who: Member {
-                                source: occupant_as(&room, r.nicks.add(&o.nick)),
-                                op: o.role == Role::Moderator,
-                                voice: false,
-                            },
+                            who: member(occupant_as(&room, r.nicks.add(&o.nick)), o.role),
                         });
                     }
                 }
