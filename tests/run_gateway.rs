@@ -1,6 +1,7 @@
 //! `labelgate run` with the demo configuration against the project's ejabberd: an IRC user logs
-//! in, joins a mapped channel, and their message reaches an XMPP user with its label; SIGTERM
-//! stops the process; the audit log is written.
+//! in, joins a mapped channel, and their message reaches an XMPP user with its label; SIGHUP
+//! reloads policy, users and mappings (a bad file keeps the old state); SIGTERM stops the
+//! process; the audit log is written.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,61 +28,141 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A running `labelgate run` on a copy of the demo configuration (named `name`), pointed at the
+/// test server, with the demo rooms renamed for this run.
+struct Running {
+    child: std::process::Child,
+    /// The plain IRC listener.
+    addr: std::net::SocketAddr,
+    /// The demo copy's configuration folder.
+    dir: std::path::PathBuf,
+    /// Its mappings folder.
+    mappings: std::path::PathBuf,
+    /// Room JIDs of #lobby and #ops.
+    lobby: jid::BareJid,
+    ops: jid::BareJid,
+    /// What the process writes to standard error, line by line.
+    log: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Running {
+    async fn start(name: &str) -> Running {
+        let s = server();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let dir = support::demo_copy(name);
+        let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
+        // The demo mapping, with room names of this run.
+        let lobby = format!("{}@{}", unique("lobby"), s.muc());
+        let ops = format!("{}@{}", unique("ops"), s.muc());
+        let m = std::fs::read_to_string(format!("{root}/mappings/demo.toml")).unwrap();
+        std::fs::write(
+            mappings.join("demo.toml"),
+            m.replace("lobby@conference.labelgate.test", &lobby)
+                .replace("ops@conference.labelgate.test", &ops),
+        )
+        .unwrap();
+        let g = dir.join("gateway.toml");
+        let (tls_port, plain_port) = (free_port(), free_port());
+        edit(&g, "127.0.0.1:6697", &format!("127.0.0.1:{tls_port}"));
+        edit(&g, "127.0.0.1:6667", &format!("127.0.0.1:{plain_port}"));
+        edit(&g, "127.0.0.1:5222", &format!("127.0.0.1:{}", s.port));
+        // Use the test server's PKI for the XMPP side.
+        edit(
+            &g,
+            "ca_file = \"pki/ca.crt\"",
+            &format!("ca_file = \"{}\"", s.pki("ca.crt").display()),
+        );
+        edit(
+            &g,
+            "certificate = \"pki/gateway.crt\"",
+            &format!("certificate = \"{}\"", s.pki("gateway.crt").display()),
+        );
+        edit(
+            &g,
+            "key = \"pki/gateway.key\"",
+            &format!("key = \"{}\"", s.pki("gateway.key").display()),
+        );
+
+        let mut child = Command::new(env!("CARGO_BIN_EXE_labelgate"))
+            .args(["run", "--config"])
+            .arg(&g)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, log) = tokio::sync::mpsc::unbounded_channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("labelgate: {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{plain_port}").parse().unwrap();
+        let mut up = false;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(up, "labelgate did not start listening");
+        Running {
+            child,
+            addr,
+            dir,
+            mappings,
+            lobby: lobby.parse().unwrap(),
+            ops: ops.parse().unwrap(),
+            log,
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([sig, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Waits (10 s at most) for a log line containing `needle`.
+    async fn logged(&mut self, needle: &str) -> String {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), self.log.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"))
+                .expect("labelgate's log ended");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    async fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        tokio::task::spawn_blocking(move || self.child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_demo_config() {
-    let s = server();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = support::demo_copy("test-run");
-    let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
-    // The demo mapping, with a room name of this run.
-    let lobby = format!("{}@{}", unique("lobby"), s.muc());
-    let m = std::fs::read_to_string(format!("{root}/mappings/demo.toml")).unwrap();
-    std::fs::write(
-        mappings.join("demo.toml"),
-        m.replace("lobby@conference.labelgate.test", &lobby),
-    )
-    .unwrap();
-    let g = dir.join("gateway.toml");
-    let (tls_port, plain_port) = (free_port(), free_port());
-    edit(&g, "127.0.0.1:6697", &format!("127.0.0.1:{tls_port}"));
-    edit(&g, "127.0.0.1:6667", &format!("127.0.0.1:{plain_port}"));
-    edit(&g, "127.0.0.1:5222", &format!("127.0.0.1:{}", s.port));
-    // Use the test server's PKI for the XMPP side.
-    edit(
-        &g,
-        "ca_file = \"pki/ca.crt\"",
-        &format!("ca_file = \"{}\"", s.pki("ca.crt").display()),
-    );
-    edit(
-        &g,
-        "certificate = \"pki/gateway.crt\"",
-        &format!("certificate = \"{}\"", s.pki("gateway.crt").display()),
-    );
-    edit(
-        &g,
-        "key = \"pki/gateway.key\"",
-        &format!("key = \"{}\"", s.pki("gateway.key").display()),
-    );
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_labelgate"))
-        .args(["run", "--config"])
-        .arg(&g)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{plain_port}").parse().unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "labelgate did not start listening");
-
-    let lobby_jid: jid::BareJid = lobby.parse().unwrap();
+    let mut gw = Running::start("test-run").await;
+    gw.logged("labelgate started").await;
+    let (addr, dir) = (gw.addr, gw.dir.clone());
+    let lobby_jid = gw.lobby.clone();
     let (carol, mut carol_rx) = session(&unique("xmppcarol")).await;
     carol
         .join(&lobby_jid, "carol", History::default())
@@ -108,26 +189,100 @@ async fn run_demo_config() {
     ));
 
     // SIGTERM: IRC clients are told, the process exits.
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let stopping = tokio::spawn(gw.stop());
     let rest = alice.rest().await;
     assert!(
         rest.iter().any(|l| l.contains("Server shutting down")),
         "{rest:?}"
     );
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = stopping.await.unwrap();
     assert!(status.success(), "{status}");
     let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
     assert!(audit.lines().count() >= 2, "{audit}");
     assert!(audit.contains("\"decision\":\"grant\""));
+    carol.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_policy_users_and_mappings() {
+    let mut gw = Running::start("test-run-reload").await;
+    gw.logged("labelgate started").await;
+    let (carol, mut carol_rx) = session(&unique("xmppcarol")).await;
+    carol
+        .join(&gw.ops, "carol", History::default())
+        .await
+        .unwrap();
+    let mut alice = irc::Raw::login(gw.addr, "alice", "alice", "alice-demo").await;
+    alice.send("JOIN #lobby,#ops").await;
+    alice.until("#ops :End of").await;
+    let heard = async |carol_rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>| {
+        wait_for(carol_rx, 15, |e| match e {
+            XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("alice") => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await
+    };
+
+    // A broken users file: the reload is refused, the old state stays (alice is still SECRET).
+    let users = gw.dir.join("users.toml");
+    let good_users = std::fs::read_to_string(&users).unwrap();
+    std::fs::write(
+        &users,
+        format!("{good_users}\n[[user]]\naccount = \"broken\"\n"),
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    let refused = gw.logged("reload refused").await;
+    assert!(refused.contains("users.toml"), "{refused}");
+    alice.send("PRIVMSG #ops :[SECRET] still cleared").await;
+    let m = heard(&mut carol_rx).await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] still cleared"));
+
+    // A good reload changes all three at once: alice lowered to OFFICIAL, #lobby unmapped,
+    // OFFICIAL's colour in the policy.
+    std::fs::write(
+        &users,
+        good_users.replacen("clearance = \"SECRET, UK\"", "clearance = \"OFFICIAL\"", 1),
+    )
+    .unwrap();
+    let demo = gw.mappings.join("demo.toml");
+    let m = std::fs::read_to_string(&demo).unwrap();
+    let (_, from_ops) = m.split_once("[[channel]]\nirc = \"#ops\"").unwrap();
+    std::fs::write(&demo, format!("[[channel]]\nirc = \"#ops\"{from_ops}")).unwrap();
+    edit(
+        &gw.dir.join("policy.xml"),
+        "name=\"OFFICIAL\" lacv=\"10\" hierarchy=\"0\" color=\"#AAAAFF\"",
+        "name=\"OFFICIAL\" lacv=\"10\" hierarchy=\"0\" color=\"#00AA00\"",
+    );
+    gw.signal("-HUP");
+    gw.logged("reloaded policy, mappings and users").await;
+    assert!(
+        alice
+            .until("clearance is now")
+            .await
+            .ends_with("Your clearance is now OFFICIAL.")
+    );
+    let part = alice.until(" PART #lobby").await;
+    assert!(
+        part.ends_with(":labelgate: the channel is no longer mapped to a room"),
+        "{part}"
+    );
+    alice.send("PRIVMSG #ops :[SECRET] not any more").await;
+    assert!(
+        alice
+            .until("Not sent")
+            .await
+            .contains("your clearance does not cover this label")
+    );
+    alice.send("PRIVMSG #ops :new colours").await;
+    let m = heard(&mut carol_rx).await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] new colours"));
+    let display = m.label.unwrap().unwrap().display.unwrap();
+    assert_eq!(display.bg.as_deref(), Some("#00AA00"));
+
+    let status = gw.stop().await;
+    assert!(status.success(), "{status}");
     carol.close().await;
 }
