@@ -11,6 +11,7 @@
 
 pub mod nick;
 mod pairing;
+mod sent;
 
 pub use pairing::{Code, HELD_LIMIT, MARKING_TAG};
 

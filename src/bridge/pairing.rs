@@ -8,6 +8,7 @@ use jid::BareJid;
 use tokio::sync::mpsc;
 
 use super::nick::RoomNicks;
+use super::sent::{Sent, SentLog};
 use super::{Inner, State};
 use crate::audit::{Context, Direction};
 use crate::config::mappings::Mapping;
@@ -112,9 +113,7 @@ struct Pairing {
     rooms: HashMap<BareJid, Room>,
     by_channel: HashMap<String, BareJid>,
     /// origin-ids of our own messages whose room reflection is still to come.
-    sent: HashSet<String>,
-    /// Of those, the ones the client wants echoed.
-    echo: HashSet<String>,
+    sent: SentLog,
     /// The XMPP stream is up (false between a drop and its resumption or reset).
     connected: bool,
     /// Messages typed while their room was not ready, in order (at most [`HELD_LIMIT`]).
@@ -176,8 +175,7 @@ pub(crate) async fn run(
         session,
         rooms: HashMap::new(),
         by_channel: HashMap::new(),
-        sent: HashSet::new(),
-        echo: HashSet::new(),
+        sent: SentLog::default(),
         connected: true,
         held: VecDeque::new(),
     };
@@ -651,13 +649,10 @@ impl Pairing {
             Some(n) => session.send_private(&out.room, n, out.auth.message()).await,
         };
         match sent {
-            Ok(()) if out.nick.is_none() => {
-                self.sent.insert(id.clone());
-                if out.echo {
-                    self.echo.insert(id);
-                }
+            Ok(()) => {
+                let record = Sent::new(&out.target, &out.auth.message().body, out.echo);
+                self.sent.insert(id, record);
             }
-            Ok(()) => {}
             Err(e) => {
                 self.fail(&out.command, Code::XmppError, &out.target, e.to_string())
                     .await
@@ -1013,12 +1008,45 @@ impl Pairing {
                 self.connected = true;
                 self.flush_held().await;
             }
-            XmppEvent::MessageError { error, .. } => {
+            XmppEvent::Unconfirmed {
+                to,
+                origin_id,
+                body,
+            } => {
+                let sent = self.sent.take(&origin_id).unwrap_or_else(|| {
+                    let room = to.to_bare();
+                    let target = match (self.rooms.get(&room), to.resource()) {
+                        (Some(r), None) => r.channel.clone(),
+                        (Some(r), Some(nick)) => r.nicks.irc(nick.as_str()),
+                        (None, _) => room.to_string(),
+                    };
+                    Sent::new(&target, &body, false)
+                });
+                self.notice(format!(
+                    "[{}] Not confirmed: \"{}\" may not have arrived: the XMPP connection \
+                     dropped before the server acknowledged it. Send it again if it does not \
+                     appear.",
+                    sent.target, sent.snippet
+                ))
+                .await;
+            }
+            XmppEvent::MessageError { id, error, .. } => {
                 let why = error
                     .map(|e| e.text.unwrap_or(e.condition))
                     .unwrap_or_else(|| "unknown error".into());
-                self.notice(format!("A message was bounced by the XMPP server: {why}"))
-                    .await;
+                match id.and_then(|id| self.sent.take(&id)) {
+                    Some(sent) => {
+                        self.notice(format!(
+                            "[{}] Not delivered: \"{}\" was bounced by the XMPP server: {why}",
+                            sent.target, sent.snippet
+                        ))
+                        .await
+                    }
+                    None => {
+                        self.notice(format!("A message was bounced by the XMPP server: {why}"))
+                            .await
+                    }
+                }
             }
             XmppEvent::Direct { .. } | XmppEvent::Closed => {}
         }
@@ -1033,8 +1061,8 @@ impl Pairing {
         let own = nick == r.nick;
         if own
             && let Some(id) = &m.origin_id
-            && self.sent.remove(id)
-            && !self.echo.remove(id)
+            && let Some(sent) = self.sent.take(id)
+            && !sent.echo
         {
             return; // our own reflection, not asked to echo
         }

@@ -6,8 +6,9 @@
 //! typed [`XmppEvent`]s on a bounded channel (a slow consumer slows reading; nothing is
 //! dropped).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,7 +17,9 @@ use minidom::Element;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::Stanza;
-use tokio_xmpp::stanzastream::{Connection, Event, StanzaStream, StreamEvent};
+use tokio_xmpp::stanzastream::{
+    Connection, Event, StanzaStage, StanzaState, StanzaStream, StanzaToken, StreamEvent,
+};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -200,6 +203,16 @@ pub enum XmppEvent {
         /// The subject.
         subject: String,
     },
+    /// A message we sent was never acknowledged by the server and the stream it went out on
+    /// could not be resumed: it may not have arrived.
+    Unconfirmed {
+        /// Where it was sent (a room, or an occupant for a private message).
+        to: Jid,
+        /// Its origin-id.
+        origin_id: String,
+        /// Its body.
+        body: String,
+    },
     /// A message bounced with an error.
     MessageError {
         /// Where it was sent.
@@ -286,6 +299,8 @@ enum Command {
     Send {
         stanza: Box<Stanza>,
         room: Option<BareJid>,
+        /// (origin-id, body) of a message to follow until acknowledged.
+        track: Option<(String, String)>,
         reply: oneshot::Sender<Result<(), SendError>>,
     },
     Iq {
@@ -334,15 +349,21 @@ impl Session {
         };
         let first = connect::connect(&config.endpoint, &config.jid, authzid).await?;
         let (evt_tx, evt_rx) = mpsc::channel(config.event_buffer.max(1));
-        let connector = reconnector(config.clone(), first, evt_tx.clone());
+        let negotiated = Arc::new(AtomicBool::new(false));
+        let connector = reconnector(config.clone(), first, evt_tx.clone(), negotiated.clone());
         let mut stream = StanzaStream::new(connector, config.queue_depth.max(1));
         // The stream binds a resource; wait for it.
-        let bound = tokio::time::timeout(config.endpoint.handshake_timeout, async {
+        let (bound, sm) = tokio::time::timeout(config.endpoint.handshake_timeout, async {
             loop {
                 match stream.next().await {
-                    Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
+                    Some(Event::Stream(StreamEvent::Reset {
+                        bound_jid,
+                        features,
+                    })) => {
+                        let sm = features.stream_management.is_some();
                         return bound_jid
                             .try_into_full()
+                            .map(|j| (j, sm))
                             .map_err(|j| ConnectError::Bind(format!("bound to a bare JID {j}")));
                     }
                     Some(_) => continue,
@@ -354,6 +375,7 @@ impl Session {
         })
         .await
         .map_err(|_| ConnectError::Bind("no answer to resource binding".into()))??;
+        negotiated.store(true, Ordering::SeqCst);
         let (tx, rx) = mpsc::channel(64);
         let worker = Worker {
             stream,
@@ -361,6 +383,9 @@ impl Session {
             rooms: HashMap::new(),
             iqs: HashMap::new(),
             bound: bound.clone(),
+            sm,
+            unacked: VecDeque::new(),
+            negotiated,
         };
         tokio::spawn(worker.run(rx));
         Ok((Session { tx, bound, config }, evt_rx))
@@ -431,11 +456,23 @@ impl Session {
     }
 
     async fn send_stanza(&self, stanza: Stanza, room: Option<BareJid>) -> Result<(), SendError> {
+        self.send_tracked(stanza, room, None).await
+    }
+
+    /// Sends a stanza; a message given as `track` (origin-id, body) is followed until the
+    /// server acknowledges it (see [`XmppEvent::Unconfirmed`]).
+    async fn send_tracked(
+        &self,
+        stanza: Stanza,
+        room: Option<BareJid>,
+        track: Option<(String, String)>,
+    ) -> Result<(), SendError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Send {
                 stanza: Box::new(stanza),
                 room,
+                track,
                 reply,
             })
             .await
@@ -450,7 +487,8 @@ impl Session {
         out: &OutgoingMessage,
     ) -> Result<(), SendError> {
         let m = muc::build_message(Jid::from(room.clone()), MessageType::Groupchat, out);
-        self.send_stanza(Stanza::Message(m), Some(room.clone()))
+        let track = Some((out.origin_id.clone(), out.body.clone()));
+        self.send_tracked(Stanza::Message(m), Some(room.clone()), track)
             .await
     }
 
@@ -465,7 +503,8 @@ impl Session {
             .with_resource_str(nick)
             .map_err(|_| SendError::BadNick(nick.to_owned()))?;
         let m = muc::build_message(Jid::from(to), MessageType::Chat, out);
-        self.send_stanza(Stanza::Message(m), Some(room.clone()))
+        let track = Some((out.origin_id.clone(), out.body.clone()));
+        self.send_tracked(Stanza::Message(m), Some(room.clone()), track)
             .await
     }
 
@@ -576,10 +615,17 @@ impl Session {
 
 /// The connector closure: hands over the first (already authenticated) connection, then
 /// reconnects with backoff for as long as the stream lives.
+///
+/// Stream resumption (XEP-0198) is tried first after a drop. If the connection handed over last
+/// never completed negotiation — e.g. a restarted ejabberd answers `<failed/>` without `h`,
+/// which this tokio-xmpp cannot parse, and would loop forever — the next one is handed over
+/// without the stream-management feature: the library drops the old state (its unacknowledged
+/// messages are then reported as [`XmppEvent::Unconfirmed`]) and binds afresh.
 fn reconnector(
     config: Arc<SessionConfig>,
     first: Connection,
     events: mpsc::Sender<XmppEvent>,
+    negotiated: Arc<AtomicBool>,
 ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
     let mut first = Some(first);
     Box::new(move |_location, slot| {
@@ -588,6 +634,7 @@ fn reconnector(
             let _ = slot.send(conn);
             return;
         }
+        let fresh = !negotiated.swap(false, Ordering::SeqCst);
         let config = config.clone();
         let events = events.clone();
         tokio::spawn(async move {
@@ -601,7 +648,11 @@ fn reconnector(
                     return;
                 }
                 match connect::connect(&config.endpoint, &config.jid, authzid).await {
-                    Ok(conn) => {
+                    Ok(mut conn) => {
+                        if fresh {
+                            tracing::info!(jid = %config.jid, "the last reconnect did not complete; binding afresh without stream resumption");
+                            conn.features.stream_management = None;
+                        }
                         let _ = slot.send(conn);
                         return;
                     }
@@ -632,12 +683,30 @@ struct RoomState {
     renaming: Vec<String>,
 }
 
+/// A message sent on a stream with stream management (XEP-0198) whose receipt the server has
+/// not acknowledged yet. If the stream breaks and cannot be resumed, the library discards it:
+/// we report it as [`XmppEvent::Unconfirmed`] rather than let it vanish.
+struct Unacked {
+    to: Jid,
+    origin_id: String,
+    body: String,
+    token: StanzaToken,
+}
+
+/// At most this many unacknowledged messages are tracked (the oldest are let go).
+const UNACKED_LIMIT: usize = 4096;
+
 struct Worker {
     stream: StanzaStream,
     events: mpsc::Sender<XmppEvent>,
     rooms: HashMap<BareJid, RoomState>,
     iqs: HashMap<String, oneshot::Sender<Result<Iq, IqError>>>,
     bound: FullJid,
+    /// The current stream has stream management (so the server acknowledges stanzas).
+    sm: bool,
+    unacked: VecDeque<Unacked>,
+    /// Set when a handed-over connection completed negotiation (see [`reconnector`]).
+    negotiated: Arc<AtomicBool>,
 }
 
 fn now_stamp() -> String {
@@ -742,6 +811,7 @@ impl Worker {
             Command::Send {
                 stanza,
                 room,
+                track,
                 reply,
             } => {
                 if let Some(room) = room
@@ -750,7 +820,19 @@ impl Worker {
                     let _ = reply.send(Err(SendError::NotJoined(room)));
                     return;
                 }
-                self.stream.send(stanza).await;
+                let to = match &*stanza {
+                    Stanza::Message(m) => m.to.clone(),
+                    _ => None,
+                };
+                let token = self.stream.send(stanza).await;
+                if let (Some(to), Some((origin_id, body)), true) = (to, track, self.sm) {
+                    self.track(Unacked {
+                        to,
+                        origin_id,
+                        body,
+                        token,
+                    });
+                }
                 let _ = reply.send(Ok(()));
             }
             Command::Iq { iq, id, reply } => {
@@ -775,8 +857,18 @@ impl Worker {
     async fn event(&mut self, ev: Event) {
         match ev {
             Event::Stream(StreamEvent::Suspended) => self.emit(XmppEvent::Suspended).await,
-            Event::Stream(StreamEvent::Resumed) => self.emit(XmppEvent::Resumed).await,
-            Event::Stream(StreamEvent::Reset { bound_jid, .. }) => {
+            Event::Stream(StreamEvent::Resumed) => {
+                self.negotiated.store(true, Ordering::SeqCst);
+                self.emit(XmppEvent::Resumed).await
+            }
+            Event::Stream(StreamEvent::Reset {
+                bound_jid,
+                features,
+            }) => {
+                self.negotiated.store(true, Ordering::SeqCst);
+                // The old stream's unacknowledged messages are gone with it.
+                self.report_unconfirmed().await;
+                self.sm = features.stream_management.is_some();
                 if let Ok(full) = bound_jid.try_into_full() {
                     self.bound = full.clone();
                     self.emit(XmppEvent::Reset { bound: full }).await;
@@ -786,6 +878,42 @@ impl Worker {
             Event::Stanza(Stanza::Presence(p)) => self.presence(p).await,
             Event::Stanza(Stanza::Message(m)) => self.message(m).await,
             Event::Stanza(Stanza::Iq(iq)) => self.iq(iq).await,
+        }
+    }
+
+    /// Tracks a sent message until the server acknowledges it; acknowledged ones at the front
+    /// are let go on the way.
+    fn track(&mut self, u: Unacked) {
+        while self
+            .unacked
+            .front()
+            .is_some_and(|f| f.token.state() >= StanzaStage::Acked)
+        {
+            self.unacked.pop_front();
+        }
+        if self.unacked.len() >= UNACKED_LIMIT {
+            self.unacked.pop_front();
+        }
+        self.unacked.push_back(u);
+    }
+
+    /// Reports every tracked message that was not acknowledged on the old stream (after a
+    /// reset, the library has discarded those it had sent).
+    async fn report_unconfirmed(&mut self) {
+        // Still-queued ones go out on the new stream before any rejoin, so the room will
+        // refuse them: they are reported too.
+        let lost: Vec<Unacked> = std::mem::take(&mut self.unacked)
+            .into_iter()
+            .filter(|u| !matches!(u.token.state(), StanzaState::Acked { .. }))
+            .collect();
+        for u in lost {
+            tracing::warn!(to = %u.to, origin_id = %u.origin_id, "message not acknowledged before the stream was reset");
+            self.emit(XmppEvent::Unconfirmed {
+                to: u.to,
+                origin_id: u.origin_id,
+                body: u.body,
+            })
+            .await;
         }
     }
 

@@ -461,7 +461,13 @@ impl Raw {
         let mut s = String::new();
         match tokio::time::timeout(Duration::from_secs(secs), self.rd.read_line(&mut s)).await {
             Ok(Ok(0)) => None,
-            Ok(Ok(_)) => Some(s.trim_end_matches(['\r', '\n']).to_owned()),
+            Ok(Ok(_)) => {
+                // LABELGATE_TRACE_IRC=1 shows every line a test client reads.
+                if std::env::var_os("LABELGATE_TRACE_IRC").is_some() {
+                    eprintln!("<< {}", s.trim_end());
+                }
+                Some(s.trim_end_matches(['\r', '\n']).to_owned())
+            }
             Ok(Err(_)) => None,
             Err(_) => panic!("no line within {secs} s"),
         }

@@ -63,6 +63,11 @@ impl TestServer {
         self.script(&["stop", self.dir.to_str().unwrap()]);
     }
 
+    /// Kills it abruptly (no stream is closed).
+    pub fn kill(&self) {
+        self.script(&["kill", self.dir.to_str().unwrap()]);
+    }
+
     /// Starts it again.
     pub fn start(&self) {
         self.script(&["start", self.dir.to_str().unwrap(), &self.port.to_string()]);
