@@ -47,6 +47,12 @@ async fn pass_login_and_welcome_burst() {
     c.until(" 376 ").await;
     c.send("PING hello").await;
     assert_eq!(c.until("PONG").await, ":labelgate PONG labelgate hello");
+    // Clients set +i on connect: accepted quietly (everyone is +i); other user modes are not.
+    c.send("MODE alice +i").await;
+    c.send("PING after").await;
+    assert_eq!(c.line().await.unwrap(), ":labelgate PONG labelgate after");
+    c.send("MODE alice +w").await;
+    assert!(c.line().await.unwrap().contains(" 501 alice "));
 }
 
 #[tokio::test]

@@ -1062,6 +1062,8 @@ impl<B: Backend> Client<B> {
         } else if names::fold(&target) == names::fold(&self.nick_or_star()) {
             match msg.params.get(1) {
                 None => self.numeric(n::RPL_UMODEIS("+i")),
+                // Clients set +i on connect (irssi does): every user here is +i already.
+                Some(m) if m.starts_with('+') && m[1..].chars().all(|c| c == 'i') => {}
                 Some(_) => self.numeric(n::ERR_UMODEUNKNOWNFLAG()),
             }
         } else {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A real XMPP client for the end-to-end tests: slixmpp (Debian's python3-slixmpp), logged in
-with a client certificate and SASL EXTERNAL, driven by JSON lines on standard input and
-reporting what it receives as JSON lines on standard output.
+with a client certificate and SASL EXTERNAL (or, with --password, a password), driven by JSON
+lines on standard input and reporting what it receives as JSON lines on standard output.
 
 Commands (one JSON object per line):
   {"op": "join", "room": ROOM, "nick": NICK}
@@ -78,12 +78,12 @@ def read_label(xml):
 
 
 class Peer(slixmpp.ClientXMPP):
-    def __init__(self, jid):
-        super().__init__(jid, None)
+    def __init__(self, jid, password=None):
+        super().__init__(jid, password)
         self.register_plugin("xep_0030")
         self.register_plugin("xep_0045")
         self.add_event_handler("session_start", self.started)
-        self.add_event_handler("failed_auth", lambda _: emit({"ev": "error", "text": "auth failed"}))
+        self.add_event_handler("no_auth", lambda _: emit({"ev": "error", "text": "authentication failed"}))
         self.register_handler(
             Callback("all messages", MatchXPath("{jabber:client}message"), self.on_message)
         )
@@ -149,15 +149,17 @@ class Peer(slixmpp.ClientXMPP):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jid", required=True)
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--password")
     ap.add_argument("--ca", required=True)
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
 
-    peer = Peer(args.jid)
-    peer.certfile = args.cert
-    peer.keyfile = args.key
+    peer = Peer(args.jid, args.password)
+    if args.cert:
+        peer.certfile = args.cert
+        peer.keyfile = args.key
     peer.ca_certs = args.ca
     loop = asyncio.get_event_loop()
 
