@@ -299,6 +299,7 @@ fn run(config: &Path) -> Result<bool> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let g = match gateway::load(config) {
         Ok(g) => g,
@@ -347,6 +348,7 @@ fn run(config: &Path) -> Result<bool> {
             XmppIdentity::TrustedGateway { .. } => Identity::TrustedGateway(endpoint),
             XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, dir: dir.clone() },
         };
+        let mapping_count = g.mappings.len();
         let bridge = Bridge::new(gate, g.mappings, identity);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = labelgate::irc::server::Shared::new(g.irc, g.users, Arc::new(bridge.clone()), stop_rx);
@@ -364,8 +366,15 @@ fn run(config: &Path) -> Result<bool> {
                 if l.tls { irc_tls.clone() } else { None },
             )));
         }
+        if let Some(addr) = g.metrics {
+            let listener = labelgate::metrics::bind(addr).await?;
+            tracing::info!(address = %addr, "metrics endpoint (Prometheus text at /metrics)");
+            tokio::spawn(labelgate::metrics::serve(listener));
+        }
         tracing::info!(
             policy = %policies.primary().name,
+            equivalent_policies = g.policy_files.len().saturating_sub(1),
+            mappings = mapping_count,
             users = shared.users().len(),
             "labelgate started"
         );
@@ -395,8 +404,14 @@ fn run(config: &Path) -> Result<bool> {
             }
         }
         tracing::info!("shutting down");
+        // IRC users are told; each pairing then leaves its rooms and closes its stream.
         let _ = stop_tx.send(true);
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let left = bridge.drain(std::time::Duration::from_secs(8)).await;
+        if left > 0 {
+            tracing::warn!(sessions = left, "shutting down with XMPP sessions still closing");
+        } else {
+            tracing::info!("every XMPP session closed");
+        }
         anyhow::Ok(true)
     })
 }

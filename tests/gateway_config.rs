@@ -128,4 +128,20 @@ fn problems_are_reported_with_file_and_line() {
         err.contains("per-user needs xmpp.user_certificates"),
         "{err}"
     );
+
+    // The metrics endpoint off loopback.
+    let dir = demo_copy("metrics");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "listen = \"127.0.0.1:9464\"",
+        "listen = \"0.0.0.0:9464\"",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("gateway.toml:")
+            && err.contains("the metrics endpoint must be on a loopback address"),
+        "{err}"
+    );
 }

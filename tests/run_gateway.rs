@@ -41,6 +41,8 @@ struct Running {
     /// Room JIDs of #lobby and #ops.
     lobby: jid::BareJid,
     ops: jid::BareJid,
+    /// The metrics endpoint.
+    metrics: std::net::SocketAddr,
     /// What the process writes to standard error, line by line.
     log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
@@ -62,7 +64,8 @@ impl Running {
         )
         .unwrap();
         let g = dir.join("gateway.toml");
-        let (tls_port, plain_port) = (free_port(), free_port());
+        let (tls_port, plain_port, metrics_port) = (free_port(), free_port(), free_port());
+        edit(&g, "127.0.0.1:9464", &format!("127.0.0.1:{metrics_port}"));
         edit(&g, "127.0.0.1:6697", &format!("127.0.0.1:{tls_port}"));
         edit(&g, "127.0.0.1:6667", &format!("127.0.0.1:{plain_port}"));
         edit(&g, "127.0.0.1:5222", &format!("127.0.0.1:{}", s.port));
@@ -119,8 +122,22 @@ impl Running {
             mappings,
             lobby: lobby.parse().unwrap(),
             ops: ops.parse().unwrap(),
+            metrics: format!("127.0.0.1:{metrics_port}").parse().unwrap(),
             log,
         }
+    }
+
+    /// The metrics page.
+    async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.metrics).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        out
     }
 
     fn signal(&self, sig: &str) {
@@ -160,7 +177,12 @@ impl Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_demo_config() {
     let mut gw = Running::start("test-run").await;
-    gw.logged("labelgate started").await;
+    // The start-up log says what was loaded.
+    let started = gw.logged("labelgate started").await;
+    for what in ["policy=UK", "mappings=3", "users=3"] {
+        assert!(started.contains(what), "{what} not in {started}");
+    }
+
     let (addr, dir) = (gw.addr, gw.dir.clone());
     let lobby_jid = gw.lobby.clone();
     let (carol, mut carol_rx) = session(&unique("xmppcarol")).await;
@@ -187,6 +209,21 @@ async fn run_demo_config() {
         msg.label.clone().unwrap().unwrap().label,
         LabelPayload::Ess(_)
     ));
+    alice.send("PRIVMSG #lobby :[TOP SECRET] too high").await;
+    alice.until("Not sent").await;
+
+    // The metrics endpoint counts users, sessions and messages (never their content).
+    let m = gw.metrics().await;
+    for line in [
+        "\nlabelgate_irc_clients 1\n",
+        "\nlabelgate_xmpp_sessions{state=\"connected\"} 1\n",
+        "\nlabelgate_messages_relayed_total{direction=\"irc-to-xmpp\"} 1\n",
+        "\nlabelgate_messages_withheld_total{direction=\"irc-to-xmpp\",reason=\"clearance\"} 1\n",
+        "\nlabelgate_held_messages 0\n",
+    ] {
+        assert!(m.contains(line), "{line:?} not in\n{m}");
+    }
+    assert!(!m.contains("hello from IRC"));
 
     // SIGTERM: IRC clients are told, the process exits.
     let stopping = tokio::spawn(gw.stop());
@@ -197,6 +234,13 @@ async fn run_demo_config() {
     );
     let status = stopping.await.unwrap();
     assert!(status.success(), "{status}");
+    // Before exiting, alice's XMPP session left the room itself (not dropped by the server).
+    let reason = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::OccupantLeft { nick, reason, .. } if nick == "alice" => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason.as_deref(), Some("gateway session closed"));
     let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
     assert!(audit.lines().count() >= 2, "{audit}");
     assert!(audit.contains("\"decision\":\"grant\""));

@@ -17,8 +17,10 @@ pub use pairing::{Code, HELD_LIMIT, MARKING_TAG};
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::audit::Gate;
 use crate::config::mappings::Mappings;
@@ -59,6 +61,9 @@ pub(crate) struct State {
 pub(crate) struct Inner {
     pub(crate) state: watch::Sender<Arc<State>>,
     pub(crate) identity: Identity,
+    /// Pairings still running (for a graceful shutdown).
+    live: AtomicUsize,
+    idle: Notify,
 }
 
 /// The bridge (cheap to clone).
@@ -79,6 +84,8 @@ impl Bridge {
             inner: Arc::new(Inner {
                 state: watch::Sender::new(Arc::new(state)),
                 identity,
+                live: AtomicUsize::new(0),
+                idle: Notify::new(),
             }),
         }
     }
@@ -104,6 +111,22 @@ impl Bridge {
         });
     }
 
+    /// Waits until every pairing has finished (each leaves its rooms and closes its XMPP stream
+    /// once its IRC user has gone), at most `within`; returns how many were still running.
+    pub async fn drain(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let idle = self.inner.idle.notified();
+            let live = self.inner.live.load(Ordering::SeqCst);
+            if live == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.inner.live.load(Ordering::SeqCst);
+            }
+        }
+    }
+
     fn replace(&self, f: impl FnOnce(&State) -> State) {
         self.inner.state.send_modify(|s| *s = Arc::new(f(s)));
     }
@@ -116,7 +139,13 @@ impl Backend for Bridge {
         deliveries: mpsc::Sender<Delivery>,
     ) -> mpsc::Sender<Request> {
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(pairing::run(self.inner.clone(), user, deliveries, rx));
+        let inner = self.inner.clone();
+        inner.live.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            pairing::run(inner.clone(), user, deliveries, rx).await;
+            inner.live.fetch_sub(1, Ordering::SeqCst);
+            inner.idle.notify_waiters();
+        });
         tx
     }
 }

@@ -16,6 +16,7 @@ use crate::irc::backend::{Delivery, JoinRefusal, Member, RegisteredUser, Request
 use crate::irc::proto::names;
 use crate::label::xep0258::{LabelPayload, SecurityLabel};
 use crate::label::{Clearance, Granted, Label, nato};
+use crate::metrics::{METRICS, Reason, Way};
 use crate::xmpp::muc::{History, OutgoingMessage, ReceivedMessage, Role};
 use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent, origin_id};
 use crate::xmpp::tls;
@@ -43,6 +44,22 @@ macro_rules! codes {
             }
         }
     };
+}
+
+impl Code {
+    /// The metric reason a refusal counts under (none for a line that was no message).
+    fn reason(self) -> Option<Reason> {
+        match self {
+            Code::InvalidLabel => Some(Reason::InvalidLabel),
+            Code::NotInCatalog => Some(Reason::Catalog),
+            Code::NotCleared => Some(Reason::Clearance),
+            Code::RoomClearance => Some(Reason::RoomClearance),
+            Code::NoPrivateMessages => Some(Reason::PrivateDisabled),
+            Code::QueueFull => Some(Reason::QueueFull),
+            Code::XmppError => Some(Reason::XmppError),
+            Code::NotInChannel => None,
+        }
+    }
 }
 
 codes! {
@@ -179,6 +196,9 @@ pub(crate) async fn run(
         connected: true,
         held: VecDeque::new(),
     };
+    if p.session.is_some() {
+        METRICS.sessions(1, 0);
+    }
     // A reload that happened while the session started applies before anything else.
     let latest = state.borrow_and_update().clone();
     p.reloaded(latest).await;
@@ -197,6 +217,8 @@ pub(crate) async fn run(
             e = async { match events.as_mut() { Some(ev) => ev.recv().await, None => std::future::pending().await } } => match e {
                 Some(XmppEvent::Closed) | None => {
                     p.notice("Your XMPP session has ended.".into()).await;
+                    p.refuse_all_held("your XMPP session has ended").await;
+                    p.session_ended();
                     events = None;
                 }
                 Some(e) => p.event(e).await,
@@ -206,6 +228,9 @@ pub(crate) async fn run(
     if let Some(s) = &p.session {
         s.close().await;
     }
+    p.session_ended();
+    // The user has gone: what they left held goes nowhere.
+    METRICS.held(-(p.held.len() as i64));
 }
 
 /// An occupant of `room` shown under the IRC nick `irc`.
@@ -286,12 +311,8 @@ impl Pairing {
                 Some(u) if u.clearance != self.clearance => {
                     self.clearance = u.clearance.clone();
                     // Held messages were authorized under the old clearance.
-                    let rooms: HashSet<BareJid> =
-                        self.held.iter().map(|o| o.room.clone()).collect();
-                    for room in rooms {
-                        self.refuse_held(&room, "your clearance changed while it waited")
-                            .await;
-                    }
+                    self.refuse_all_held("your clearance changed while it waited")
+                        .await;
                     self.notice(format!("Your clearance is now {}.", u.clearance_text))
                         .await;
                 }
@@ -619,6 +640,7 @@ impl Pairing {
         if self.ready(&out.room) {
             self.transmit(out).await;
         } else if self.held.len() < HELD_LIMIT {
+            METRICS.held(1);
             self.held.push_back(out);
         } else {
             let why = format!(
@@ -627,6 +649,29 @@ impl Pairing {
             );
             self.fail(command, Code::QueueFull, target, why).await;
         }
+    }
+
+    /// The XMPP session is over (closed by us or for good by the library).
+    fn session_ended(&mut self) {
+        if self.session.take().is_some() {
+            if self.connected {
+                METRICS.sessions(-1, 0);
+            } else {
+                METRICS.sessions(0, -1);
+            }
+        }
+    }
+
+    /// Records the stream going down or coming back (for the sessions-by-state gauge).
+    fn set_connected(&mut self, up: bool) {
+        if self.session.is_some() && self.connected != up {
+            if up {
+                METRICS.sessions(1, -1);
+            } else {
+                METRICS.sessions(-1, 1);
+            }
+        }
+        self.connected = up;
     }
 
     /// Whether messages to `room` can go out now (not while the stream is down or the room
@@ -650,6 +695,11 @@ impl Pairing {
         };
         match sent {
             Ok(()) => {
+                METRICS.relayed(if out.nick.is_some() {
+                    Way::Private
+                } else {
+                    Way::IrcToXmpp
+                });
                 let record = Sent::new(&out.target, &out.auth.message().body, out.echo);
                 self.sent.insert(id, record);
             }
@@ -665,6 +715,7 @@ impl Pairing {
         let mut keep = VecDeque::new();
         while let Some(out) = self.held.pop_front() {
             if self.ready(&out.room) {
+                METRICS.held(-1);
                 self.transmit(out).await;
             } else {
                 keep.push_back(out);
@@ -680,14 +731,31 @@ impl Pairing {
                 .into_iter()
                 .partition(|o| &o.room == room);
         self.held = keep;
+        METRICS.held(-(refused.len() as i64));
         for o in refused {
             self.fail(&o.command, Code::XmppError, &o.target, why.to_owned())
                 .await;
         }
     }
 
+    /// Refuses every held message.
+    async fn refuse_all_held(&mut self, why: &str) {
+        let rooms: HashSet<BareJid> = self.held.iter().map(|o| o.room.clone()).collect();
+        for room in rooms {
+            self.refuse_held(&room, why).await;
+        }
+    }
+
     /// A standard reply refusing a typed line (a NOTICE for clients without standard-replies).
     async fn fail(&self, command: &str, code: Code, target: &str, why: String) {
+        if let Some(reason) = code.reason() {
+            let way = if target.starts_with('#') {
+                Way::IrcToXmpp
+            } else {
+                Way::Private
+            };
+            METRICS.withheld(way, reason);
+        }
         self.deliver(Delivery::Fail {
             command: command.to_owned(),
             code: code.as_str().to_owned(),
@@ -795,6 +863,7 @@ impl Pairing {
         ctx.origin_id = m.origin_id.as_deref();
         ctx.body = Some(&body);
         if !mapping.private_messages {
+            METRICS.withheld(Way::Private, Reason::PrivateDisabled);
             let _ = self
                 .now
                 .gate
@@ -804,6 +873,7 @@ impl Pairing {
         let label = match self.received_label(&mapping, &m) {
             Ok(l) => l,
             Err(why) => {
+                METRICS.withheld(Way::Private, Reason::InvalidLabel);
                 let _ = self.now.gate.refuse(&ctx, &why);
                 return;
             }
@@ -819,11 +889,14 @@ impl Pairing {
             .decide(&room_ctx, &mapping.clearance, &label)
             .is_err()
         {
+            METRICS.withheld(Way::Private, Reason::RoomClearance);
             return;
         }
         let Ok(granted) = self.now.gate.decide(&ctx, &self.clearance, &label) else {
+            METRICS.withheld(Way::Private, Reason::Clearance);
             return;
         };
+        METRICS.relayed(Way::Private);
         let from = self.occupant_source(&room, &nick);
         let me = self.user.nick.clone();
         self.deliver_lines(granted, &mapping, &me, from, &label, &body, m.delay.clone())
@@ -961,7 +1034,8 @@ impl Pairing {
             }
             XmppEvent::Reset { .. } => {
                 // A new stream: every room is being rejoined; messages wait for it.
-                self.connected = true;
+                self.set_connected(true);
+                METRICS.reconnected();
                 for r in self.rooms.values_mut() {
                     r.ready = false;
                 }
@@ -1003,9 +1077,10 @@ impl Pairing {
                 self.part_self(&room, format!("could not rejoin: {error}"))
                     .await;
             }
-            XmppEvent::Suspended => self.connected = false,
+            XmppEvent::Suspended => self.set_connected(false),
             XmppEvent::Resumed => {
-                self.connected = true;
+                self.set_connected(true);
+                METRICS.reconnected();
                 self.flush_held().await;
             }
             XmppEvent::Unconfirmed {
@@ -1069,10 +1144,10 @@ impl Pairing {
         let mapping = r.mapping.clone();
         let channel = r.channel.clone();
         let room_text = room.to_string();
-        let direction = if m.delay.is_some() {
-            Direction::History
+        let (direction, way) = if m.delay.is_some() {
+            (Direction::History, Way::History)
         } else {
-            Direction::XmppToIrc
+            (Direction::XmppToIrc, Way::XmppToIrc)
         };
         let mut ctx = self.ctx(direction, &room_text);
         ctx.origin_id = m.origin_id.as_deref();
@@ -1082,13 +1157,16 @@ impl Pairing {
             Ok(l) => l,
             Err(why) => {
                 // Withheld without a word to the user; audited.
+                METRICS.withheld(way, Reason::InvalidLabel);
                 let _ = self.now.gate.refuse(&ctx, &why);
                 return;
             }
         };
         let Ok(granted) = self.now.gate.decide(&ctx, &self.clearance, &label) else {
+            METRICS.withheld(way, Reason::Clearance);
             return; // withheld, audited by the gate
         };
+        METRICS.relayed(way);
         let from = if own {
             self.self_source()
         } else {

@@ -24,6 +24,8 @@ struct Raw {
     files: RawFiles,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    metrics: RawMetrics,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +98,12 @@ struct RawPolicy {
 struct RawFiles {
     users: Spanned<String>,
     mappings: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +210,8 @@ pub struct Gateway {
     pub mappings: Mappings,
     /// Audit settings.
     pub audit: Audit,
+    /// Where the Prometheus metrics endpoint listens (loopback only), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Loads and checks `path` and every file it names.
@@ -401,6 +411,28 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         file: raw.audit.file.as_ref().map(&file),
         bodies: raw.audit.bodies,
     };
+    let metrics = match &raw.metrics.listen {
+        None => None,
+        Some(l) => {
+            match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => Some(a),
+                Ok(a) => {
+                    problems.push(problem(
+                    Some(l.span().start),
+                    format!("[metrics] listen = {a}: the metrics endpoint must be on a loopback address"),
+                ));
+                    None
+                }
+                Err(e) => {
+                    problems.push(problem(
+                        Some(l.span().start),
+                        format!("`{}` is not an address: {e}", l.get_ref()),
+                    ));
+                    None
+                }
+            }
+        }
+    };
     let users_file = file(&raw.files.users);
     let mappings_dir = file(&raw.files.mappings);
     if loaded.len() != policy_files.len() {
@@ -437,5 +469,6 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         mappings_dir,
         mappings,
         audit,
+        metrics,
     })
 }

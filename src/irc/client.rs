@@ -282,6 +282,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
 
     // Tell the backend and the client, then close.
     if let Some(tb) = c.to_backend.take() {
+        crate::metrics::METRICS.irc_clients(-1);
         let _ = tb
             .send(Request::Quit {
                 reason: reason.clone(),
@@ -739,6 +740,7 @@ impl<B: Backend> Client<B> {
             clearance: account.clearance.clone(),
         };
         tracing::info!(peer = %self.peer, account = %account.account, "IRC user registered");
+        crate::metrics::METRICS.irc_clients(1);
         self.to_backend = Some(self.shared.backend.register(reg, deliveries));
     }
 
