@@ -592,7 +592,7 @@ impl<B: Backend> Client<B> {
                         if !authzid.is_empty() && authzid != authcid {
                             None
                         } else {
-                            check_password(users, authcid, password).await
+                            self.shared.passwords.check(users, authcid, password).await
                         }
                     }
                     _ => None,
@@ -675,7 +675,10 @@ impl<B: Backend> Client<B> {
         {
             let users = self.shared.users();
             let found = match pass.split_once(':') {
-                Some((acct, pw)) => check_password(users, acct.to_owned(), pw.to_owned()).await,
+                Some((acct, pw)) => {
+                    let (acct, pw) = (acct.to_owned(), pw.to_owned());
+                    self.shared.passwords.check(users, acct, pw).await
+                }
                 None => None,
             };
             match found {
@@ -1302,18 +1305,6 @@ impl<B: Backend> Client<B> {
             Delivery::Disconnect { reason } => self.quit = Some(reason),
         }
     }
-}
-
-async fn check_password(
-    users: Arc<crate::config::users::Users>,
-    account: String,
-    password: String,
-) -> Option<User> {
-    // argon2 is deliberately slow: keep it off the async threads.
-    tokio::task::spawn_blocking(move || users.check_password(&account, &password).cloned())
-        .await
-        .ok()
-        .flatten()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,12 @@
 //! * [`proto`] — pure protocol: messages, the bounded line codec, numerics and capabilities;
 //! * [`server`] — listeners and shared state; `client` — one task per connection;
 //! * [`backend`] — typed requests and deliveries between the front-end and the bridge;
-//! * [`tls`] — the listener's TLS (client certificates for SASL EXTERNAL).
+//! * [`tls`] — the listener's TLS (client certificates for SASL EXTERNAL);
+//! * [`passwords`] — argon2id checks on a small pool of dedicated threads.
 
 pub mod backend;
 mod client;
+pub mod passwords;
 pub mod proto;
 pub mod server;
 pub mod tls;

@@ -110,6 +110,8 @@ pub struct Shared<B: Backend> {
     clients: AtomicU64,
     /// Flips to true on shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// Where passwords are checked.
+    pub passwords: crate::irc::passwords::PasswordCheckers,
 }
 
 impl<B: Backend> Shared<B> {
@@ -128,6 +130,7 @@ impl<B: Backend> Shared<B> {
             next_id: AtomicU64::new(1),
             clients: AtomicU64::new(0),
             shutdown,
+            passwords: crate::irc::passwords::PasswordCheckers::per_core(),
         })
     }
 
