@@ -296,3 +296,63 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
         s.close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_nick_change_reaches_the_rooms() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("nickchange"));
+    let a = unique("alice");
+    let gw = Gateway::start(
+        endpoint(Identity::Gateway, TlsMode::StartTls),
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET"),
+        users(&pol, &[(&a, "SECRET")], &hashed()),
+        irc::config(),
+    )
+    .await;
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol.join(&ops, "carol", History::default()).await.unwrap();
+    let mut alice = irc::Raw::login(gw.addr, "alice", &a, PASSWORD).await;
+    alice.send("JOIN #ops").await;
+    alice.until(" 366 ").await;
+
+    alice.send("NICK alicia").await;
+    alice.until(" NICK ").await;
+    let (old, new) = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::NickChanged { old, new, .. } => Some((old.clone(), new.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!((old.as_str(), new.as_str()), ("alice", "alicia"));
+    alice.send("PRIVMSG #ops :as alicia").await;
+    let nick = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. }
+            if message.body.as_deref() == Some("[DEMO-UK OFFICIAL] as alicia") =>
+        {
+            nick.clone()
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(nick, "alicia");
+
+    // A nick the room has already: refused by the room, said in words, the channel kept.
+    alice.send("NICK carol").await;
+    let l = alice.until("refused the nick").await;
+    assert!(
+        l.contains("[#ops] The room refused the nick carol") && l.contains("as alicia"),
+        "{l}"
+    );
+    alice.send("PRIVMSG #ops :still here").await;
+    let nick = wait_for(&mut carol_rx, 10, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. }
+            if message.body.as_deref() == Some("[DEMO-UK OFFICIAL] still here") =>
+        {
+            nick.clone()
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(nick, "alicia");
+    carol.close().await;
+}

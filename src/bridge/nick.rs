@@ -112,6 +112,11 @@ impl RoomNicks {
         self.by_irc.get(&fold(irc)).map(String::as_str)
     }
 
+    /// The user's own nick changed.
+    pub fn set_own(&mut self, own: &str) {
+        self.own = fold(own);
+    }
+
     /// Keeps the occupants for which `present` holds; returns the IRC nicks of the others.
     pub fn retain(&mut self, present: impl Fn(&str) -> bool) -> Vec<String> {
         let gone: Vec<String> = self

@@ -460,7 +460,27 @@ impl Pairing {
                 entries.sort();
                 self.deliver(Delivery::List { entries }).await;
             }
-            Request::Away { .. } | Request::Nick { .. } | Request::Quit { .. } => {}
+            Request::Nick { nick } => {
+                // The IRC side has changed the nick already; the rooms follow.
+                self.user.nick = nick.clone();
+                let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
+                for room in rooms {
+                    if let Some(r) = self.rooms.get_mut(&room) {
+                        r.nicks.set_own(&nick);
+                    }
+                    if let Some(s) = &self.session
+                        && let Err(e) = s.change_nick(&room, &nick).await
+                    {
+                        let channel = self.rooms.get(&room).map(|r| r.channel.clone());
+                        self.notice(format!(
+                            "[{}] Your nick in the room was not changed: {e}",
+                            channel.unwrap_or_default()
+                        ))
+                        .await;
+                    }
+                }
+            }
+            Request::Away { .. } | Request::Quit { .. } => {}
         }
     }
 
@@ -992,7 +1012,12 @@ impl Pairing {
                 }
             }
             XmppEvent::NickChanged { room, old, new } => {
-                if let Some(r) = self.rooms.get_mut(&room) {
+                if let Some(r) = self.rooms.get_mut(&room)
+                    && old == r.nick
+                {
+                    // Our own change (the IRC side has shown it already).
+                    r.nick = new;
+                } else if let Some(r) = self.rooms.get_mut(&room) {
                     let old_irc = r.nicks.remove(&old).unwrap_or_else(|| r.nicks.irc(&old));
                     let new_irc = r.nicks.add(&new);
                     if old_irc != new_irc {
@@ -1082,6 +1107,15 @@ impl Pairing {
                 self.set_connected(true);
                 METRICS.reconnected();
                 self.flush_held().await;
+            }
+            XmppEvent::NickRefused { room, nick, error } => {
+                if let Some(r) = self.rooms.get(&room) {
+                    let text = format!(
+                        "[{}] The room refused the nick {nick} ({error}); you appear there as {}.",
+                        r.channel, r.nick
+                    );
+                    self.notice(text).await;
+                }
             }
             XmppEvent::Unconfirmed {
                 to,

@@ -203,6 +203,15 @@ pub enum XmppEvent {
         /// The subject.
         subject: String,
     },
+    /// The room refused our change to `nick`; we keep the nick we had.
+    NickRefused {
+        /// The room.
+        room: BareJid,
+        /// The nick asked for.
+        nick: String,
+        /// Why.
+        error: JoinError,
+    },
     /// A message we sent was never acknowledged by the server and the stream it went out on
     /// could not be resumed: it may not have arrived.
     Unconfirmed {
@@ -944,6 +953,26 @@ impl Worker {
         let Some(from) = p.from.clone() else { return };
         let room = from.to_bare();
         if p.type_ == PresenceType::Error {
+            // An error about another nick than ours is a refused nick change: we stay.
+            if let Some(r) = self.rooms.get(&room)
+                && r.pending.is_none()
+                && !r.rejoining
+                && from.resource().is_some_and(|n| n.as_str() != r.nick)
+            {
+                let nick = from
+                    .resource()
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default();
+                let error = muc::stanza_error(&p.payloads)
+                    .map(|e| JoinError::from_stanza_error(e, &nick))
+                    .unwrap_or(JoinError::Other {
+                        condition: "undefined-condition".into(),
+                        text: None,
+                    });
+                self.emit(XmppEvent::NickRefused { room, nick, error })
+                    .await;
+                return;
+            }
             if let Some(mut r) = self.rooms.remove(&room) {
                 let err = muc::stanza_error(&p.payloads)
                     .map(|e| JoinError::from_stanza_error(e, &r.nick))
