@@ -466,6 +466,17 @@ fn report(a: &Args, r: &Record, expected: &HashMap<Path2, usize>, m: Report) -> 
         a.users as f64 / login_secs,
         (loaded_rss.saturating_sub(idle_rss)) as f64 / a.users as f64
     );
+    let p = |path: Path2, q: f64| {
+        let mut l = r.latencies.get(&path).cloned().unwrap_or_default();
+        l.sort_unstable();
+        percentile(&l, q)
+    };
+    println!(
+        "ratios to the direct baseline: IRC → IRC latency p50 {:.2}×, p99 {:.2}×; labelgate CPU per gateway delivery / ejabberd CPU per delivery {:.2}",
+        p(Path2::IrcToIrc, 0.5) / p(Path2::XmppToXmpp, 0.5),
+        p(Path2::IrcToIrc, 0.99) / p(Path2::XmppToXmpp, 0.99),
+        (lg_cpu / gw_delivered.max(1) as f64) / (ej_cpu / delivered_total.max(1) as f64),
+    );
     println!(
         "leaks: {} · duplicates: {dups} · lost: {}",
         r.leaks.len(),
