@@ -292,6 +292,10 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
     shout.join(&ops, "ALICE", History::default()).await.unwrap();
     let join = alice.until(" JOIN #ops").await;
     assert!(join.starts_with(":ALICE|"), "{join}");
+    // A participant's voice follows the JOIN as a mode change (JOIN carries no prefix).
+    let shout_irc = join[1..].split('!').next().unwrap().to_owned();
+    let mode = alice.line().await.unwrap();
+    assert_eq!(mode, format!(":labelgate MODE #ops +v {shout_irc}"));
     for s in [who1, who2, shout] {
         s.close().await;
     }

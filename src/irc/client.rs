@@ -1198,9 +1198,24 @@ impl<B: Backend> Client<B> {
                     view.members
                         .insert(names::fold(&who.source.nick), who.clone());
                     let name = view.name.clone();
-                    let m = Message::new("JOIN", vec![name]).with_source(who.source.mask());
+                    let m = Message::new("JOIN", vec![name.clone()]).with_source(who.source.mask());
                     let m = self.tagged(m, &[], None, who.source.account.as_deref());
                     self.send(m);
+                    // JOIN carries no prefix: the member's status follows as a mode change.
+                    let modes = match (who.op, who.voice) {
+                        (true, true) => Some("+ov"),
+                        (true, false) => Some("+o"),
+                        (false, true) => Some("+v"),
+                        (false, false) => None,
+                    };
+                    if let Some(modes) = modes {
+                        let mut params = vec![name, modes.to_owned(), who.source.nick.clone()];
+                        if who.op && who.voice {
+                            params.push(who.source.nick.clone());
+                        }
+                        let server = self.shared.config.server_name.clone();
+                        self.send(Message::new("MODE", params).with_source(server));
+                    }
                 }
             }
             Delivery::Part {
