@@ -83,7 +83,7 @@ codes! {
 
 struct Room {
     channel: String,
-    mapping: Mapping,
+    mapping: Arc<Mapping>,
     nick: String,
     /// Occupants under their IRC nicks.
     nicks: RoomNicks,
@@ -344,7 +344,7 @@ impl Pairing {
                         )),
                         Ok(_) => {
                             if let Some(r) = self.rooms.get_mut(&room) {
-                                r.mapping = m.clone();
+                                r.mapping = Arc::new(m.clone());
                             }
                             None
                         }
@@ -554,7 +554,7 @@ impl Pairing {
                     Room {
                         channel: mapping.channel.clone(),
                         nick: joined.nick,
-                        mapping,
+                        mapping: Arc::new(mapping),
                         nicks,
                         ready: true,
                     },
