@@ -13,6 +13,9 @@
 //! Bounded: at most 5,000 users, 50 messages each, the whole run within `--max-secs`;
 //! loopback only (ejabberd on 25422, labelgate on free loopback ports).
 
+#[path = "support/bench.rs"]
+mod bench;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,12 +26,11 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use clap::Parser;
 use futures::StreamExt;
-use labelgate::xmpp::connect::{Endpoint, TlsMode};
+use labelgate::xmpp::connect::Endpoint;
 use labelgate::xmpp::muc::{History, OutgoingMessage};
 use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent, origin_id};
 use labelgate::xmpp::tls;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio_xmpp::xmlstream::Timeouts;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -55,7 +57,7 @@ struct Args {
     max_secs: u64,
 }
 
-const XMPP_PORT: u16 = 25422;
+use bench::XMPP_PORT;
 /// The clock all timestamps in message bodies are relative to.
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
@@ -110,17 +112,6 @@ fn parse_body(text: &str) -> Option<(String, usize, u64, String)> {
 /// room `i % rooms`).
 fn cleared(i: usize, rooms: usize) -> bool {
     (i / rooms) % 2 == 1
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 /// CPU seconds (user + system) of every process whose session id is `sid` (or of `pid` alone).
@@ -327,24 +318,6 @@ async fn irc_login(
     Ok(IrcUser { writer: wr })
 }
 
-fn endpoint(xmpp_dir: &Path) -> Result<Arc<Endpoint>> {
-    let pki = xmpp_dir.join("pki");
-    Ok(Arc::new(Endpoint {
-        addr: ([127, 0, 0, 1], XMPP_PORT).into(),
-        domain: "labelgate.test".into(),
-        tls_mode: TlsMode::StartTls,
-        tls: tls::client_config_from_files(
-            &pki.join("ca.crt"),
-            Some((&pki.join("gateway.crt"), &pki.join("gateway.key"))),
-        )?,
-        handshake_timeout: Duration::from_secs(60),
-        timeouts: Timeouts {
-            read_timeout: Duration::from_secs(600),
-            response_timeout: Duration::from_secs(120),
-        },
-    }))
-}
-
 /// An XMPP client in room `room`, recording what it receives on `path_from_irc` (or, for
 /// messages from other XMPP clients, XMPP → XMPP).
 async fn xmpp_client(
@@ -497,18 +470,7 @@ async fn main() -> Result<()> {
     EPOCH.get_or_init(Instant::now);
     let deadline = Instant::now() + Duration::from_secs(a.max_secs);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let xmpp_dir = root.join("target/bench-xmpp");
-    let ok = Command::new(root.join("contrib/ejabberd"))
-        .args([
-            "start",
-            xmpp_dir.to_str().context("path")?,
-            &XMPP_PORT.to_string(),
-        ])
-        .status()?
-        .success();
-    if !ok {
-        bail!("contrib/ejabberd start failed");
-    }
+    let xmpp_dir = bench::start_server()?;
     let ejabberd_sid: u32 = std::fs::read_to_string(xmpp_dir.join("pid"))?
         .trim()
         .parse()?;
@@ -521,7 +483,7 @@ async fn main() -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let idle_rss = rss_kib(pid);
+    let idle_rss = bench::rss_kib(Some(pid));
     let shared: Shared = Arc::default();
     let irc_tls = tls::client_config_from_files(&xmpp_dir.join("pki/ca.crt"), None)?;
 
@@ -548,10 +510,10 @@ async fn main() -> Result<()> {
     }
     // Let the joins settle, then measure memory with everyone idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let loaded_rss = rss_kib(pid);
+    let loaded_rss = bench::rss_kib(Some(pid));
 
     // XMPP clients in the same rooms, and the baseline's own rooms.
-    let ep = endpoint(&xmpp_dir)?;
+    let ep = bench::gateway_endpoint(&xmpp_dir, Duration::from_secs(60), Duration::from_secs(120))?;
     let mut xmpp = Vec::new();
     for k in 0..a.xmpp {
         let r = k % a.rooms;

@@ -5,29 +5,15 @@
 //! `cargo run --release --example xmpp_sessions -- [SESSIONS] [ROOM_SIZE]` (defaults 500, 10).
 //! Bounded: at most SESSIONS sessions, 64 logins in flight, 120 s overall.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
+#[path = "support/bench.rs"]
+mod bench;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use labelgate::xmpp::connect::{Endpoint, TlsMode};
 use labelgate::xmpp::muc::History;
 use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig};
-use labelgate::xmpp::tls;
-use tokio_xmpp::xmlstream::Timeouts;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -42,33 +28,10 @@ async fn main() -> Result<()> {
     if n > 5000 {
         bail!("at most 5000 sessions");
     }
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = PathBuf::from(format!("{root}/target/bench-xmpp"));
-    let port = 25422u16;
-    let ok = Command::new(format!("{root}/contrib/ejabberd"))
-        .args(["start", dir.to_str().context("path")?, &port.to_string()])
-        .status()?
-        .success();
-    if !ok {
-        bail!("contrib/ejabberd start failed");
-    }
-    let pki = dir.join("pki");
-    let endpoint = Arc::new(Endpoint {
-        addr: ([127, 0, 0, 1], port).into(),
-        domain: "labelgate.test".into(),
-        tls_mode: TlsMode::StartTls,
-        tls: tls::client_config_from_files(
-            &pki.join("ca.crt"),
-            Some((&pki.join("gateway.crt"), &pki.join("gateway.key"))),
-        )?,
-        handshake_timeout: Duration::from_secs(30),
-        timeouts: Timeouts {
-            read_timeout: Duration::from_secs(300),
-            response_timeout: Duration::from_secs(60),
-        },
-    });
+    let dir = bench::start_server()?;
+    let endpoint = bench::gateway_endpoint(&dir, Duration::from_secs(30), Duration::from_secs(60))?;
     let run = std::process::id();
-    let before = rss_kib();
+    let before = bench::rss_kib(None);
     let started = Instant::now();
     let results: Vec<Result<(Session, tokio::sync::mpsc::Receiver<_>)>> = tokio::time::timeout(
         Duration::from_secs(120),
@@ -105,7 +68,7 @@ async fn main() -> Result<()> {
         eprintln!("first failure: {e:#}");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = rss_kib();
+    let after = bench::rss_kib(None);
     let ok = n - failed;
     println!("sessions: {n}, logged in and joined: {ok}, failed: {failed}");
     println!(

@@ -1,0 +1,75 @@
+//! What the load examples share: the project's ejabberd for benchmarks (`target/bench-xmpp`,
+//! port 25422, started by `contrib/ejabberd`), a trusted-gateway endpoint to it, and the
+//! resident memory of a process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use labelgate::xmpp::connect::{Endpoint, TlsMode};
+use labelgate::xmpp::tls;
+use tokio_xmpp::xmlstream::Timeouts;
+
+/// The benchmark ejabberd's c2s port.
+pub const XMPP_PORT: u16 = 25422;
+
+/// Starts (or finds running) the benchmark ejabberd; returns its folder (with `pki/`).
+pub fn start_server() -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/bench-xmpp");
+    let ok = Command::new(root.join("contrib/ejabberd"))
+        .args([
+            "start",
+            dir.to_str().context("path")?,
+            &XMPP_PORT.to_string(),
+        ])
+        .status()?
+        .success();
+    if !ok {
+        bail!("contrib/ejabberd start failed");
+    }
+    Ok(dir)
+}
+
+/// The trusted-gateway endpoint (gateway certificate, SASL EXTERNAL) of the server in `dir`,
+/// with generous timeouts for a loaded machine: `handshake` for logging in, `response` for an
+/// answer, five times that for silence on the stream.
+pub fn gateway_endpoint(
+    dir: &Path,
+    handshake: Duration,
+    response: Duration,
+) -> Result<Arc<Endpoint>> {
+    let pki = dir.join("pki");
+    Ok(Arc::new(Endpoint {
+        addr: ([127, 0, 0, 1], XMPP_PORT).into(),
+        domain: "labelgate.test".into(),
+        tls_mode: TlsMode::StartTls,
+        tls: tls::client_config_from_files(
+            &pki.join("ca.crt"),
+            Some((&pki.join("gateway.crt"), &pki.join("gateway.key"))),
+        )?,
+        handshake_timeout: handshake,
+        timeouts: Timeouts {
+            read_timeout: response * 5,
+            response_timeout: response,
+        },
+    }))
+}
+
+/// Resident memory of process `pid` (or of this process), KiB.
+pub fn rss_kib(pid: Option<u32>) -> u64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
