@@ -18,9 +18,8 @@ mod support;
 
 use std::collections::HashMap;
 
-use bridge::{Gateway, PASSWORD, hashed, users};
-use common::{Identity, endpoint, room, server, unique};
-use labelgate::xmpp::connect::TlsMode;
+use bridge::{Gateway, PASSWORD};
+use common::{room, server, unique};
 use slix::{Slix, SlixLabel};
 
 /// The three IRC users' clearances: OFFICIAL, SECRET with UK, TOP SECRET with every national
@@ -178,14 +177,7 @@ async fn every_label_reaches_exactly_the_cleared_users_live_and_in_history() {
         .zip(CLEARANCES)
         .map(|(a, c)| (a.as_str(), c))
         .collect();
-    let gw = Gateway::start(
-        endpoint(Identity::Gateway, TlsMode::StartTls),
-        pol.clone(),
-        &mapping,
-        users(&pol, &table, &hashed()),
-        irc::config(),
-    )
-    .await;
+    let gw = Gateway::on_test_server(pol.clone(), &mapping, &table).await;
 
     let mut xmpp = Slix::start(server(), "dave").await;
     xmpp.join(room_jid.as_str(), "dave").await;
@@ -359,16 +351,10 @@ async fn private_messages_and_topic_with_an_xmpp_client() {
     let pol = support::demo_policies();
     let room_jid = room(&unique("pm"));
     let (s_acct, u_acct) = (unique("sam"), unique("uma"));
-    let gw = Gateway::start(
-        endpoint(Identity::Gateway, TlsMode::StartTls),
+    let gw = Gateway::on_test_server(
         pol.clone(),
         &bridge::channel("#pm", &room_jid, "OFFICIAL", "SECRET, UK"),
-        users(
-            &pol,
-            &[(&s_acct, CLEARANCES[1]), (&u_acct, CLEARANCES[0])],
-            &hashed(),
-        ),
-        irc::config(),
+        &[(&s_acct, CLEARANCES[1]), (&u_acct, CLEARANCES[0])],
     )
     .await;
     let mut xmpp = Slix::start(server(), "carol").await;

@@ -28,6 +28,17 @@ fn message(p: &labelgate::label::PolicySet, body: &str, marking: &str) -> Outgoi
     }
 }
 
+/// The room nick that sent `body` (waiting up to 10 s).
+async fn sender_of(rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>, body: &str) -> String {
+    wait_for(rx, 10, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if message.body.as_deref() == Some(body) => {
+            nick.clone()
+        }
+        _ => None,
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_applies_to_connected_users_at_once() {
     let pol = support::demo_policies();
@@ -156,13 +167,10 @@ async fn refusals_are_standard_replies_for_clients_that_ask() {
         channel("#small", &small, "OFFICIAL", "SECRET")
     );
     let (a, b) = (unique("alice"), unique("bob"));
-    let hash = hashed();
-    let gw = Gateway::start(
-        endpoint(Identity::Gateway, TlsMode::StartTls),
+    let gw = Gateway::on_test_server(
         pol.clone(),
         &blocks,
-        users(&pol, &[(&a, "SECRET, UK"), (&b, "OFFICIAL")], &hash),
-        irc::config(),
+        &[(&a, "SECRET, UK"), (&b, "OFFICIAL")],
     )
     .await;
     let (carol, mut carol_rx) = session(&unique("carol")).await;
@@ -226,12 +234,10 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
     let pol = support::demo_policies();
     let ops = room(&unique("nicks"));
     let a = unique("alice");
-    let gw = Gateway::start(
-        endpoint(Identity::Gateway, TlsMode::StartTls),
+    let gw = Gateway::on_test_server(
         pol.clone(),
         &channel("#ops", &ops, "OFFICIAL", "SECRET"),
-        users(&pol, &[(&a, "SECRET")], &hashed()),
-        irc::config(),
+        &[(&a, "SECRET")],
     )
     .await;
     let (who1, _rx1) = session(&unique("who")).await;
@@ -306,12 +312,10 @@ async fn an_irc_nick_change_reaches_the_rooms() {
     let pol = support::demo_policies();
     let ops = room(&unique("nickchange"));
     let a = unique("alice");
-    let gw = Gateway::start(
-        endpoint(Identity::Gateway, TlsMode::StartTls),
+    let gw = Gateway::on_test_server(
         pol.clone(),
         &channel("#ops", &ops, "OFFICIAL", "SECRET"),
-        users(&pol, &[(&a, "SECRET")], &hashed()),
-        irc::config(),
+        &[(&a, "SECRET")],
     )
     .await;
     let (carol, mut carol_rx) = session(&unique("carol")).await;
@@ -329,15 +333,7 @@ async fn an_irc_nick_change_reaches_the_rooms() {
     .await;
     assert_eq!((old.as_str(), new.as_str()), ("alice", "alicia"));
     alice.send("PRIVMSG #ops :as alicia").await;
-    let nick = wait_for(&mut carol_rx, 10, |e| match e {
-        XmppEvent::Groupchat { nick, message, .. }
-            if message.body.as_deref() == Some("[DEMO-UK OFFICIAL] as alicia") =>
-        {
-            nick.clone()
-        }
-        _ => None,
-    })
-    .await;
+    let nick = sender_of(&mut carol_rx, "[DEMO-UK OFFICIAL] as alicia").await;
     assert_eq!(nick, "alicia");
 
     // A nick the room has already: refused by the room, said in words, the channel kept.
@@ -348,15 +344,7 @@ async fn an_irc_nick_change_reaches_the_rooms() {
         "{l}"
     );
     alice.send("PRIVMSG #ops :still here").await;
-    let nick = wait_for(&mut carol_rx, 10, |e| match e {
-        XmppEvent::Groupchat { nick, message, .. }
-            if message.body.as_deref() == Some("[DEMO-UK OFFICIAL] still here") =>
-        {
-            nick.clone()
-        }
-        _ => None,
-    })
-    .await;
+    let nick = sender_of(&mut carol_rx, "[DEMO-UK OFFICIAL] still here").await;
     assert_eq!(nick, "alicia");
     carol.close().await;
 }

@@ -106,6 +106,28 @@ impl Gateway {
         }
     }
 
+    /// A gateway on the run's ejabberd through the trusted gateway certificate, with the test
+    /// IRC limits and `accounts` as (account, clearance), each with [`PASSWORD`].
+    pub async fn on_test_server(
+        policies: Arc<PolicySet>,
+        mapping_text: &str,
+        accounts: &[(&str, &str)],
+    ) -> Gateway {
+        let users = users(&policies, accounts, &hashed());
+        let endpoint = crate::common::endpoint(
+            crate::common::Identity::Gateway,
+            labelgate::xmpp::connect::TlsMode::StartTls,
+        );
+        Gateway::start(
+            endpoint,
+            policies,
+            mapping_text,
+            users,
+            crate::irc::config(),
+        )
+        .await
+    }
+
     /// The audit records so far.
     pub fn records(&self) -> Vec<serde_json::Value> {
         self.audit
