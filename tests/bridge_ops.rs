@@ -28,6 +28,20 @@ fn message(p: &labelgate::label::PolicySet, body: &str, marking: &str) -> Outgoi
     }
 }
 
+/// A gateway with `#ops` (OFFICIAL, up to SECRET) mapped to a new room, and one SECRET user;
+/// returns it, the room and the account.
+async fn one_room(name: &str) -> (Gateway, jid::BareJid, String) {
+    let ops = room(&unique(name));
+    let a = unique("alice");
+    let gw = Gateway::on_test_server(
+        support::demo_policies(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET"),
+        &[(&a, "SECRET")],
+    )
+    .await;
+    (gw, ops, a)
+}
+
 /// The room nick that sent `body` (waiting up to 10 s).
 async fn sender_of(rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>, body: &str) -> String {
     wait_for(rx, 10, |e| match e {
@@ -231,15 +245,7 @@ async fn refusals_are_standard_replies_for_clients_that_ask() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
-    let pol = support::demo_policies();
-    let ops = room(&unique("nicks"));
-    let a = unique("alice");
-    let gw = Gateway::on_test_server(
-        pol.clone(),
-        &channel("#ops", &ops, "OFFICIAL", "SECRET"),
-        &[(&a, "SECRET")],
-    )
-    .await;
+    let (gw, ops, a) = one_room("nicks").await;
     let (who1, _rx1) = session(&unique("who")).await;
     let (who2, mut rx2) = session(&unique("who")).await;
     who1.join(&ops, "Dr. Who", History::default())
@@ -280,7 +286,7 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
 
     // Messages are attributed to the right one; a private message to the suffixed nick
     // reaches the right XMPP user.
-    who2.send_groupchat(&ops, &message(&pol, "from two", "OFFICIAL"))
+    who2.send_groupchat(&ops, &message(&gw.policies, "from two", "OFFICIAL"))
         .await
         .unwrap();
     let l = alice.until("from two").await;
@@ -309,15 +315,7 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_irc_nick_change_reaches_the_rooms() {
-    let pol = support::demo_policies();
-    let ops = room(&unique("nickchange"));
-    let a = unique("alice");
-    let gw = Gateway::on_test_server(
-        pol.clone(),
-        &channel("#ops", &ops, "OFFICIAL", "SECRET"),
-        &[(&a, "SECRET")],
-    )
-    .await;
+    let (gw, ops, a) = one_room("nickchange").await;
     let (carol, mut carol_rx) = session(&unique("carol")).await;
     carol.join(&ops, "carol", History::default()).await.unwrap();
     let mut alice = irc::Raw::login(gw.addr, "alice", &a, PASSWORD).await;
