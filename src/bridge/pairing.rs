@@ -359,35 +359,38 @@ impl Pairing {
 
     /// Leaves a room the gateway's rules no longer allow, telling the user why.
     async fn leave(&mut self, room: &BareJid, why: String) {
+        let reason = Some(format!("labelgate: {why}"));
+        self.part(room, &why, Some(Some(&why)), reason).await;
+    }
+
+    /// The room let us go (kicked, destroyed, rejoin refused): the user parts the channel.
+    async fn part_self(&mut self, room: &BareJid, reason: String) {
+        self.part(room, &reason, None, Some(reason.clone())).await;
+    }
+
+    /// Takes the user out of `room`'s channel: messages held for it are refused (`held_why`),
+    /// the room is left with `leave`'s status (`None`: it has let us go already), and the IRC
+    /// side gets a PART with `reason`.
+    async fn part(
+        &mut self,
+        room: &BareJid,
+        held_why: &str,
+        leave: Option<Option<&str>>,
+        reason: Option<String>,
+    ) {
         let Some(r) = self.rooms.remove(room) else {
             return;
         };
-        self.refuse_held(room, &why).await;
         self.by_channel.remove(&names::fold(&r.channel));
-        if let Some(s) = &self.session {
-            s.leave(room, Some(&why)).await;
+        self.refuse_held(room, held_why).await;
+        if let (Some(status), Some(s)) = (leave, &self.session) {
+            s.leave(room, status).await;
         }
         let who = self.self_source();
         self.deliver(Delivery::Part {
             channel: r.channel,
             who,
-            reason: Some(format!("labelgate: {why}")),
-        })
-        .await;
-    }
-
-    /// The room let us go (kicked, destroyed, rejoin refused): the user parts the channel.
-    async fn part_self(&mut self, room: &BareJid, reason: String) {
-        let Some(r) = self.rooms.remove(room) else {
-            return;
-        };
-        self.by_channel.remove(&names::fold(&r.channel));
-        self.refuse_held(room, &reason).await;
-        let who = self.self_source();
-        self.deliver(Delivery::Part {
-            channel: r.channel,
-            who,
-            reason: Some(reason),
+            reason,
         })
         .await;
     }
@@ -403,18 +406,14 @@ impl Pairing {
         match r {
             Request::Join { channel } => self.join(channel).await,
             Request::Part { channel, reason } => {
-                if let Some(room) = self.by_channel.remove(&names::fold(&channel)) {
-                    self.rooms.remove(&room);
-                    self.refuse_held(&room, "you left the channel").await;
-                    if let Some(s) = &self.session {
-                        s.leave(&room, reason.as_deref()).await;
-                    }
-                    let who = self.self_source();
-                    self.deliver(Delivery::Part {
-                        channel,
-                        who,
+                if let Some(room) = self.by_channel.get(&names::fold(&channel)).cloned() {
+                    let status = reason.clone();
+                    self.part(
+                        &room,
+                        "you left the channel",
+                        Some(status.as_deref()),
                         reason,
-                    })
+                    )
                     .await;
                 }
             }
