@@ -13,9 +13,12 @@
 //! Bounded: at most 5,000 users, 50 messages each, the whole run within `--max-secs`;
 //! loopback only (ejabberd on 25422, labelgate on free loopback ports).
 
+#![allow(clippy::disallowed_methods)]
+
 #[path = "support/bench.rs"]
 mod bench;
 
+use labelgate::internal::peer_cleared;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -572,7 +575,7 @@ async fn main() -> Result<()> {
                 label: None,
                 origin_id: origin_id(),
             };
-            x.send_groupchat(&room, &out).await?;
+            x.send_groupchat(&room, &peer_cleared(out)).await?;
             *expected.entry(Path2::XmppToIrc).or_default() += per_room(a.users, r);
         }
         // The baseline: the IRC users' traffic, between XMPP clients directly.
@@ -586,7 +589,7 @@ async fn main() -> Result<()> {
                 label: None,
                 origin_id: origin_id(),
             };
-            y.send_groupchat(&broom, &out).await?;
+            y.send_groupchat(&broom, &peer_cleared(out)).await?;
             *expected.entry(Path2::XmppToXmpp).or_default() += per_room(a.users, r) - 1;
         }
         if Instant::now() > deadline {

@@ -1,16 +1,22 @@
 //! The audit trail and the gate every access decision passes through.
 //!
-//! [`Gate::decide`] is the only caller of the access decision that yields a
-//! [`Granted`]: it decides, writes one JSON line for the decision
-//! (grant or deny, with the reason), and only then hands out the proof. If the record cannot be
-//! written, the answer is a denial (fail closed). Labels that could not even be read are
-//! recorded with [`Gate::refuse`].
+//! [`Gate::clear`] is how anything crosses the gateway: it takes the value to hand over (a
+//! message body, a subject, a status, a reason), decides every check asked for (the sender's
+//! or receiver's clearance, the room's clearance) against every label that applies, writes one
+//! JSON line for the decision, and only then wraps the value in a [`Cleared`]. A `Cleared` can
+//! be made nowhere else, and the IRC and XMPP sides accept foreign text only as a `Cleared`: text
+//! handed across without a decision does not compile. If the record cannot be written, the
+//! answer is a denial (fail closed). Labels that could not even be read are recorded with
+//! [`Gate::refuse`].
 //!
-//! Records are JSON lines on their own stream (a file, by default), separate from the
-//! operational `tracing` log. Message bodies are left out unless configured.
+//! Records are JSON lines on their own stream (a file created `0600`, by default), separate
+//! from the operational `tracing` log; each is written with one `write` call, and a record that
+//! could not be written whole is ended before the next so that no line is left half-written in
+//! the middle of another. Message bodies are left out unless configured.
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +38,59 @@ pub enum Direction {
     Private,
     /// A JOIN (the user's clearance against the room's default label).
     Join,
+    /// A login attempt (refused or throttled).
+    Login,
+    /// A stanza that was not shown (an error from someone other than the server or room).
+    Ignored,
+}
+
+/// What kind of text crossed (or was stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum What {
+    /// A message body.
+    Body,
+    /// A room subject (IRC topic).
+    Subject,
+    /// Presence status text.
+    Status,
+    /// A part, quit or kick reason.
+    Reason,
+    /// An error stanza's report.
+    Error,
+}
+
+/// A value an audited decision let cross the gateway. Only [`Gate::clear`] makes one; the IRC
+/// and XMPP sides take foreign text only in this form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleared<T> {
+    value: T,
+}
+
+impl<T> Cleared<T> {
+    /// The value.
+    pub fn get(&self) -> &T {
+        &self.value
+    }
+
+    /// The value, for the side that sends it.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    #[cfg(feature = "test-peer")]
+    pub(crate) fn unchecked(value: T) -> Cleared<T> {
+        Cleared { value }
+    }
+}
+
+/// Whose clearance a decision checks.
+#[derive(Debug, Clone, Copy)]
+pub enum Check<'a> {
+    /// The person sending or receiving (the context's account).
+    Person(&'a Clearance),
+    /// The room's clearance (its ceiling).
+    Room(&'a Clearance),
 }
 
 /// Who and what a decision is about.
@@ -51,6 +110,10 @@ pub struct Context<'a> {
     pub stanza_id: Option<&'a str>,
     /// The body (written only when the log is configured to keep bodies).
     pub body: Option<&'a str>,
+    /// What kind of text (none: a message body or a join).
+    pub what: Option<What>,
+    /// The peer address (logins).
+    pub address: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -79,12 +142,22 @@ struct Record<'a> {
     stanza_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what: Option<What>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
 }
 
 /// Where audit records go.
 pub struct AuditLog {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Mutex<Sink>,
     bodies: bool,
+}
+
+struct Sink {
+    w: Box<dyn Write + Send>,
+    /// The last record may have been written in part: end it before the next one.
+    torn: bool,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -96,16 +169,21 @@ impl std::fmt::Debug for AuditLog {
 }
 
 impl AuditLog {
-    /// Appends to a file (created if missing).
+    /// Appends to a file, created if missing with mode `0600` (an existing file keeps its
+    /// mode: the operator's choice).
     pub fn to_file(path: &Path, bodies: bool) -> std::io::Result<AuditLog> {
-        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
         Ok(AuditLog::to_writer(Box::new(f), bodies))
     }
 
     /// Writes to any writer (standard error, a test buffer).
     pub fn to_writer(w: Box<dyn Write + Send>, bodies: bool) -> AuditLog {
         AuditLog {
-            out: Mutex::new(w),
+            out: Mutex::new(Sink { w, torn: false }),
             bodies,
         }
     }
@@ -117,8 +195,47 @@ impl AuditLog {
             .out
             .lock()
             .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
-        out.write_all(&line)?;
-        out.flush()
+        if out.torn {
+            // End whatever part of the last record got out, so this one starts a line.
+            line.insert(0, b'\n');
+        }
+        // One write for the whole record; anything less is a failure (the rest is not retried,
+        // so no record is ever split around another).
+        let result = match out.w.write(&line) {
+            Ok(n) if n == line.len() => out.w.flush(),
+            Ok(n) => Err(std::io::Error::other(format!(
+                "only {n} of {} bytes of the record were written",
+                line.len()
+            ))),
+            Err(e) => Err(e),
+        };
+        out.torn = result.is_err();
+        result
+    }
+}
+
+/// A label with nothing in it (never dominated: it names no policy).
+static NO_LABEL: Label = Label {
+    policy: None,
+    classification: None,
+    privacy_mark: None,
+    categories: std::collections::BTreeSet::new(),
+};
+
+/// Why [`Gate::clear`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{denied}", if *room { "room clearance: " } else { "" })]
+pub struct Refusal {
+    /// The room's clearance refused (not the person's).
+    pub room: bool,
+    /// The decision.
+    pub denied: Denied,
+}
+
+impl Refusal {
+    /// The decision could not be recorded (not a clearance matter).
+    pub fn unaudited(&self) -> bool {
+        matches!(self.denied, Denied::Unaudited(_))
     }
 }
 
@@ -176,6 +293,8 @@ impl Gate {
             origin_id: ctx.origin_id,
             stanza_id: ctx.stanza_id,
             body: ctx.body.filter(|_| self.log.bodies),
+            what: ctx.what,
+            address: ctx.address,
         };
         self.log.write(&rec)
     }
@@ -195,6 +314,56 @@ impl Gate {
                 tracing::error!(error = %e, "audit record could not be written; denying");
                 Err(Denied::Unaudited(e.to_string()))
             }
+        }
+    }
+
+    /// Decides whether `value` may cross: every check in `checks` must dominate every label in
+    /// `labels` (none is a denial). One record is written for the decision (the first label,
+    /// or the one that failed); only then is the value handed back as [`Cleared`]. A failure to
+    /// record is a denial.
+    pub fn clear<T>(
+        &self,
+        ctx: &Context<'_>,
+        checks: &[Check<'_>],
+        labels: &[&Label],
+        value: T,
+    ) -> Result<Cleared<T>, Refusal> {
+        let mut failed: Option<(&Label, Refusal)> = None;
+        'all: for label in labels {
+            for check in checks {
+                let (c, room) = match check {
+                    Check::Person(c) => (*c, false),
+                    Check::Room(c) => (*c, true),
+                };
+                if let Err(d) = self.policies.decide(c, label) {
+                    failed = Some((label, Refusal { room, denied: d }));
+                    break 'all;
+                }
+            }
+        }
+        if labels.is_empty() || checks.is_empty() {
+            failed = Some((
+                labels.first().copied().unwrap_or(&NO_LABEL),
+                Refusal {
+                    room: false,
+                    denied: Denied::NoPolicy,
+                },
+            ));
+        }
+        let (label, reason) = match &failed {
+            Some((l, r)) => (Some(*l), Some(r.to_string())),
+            None => (labels.first().copied(), None),
+        };
+        if let Err(e) = self.record(ctx, label, reason) {
+            tracing::error!(error = %e, "audit record could not be written; denying");
+            return Err(Refusal {
+                room: false,
+                denied: Denied::Unaudited(e.to_string()),
+            });
+        }
+        match failed {
+            Some((_, r)) => Err(r),
+            None => Ok(Cleared { value }),
         }
     }
 

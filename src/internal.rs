@@ -119,3 +119,10 @@ pub fn fuzz_irc(data: &[u8]) {
         }
     }
 }
+
+/// A [`Cleared`](crate::audit::Cleared) without a decision, for test peers and the load tool that play other XMPP
+/// clients with the gateway's session type. Only in builds with the `test-peer` feature.
+#[cfg(feature = "test-peer")]
+pub fn peer_cleared<T>(value: T) -> crate::audit::Cleared<T> {
+    crate::audit::Cleared::unchecked(value)
+}

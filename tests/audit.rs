@@ -45,6 +45,7 @@ fn ctx<'a>(body: Option<&'a str>) -> Context<'a> {
         origin_id: Some("o-1"),
         stanza_id: Some("s-1"),
         body,
+        ..Default::default()
     }
 }
 

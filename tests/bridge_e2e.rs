@@ -2,7 +2,7 @@
 //! user (a real XMPP session) in one room on the project's ejabberd. Labels travel both ways;
 //! nobody sends above their clearance; nobody receives what their clearance does not dominate.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod common;
 #[path = "common/irc.rs"]
@@ -10,6 +10,7 @@ mod irc;
 #[path = "common/support.rs"]
 mod support;
 
+use labelgate::internal::peer_cleared;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -148,19 +149,19 @@ async fn labels_and_clearances_both_ways() {
     carol
         .send_groupchat(
             &room_jid,
-            &send("for alice only", Some("SECRET UK EYES ONLY")),
+            &peer_cleared(send("for alice only", Some("SECRET UK EYES ONLY"))),
         )
         .await
         .unwrap();
     carol
         .send_groupchat(
             &room_jid,
-            &send("[DEMO-UK TOP SECRET] not really", Some("OFFICIAL")),
+            &peer_cleared(send("[DEMO-UK TOP SECRET] not really", Some("OFFICIAL"))),
         )
         .await
         .unwrap();
     carol
-        .send_groupchat(&room_jid, &send("no label at all", None))
+        .send_groupchat(&room_jid, &peer_cleared(send("no label at all", None)))
         .await
         .unwrap();
     let mut a_lines = Vec::new();
@@ -247,7 +248,7 @@ async fn labels_and_clearances_both_ways() {
         .send_private(
             &room_jid,
             "bob",
-            &send("secret for bob", Some("SECRET UK EYES ONLY")),
+            &peer_cleared(send("secret for bob", Some("SECRET UK EYES ONLY"))),
         )
         .await
         .unwrap();
@@ -255,7 +256,7 @@ async fn labels_and_clearances_both_ways() {
         .send_private(
             &room_jid,
             "alice",
-            &send("secret for alice", Some("SECRET UK EYES ONLY")),
+            &peer_cleared(send("secret for alice", Some("SECRET UK EYES ONLY"))),
         )
         .await
         .unwrap();
@@ -263,7 +264,7 @@ async fn labels_and_clearances_both_ways() {
         .send_private(
             &room_jid,
             "bob",
-            &send("official for bob", Some("OFFICIAL")),
+            &peer_cleared(send("official for bob", Some("OFFICIAL"))),
         )
         .await
         .unwrap();

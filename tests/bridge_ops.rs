@@ -2,7 +2,7 @@
 //! a reload applied to connected users, refusals as standard replies, and XMPP nicks that
 //! collide on IRC.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 #[path = "common/bridge.rs"]
 mod bridge;
@@ -12,6 +12,7 @@ mod irc;
 #[path = "common/support.rs"]
 mod support;
 
+use labelgate::internal::peer_cleared;
 use std::sync::Arc;
 
 use bridge::{Gateway, PASSWORD, channel, hashed, label_element, users};
@@ -88,7 +89,10 @@ async fn a_reload_applies_to_connected_users_at_once() {
     }
     // Alice sees SECRET before the reload.
     carol
-        .send_groupchat(&ops, &message(&pol, "before", "SECRET UK EYES ONLY"))
+        .send_groupchat(
+            &ops,
+            &peer_cleared(message(&pol, "before", "SECRET UK EYES ONLY")),
+        )
         .await
         .unwrap();
     assert!(
@@ -126,11 +130,14 @@ async fn a_reload_applies_to_connected_users_at_once() {
 
     // The lowered clearance holds for the very next message, both ways.
     carol
-        .send_groupchat(&ops, &message(&pol, "withheld now", "SECRET UK EYES ONLY"))
+        .send_groupchat(
+            &ops,
+            &peer_cleared(message(&pol, "withheld now", "SECRET UK EYES ONLY")),
+        )
         .await
         .unwrap();
     carol
-        .send_groupchat(&ops, &message(&pol, "sentinel", "OFFICIAL"))
+        .send_groupchat(&ops, &peer_cleared(message(&pol, "sentinel", "OFFICIAL")))
         .await
         .unwrap();
     let next = alice.until(":carol!").await;
@@ -286,9 +293,12 @@ async fn colliding_xmpp_nicks_get_distinct_stable_irc_nicks() {
 
     // Messages are attributed to the right one; a private message to the suffixed nick
     // reaches the right XMPP user.
-    who2.send_groupchat(&ops, &message(&gw.policies, "from two", "OFFICIAL"))
-        .await
-        .unwrap();
+    who2.send_groupchat(
+        &ops,
+        &peer_cleared(message(&gw.policies, "from two", "OFFICIAL")),
+    )
+    .await
+    .unwrap();
     let l = alice.until("from two").await;
     assert!(l.starts_with(&format!(":{other}!")), "{l}");
     alice.send(&format!("PRIVMSG {other} :hello two")).await;

@@ -236,7 +236,7 @@ async fn run_demo_config() {
     assert!(status.success(), "{status}");
     // Before exiting, alice's XMPP session left the room itself (not dropped by the server).
     let reason = wait_for(&mut carol_rx, 10, |e| match e {
-        XmppEvent::OccupantLeft { nick, reason, .. } if nick == "alice" => Some(reason.clone()),
+        XmppEvent::OccupantLeft { nick, status, .. } if nick == "alice" => Some(status.clone()),
         _ => None,
     })
     .await;

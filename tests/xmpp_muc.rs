@@ -1,11 +1,12 @@
 //! Sessions in MUC rooms on a real ejabberd: labelled groupchat and private messages arrive
 //! intact, history carries its delay stamp, joins fail with typed errors, occupants are tracked.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod common;
 
 use common::{room, session, unique, wait_for};
+use labelgate::internal::peer_cleared;
 use labelgate::label::Label;
 use labelgate::label::xep0258::{DisplayMarking, LabelPayload, SecurityLabel};
 use labelgate::xmpp::muc::{History, JoinError, OutgoingMessage};
@@ -53,7 +54,10 @@ async fn labelled_groupchat_private_and_history() {
         label: Some(label.clone()),
         origin_id: origin_id(),
     };
-    alice.send_groupchat(&r, &out).await.unwrap();
+    alice
+        .send_groupchat(&r, &peer_cleared(out.clone()))
+        .await
+        .unwrap();
     let (nick, msg) = wait_for(&mut bob_rx, 10, |e| match e {
         XmppEvent::Groupchat { nick, message, .. } if message.body.is_some() => {
             Some((nick.clone(), message.clone()))
@@ -82,7 +86,10 @@ async fn labelled_groupchat_private_and_history() {
         label: Some(label.clone()),
         origin_id: origin_id(),
     };
-    alice.send_private(&r, "bob", &pm).await.unwrap();
+    alice
+        .send_private(&r, "bob", &peer_cleared(pm))
+        .await
+        .unwrap();
     let (nick, msg) = wait_for(&mut bob_rx, 10, |e| match e {
         XmppEvent::Private { nick, message, .. } => Some((nick.clone(), message.clone())),
         _ => None,
@@ -119,7 +126,7 @@ async fn labelled_groupchat_private_and_history() {
     );
 
     // Leaving is seen by the others.
-    carol.leave(&r, Some("bye")).await;
+    carol.leave(&r, Some(&peer_cleared("bye".to_owned()))).await;
     let left = wait_for(&mut bob_rx, 10, |e| match e {
         XmppEvent::OccupantLeft { nick, .. } => Some(nick.clone()),
         _ => None,
@@ -153,7 +160,15 @@ async fn subject_changes_arrive() {
     let (b, mut b_rx) = session(&unique("b")).await;
     a.join(&r, "a", History::default()).await.unwrap();
     b.join(&r, "b", History::default()).await.unwrap();
-    a.set_subject(&r, "Operation Dynamo").await.unwrap();
+    a.set_subject(
+        &r,
+        &peer_cleared(labelgate::xmpp::muc::OutgoingSubject {
+            text: "Operation Dynamo".into(),
+            label: None,
+        }),
+    )
+    .await
+    .unwrap();
     for rx in [&mut a_rx, &mut b_rx] {
         let (nick, subject) = wait_for(rx, 10, |e| match e {
             XmppEvent::Subject { nick, subject, .. } if !subject.is_empty() => {
@@ -177,7 +192,10 @@ async fn sending_to_a_room_not_joined_is_refused() {
         label: None,
         origin_id: origin_id(),
     };
-    let err = a.send_groupchat(&room("nowhere"), &out).await.unwrap_err();
+    let err = a
+        .send_groupchat(&room("nowhere"), &peer_cleared(out))
+        .await
+        .unwrap_err();
     assert!(err.to_string().starts_with("not in room"), "{err}");
 }
 
@@ -230,7 +248,10 @@ async fn nick_changes_and_kicks_are_tracked() {
 
     // The owner kicks the visitor: the owner sees a leave with status 307, the visitor its
     // removal.
-    owner.kick(&r, "visitor", Some("test over")).await.unwrap();
+    owner
+        .kick(&r, "visitor", Some(&peer_cleared("test over".to_owned())))
+        .await
+        .unwrap();
     let (nick, codes) = wait_for(&mut owner_rx, 10, |e| match e {
         XmppEvent::OccupantLeft { nick, codes, .. } => Some((nick.clone(), codes.clone())),
         _ => None,

@@ -2,10 +2,11 @@
 //! and rejoins its rooms, and a message sent afterwards arrives. Uses an ejabberd of its own so
 //! that other tests are not disturbed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod common;
 
+use labelgate::internal::peer_cleared;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,7 +63,11 @@ async fn sessions_survive_a_server_restart() {
         label: None,
         origin_id: origin_id(),
     };
-    sessions[0].1.send_groupchat(&room, &out).await.unwrap();
+    sessions[0]
+        .1
+        .send_groupchat(&room, &peer_cleared(out.clone()))
+        .await
+        .unwrap();
     for (name, _, rx) in sessions.iter_mut().skip(1) {
         let body = wait_for(rx, 20, |e| match e {
             XmppEvent::Groupchat { message, .. }

@@ -1,19 +1,24 @@
-//! The bridge: pairs each IRC user with their own XMPP session and carries messages both ways,
-//! every one through the audited gate. It implements the IRC front-end's
+//! The bridge: pairs each IRC user with their own XMPP session and carries what they say both
+//! ways, every piece of text through the audited gate. It implements the IRC front-end's
 //! [`Backend`](crate::irc::backend::Backend).
 //!
-//! Rules, in both directions: a message's label comes from its FLOT marking or XEP-0258 label,
-//! or the room's default; a label that cannot be read or validated is refused (and audited);
-//! IRC → XMPP needs the sender's clearance and the room's clearance to dominate the label (and
-//! the catalog, where the room restricts to it); XMPP → IRC is delivered only to a user whose
-//! clearance dominates the label, with the marking on every line, and withheld silently (but
-//! audited) otherwise.
+//! * [`crossing`] — every crossing and its rules, in one file to read top to bottom; the only
+//!   code that asks the gate for a `Cleared` value.
+//! * `pairing` — one user's session bookkeeping, reloads and held lines; `requests` (IRC → XMPP)
+//!   and `events` (XMPP → IRC) hand what crosses to `crossing` and deliver what it clears.
+//! * [`nick`] — occupants under IRC nicks that name exactly one person.
+//! * `codes` — the standard-reply codes of refusals; `sent` — what the user sent, for reports.
 
+mod codes;
+pub mod crossing;
+mod events;
 pub mod nick;
 mod pairing;
+mod requests;
 mod sent;
 
-pub use pairing::{Code, HELD_LIMIT, MARKING_TAG};
+pub use codes::Code;
+pub use pairing::{HELD_LIMIT, MARKING_TAG};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,7 +31,7 @@ use crate::audit::Gate;
 use crate::config::mappings::Mappings;
 use crate::config::users::Users;
 use crate::irc::backend::{Backend, Delivery, RegisteredUser, Request};
-use crate::label::PolicySet;
+use crate::label::{Label, PolicySet};
 use crate::xmpp::connect::Endpoint;
 
 /// How users log in to XMPP.
@@ -58,8 +63,44 @@ pub(crate) struct State {
     pub(crate) users: Option<Arc<Users>>,
 }
 
+/// The labels of room subjects as the gateway saw them set, by room and text: a room replays
+/// its subject on join without the label it was set with, and must not pass there as the
+/// room's own. Bounded by the rooms users are in; lost on restart (then the room's label and any
+/// marking in the text decide).
+#[derive(Default)]
+pub(crate) struct Subjects(
+    std::sync::Mutex<std::collections::HashMap<jid::BareJid, (String, Vec<Label>)>>,
+);
+
+impl Subjects {
+    /// Remembers the labels `subject` was set with in `room` (none: forgets).
+    pub(crate) fn set(&self, room: &jid::BareJid, subject: &str, labels: Vec<Label>) {
+        if let Ok(mut m) = self.0.lock() {
+            if labels.is_empty() {
+                m.remove(room);
+            } else {
+                m.insert(room.clone(), (subject.to_owned(), labels));
+            }
+        }
+    }
+
+    /// The labels `subject` in `room` was set with, if the gateway saw it set.
+    pub(crate) fn get(&self, room: &jid::BareJid, subject: &str) -> Vec<Label> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| {
+                m.get(room)
+                    .filter(|(s, _)| s == subject)
+                    .map(|(_, l)| l.clone())
+            })
+            .unwrap_or_default()
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) state: watch::Sender<Arc<State>>,
+    pub(crate) subjects: Subjects,
     pub(crate) identity: Identity,
     /// Pairings still running (for a graceful shutdown).
     live: AtomicUsize,
@@ -83,6 +124,7 @@ impl Bridge {
         Bridge {
             inner: Arc::new(Inner {
                 state: watch::Sender::new(Arc::new(state)),
+                subjects: Subjects::default(),
                 identity,
                 live: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -141,8 +183,10 @@ impl Backend for Bridge {
         let (tx, rx) = mpsc::channel(64);
         let inner = self.inner.clone();
         inner.live.fetch_add(1, Ordering::SeqCst);
+        // Subscribed now, before the XMPP session starts: a reload from here on is applied.
+        let state = inner.state.subscribe();
         tokio::spawn(async move {
-            pairing::run(inner.clone(), user, deliveries, rx).await;
+            pairing::run(inner.clone(), user, state, deliveries, rx).await;
             inner.live.fetch_sub(1, Ordering::SeqCst);
             inner.idle.notify_waiters();
         });

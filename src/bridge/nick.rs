@@ -1,6 +1,7 @@
-//! XMPP room nicks made into valid IRC nicks, deterministically, and kept unique per room.
+//! XMPP room nicks made into valid IRC nicks, deterministically, and kept unique across all of a
+//! user's rooms, so that one IRC nick names exactly one person.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::irc::proto::names::{NICKLEN, fold, valid_nick};
 
@@ -49,67 +50,124 @@ fn suffixed(room_nick: &str, attempt: u32) -> String {
     base + &tag
 }
 
-/// One room's occupants under IRC nicks, unique in the room (IRC case folding) and distinct from
-/// the user's own nick. An occupant keeps the nick it was given until it leaves; the first to
-/// claim a plain form keeps it, a later one whose nick folds to the same form gets a
-/// [hash suffix](suffixed).
+/// Nicks no occupant may take as they are: the gateway's own server and service names (an
+/// occupant called `labelgate` or `NickServ` would otherwise speak with the gateway's voice).
+const RESERVED: &[&str] = &[
+    "labelgate",
+    "room",
+    "server",
+    "gateway",
+    "irc",
+    "global",
+    "nickserv",
+    "chanserv",
+    "operserv",
+    "memoserv",
+    "saslserv",
+    "hostserv",
+    "botserv",
+    "services",
+];
+
+fn reserved(folded: &str) -> bool {
+    RESERVED.iter().any(|r| fold(r) == folded)
+}
+
+/// Who holds one IRC nick: one person, in one or more rooms.
 #[derive(Debug, Clone, Default)]
-pub struct RoomNicks {
-    /// Folded IRC nick → room nick.
-    by_irc: HashMap<String, String>,
-    /// Room nick → IRC nick.
-    by_room: HashMap<String, String>,
+struct Holder {
+    /// Their real JID, when every room they are in shows it (then the same person in several
+    /// rooms is one IRC nick).
+    person: Option<String>,
+    /// (room, room nick) behind it, in room order.
+    occupants: BTreeSet<(String, String)>,
+}
+
+/// Every occupant a user sees, in all their rooms, under IRC nicks that are unique for that
+/// user (IRC case folding) and distinct from their own nick and the gateway's names, so a nick
+/// names exactly one person. The first to claim a plain form keeps it; a later one whose nick
+/// folds to the same form — in the same room or another — gets a [hash suffix](suffixed),
+/// unless the rooms show it is the same person (the same real JID). An occupant keeps the nick
+/// it was given until it leaves.
+#[derive(Debug, Clone, Default)]
+pub struct Nicks {
+    /// Folded IRC nick → who holds it.
+    by_irc: HashMap<String, Holder>,
+    /// (room, room nick) → IRC nick.
+    by_occupant: HashMap<(String, String), String>,
     /// The user's own nick, folded (never given to an occupant).
     own: String,
 }
 
-impl RoomNicks {
-    /// An empty room seen by a user whose IRC nick is `own`.
-    pub fn new(own: &str) -> RoomNicks {
-        RoomNicks {
+impl Nicks {
+    /// Nobody yet, seen by a user whose IRC nick is `own`.
+    pub fn new(own: &str) -> Nicks {
+        Nicks {
             own: fold(own),
             ..Default::default()
         }
     }
 
-    fn free(&self, irc: &str) -> bool {
+    /// Whether `irc` can be given to the occupant (`person`: their real JID, if known).
+    fn fits(&self, irc: &str, person: Option<&str>) -> bool {
         let f = fold(irc);
-        f != self.own && !self.by_irc.contains_key(&f)
+        if f == self.own || reserved(&f) {
+            return false;
+        }
+        match self.by_irc.get(&f) {
+            None => true,
+            Some(h) => person.is_some() && h.person.as_deref() == person,
+        }
     }
 
-    /// The IRC nick `room_nick` would get now (its own if present).
-    pub fn irc(&self, room_nick: &str) -> String {
-        if let Some(n) = self.by_room.get(room_nick) {
+    /// The IRC nick the occupant `nick` of `room` has, or would get now.
+    pub fn irc(&self, room: &str, nick: &str, person: Option<&str>) -> String {
+        if let Some(n) = self.by_occupant.get(&(room.to_owned(), nick.to_owned())) {
             return n.clone();
         }
-        let plain = irc_nick(room_nick);
-        if self.free(&plain) {
+        let plain = irc_nick(nick);
+        if self.fits(&plain, person) {
             return plain;
         }
         (0..)
-            .map(|i| suffixed(room_nick, i))
-            .find(|n| self.free(n))
+            .map(|i| suffixed(nick, i))
+            .find(|n| self.fits(n, person))
             .unwrap_or(plain)
     }
 
     /// Adds an occupant (no change if present); returns their IRC nick.
-    pub fn add(&mut self, room_nick: &str) -> String {
-        let irc = self.irc(room_nick);
-        self.by_irc.insert(fold(&irc), room_nick.to_owned());
-        self.by_room.insert(room_nick.to_owned(), irc.clone());
+    pub fn add(&mut self, room: &str, nick: &str, person: Option<&str>) -> String {
+        let irc = self.irc(room, nick, person);
+        let key = (room.to_owned(), nick.to_owned());
+        let holder = self.by_irc.entry(fold(&irc)).or_default();
+        if holder.occupants.is_empty() {
+            holder.person = person.map(str::to_owned);
+        }
+        holder.occupants.insert(key.clone());
+        self.by_occupant.insert(key, irc.clone());
         irc
     }
 
     /// Removes an occupant; returns the IRC nick they had.
-    pub fn remove(&mut self, room_nick: &str) -> Option<String> {
-        let irc = self.by_room.remove(room_nick)?;
-        self.by_irc.remove(&fold(&irc));
+    pub fn remove(&mut self, room: &str, nick: &str) -> Option<String> {
+        let key = (room.to_owned(), nick.to_owned());
+        let irc = self.by_occupant.remove(&key)?;
+        let f = fold(&irc);
+        if let Some(h) = self.by_irc.get_mut(&f) {
+            h.occupants.remove(&key);
+            if h.occupants.is_empty() {
+                self.by_irc.remove(&f);
+            }
+        }
         Some(irc)
     }
 
-    /// The room nick behind an IRC nick, if an occupant has it.
-    pub fn room_nick(&self, irc: &str) -> Option<&str> {
-        self.by_irc.get(&fold(irc)).map(String::as_str)
+    /// Who an IRC nick names: (room, room nick) for each room they are in, in room order.
+    pub fn occupant(&self, irc: &str) -> Vec<(String, String)> {
+        self.by_irc
+            .get(&fold(irc))
+            .map(|h| h.occupants.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The user's own nick changed.
@@ -117,20 +175,68 @@ impl RoomNicks {
         self.own = fold(own);
     }
 
+    /// Keeps the occupants of `room` for which `present` holds; returns the IRC nicks of the
+    /// others.
+    pub fn retain(&mut self, room: &str, present: impl Fn(&str) -> bool) -> Vec<String> {
+        let gone: Vec<String> = self
+            .by_occupant
+            .keys()
+            .filter(|(r, n)| r == room && !present(n))
+            .map(|(_, n)| n.clone())
+            .collect();
+        gone.iter().filter_map(|n| self.remove(room, n)).collect()
+    }
+
+    /// Removes every occupant of `room` (the user left it).
+    pub fn forget_room(&mut self, room: &str) {
+        self.retain(room, |_| false);
+    }
+
+    /// Whether the occupant is present.
+    pub fn has(&self, room: &str, nick: &str) -> bool {
+        self.by_occupant
+            .contains_key(&(room.to_owned(), nick.to_owned()))
+    }
+}
+
+/// One room's occupants under IRC nicks ([`Nicks`] for a single room).
+#[derive(Debug, Clone, Default)]
+pub struct RoomNicks(Nicks);
+
+impl RoomNicks {
+    /// An empty room seen by a user whose IRC nick is `own`.
+    pub fn new(own: &str) -> RoomNicks {
+        RoomNicks(Nicks::new(own))
+    }
+
+    /// Adds an occupant (no change if present); returns their IRC nick.
+    pub fn add(&mut self, room_nick: &str) -> String {
+        self.0.add("", room_nick, None)
+    }
+
+    /// The IRC nick `room_nick` would get now (its own if present).
+    pub fn irc(&self, room_nick: &str) -> String {
+        self.0.irc("", room_nick, None)
+    }
+
+    /// Removes an occupant; returns the IRC nick they had.
+    pub fn remove(&mut self, room_nick: &str) -> Option<String> {
+        self.0.remove("", room_nick)
+    }
+
+    /// The room nick behind an IRC nick, if an occupant has it.
+    pub fn room_nick(&self, irc: &str) -> Option<String> {
+        self.0.occupant(irc).into_iter().next().map(|(_, n)| n)
+    }
+
     /// Keeps the occupants for which `present` holds; returns the IRC nicks of the others.
     pub fn retain(&mut self, present: impl Fn(&str) -> bool) -> Vec<String> {
-        let gone: Vec<String> = self
-            .by_room
-            .keys()
-            .filter(|n| !present(n))
-            .cloned()
-            .collect();
-        gone.iter().filter_map(|n| self.remove(n)).collect()
+        self.0.retain("", present)
     }
 
     /// Whether `room_nick` is present.
     pub fn has(&self, room_nick: &str) -> bool {
-        self.by_room.contains_key(room_nick)
+        self.0.has("", room_nick)
     }
 }
 
@@ -168,7 +274,7 @@ mod tests {
         assert_ne!(fold(&r.add("bob")), "bob");
         // Stable while present; the plain form is free again once its holder leaves.
         assert_eq!(r.add("Dr_ Who"), second);
-        assert_eq!(r.room_nick(&second), Some("Dr_ Who"));
+        assert_eq!(r.room_nick(&second).as_deref(), Some("Dr_ Who"));
         assert_eq!(r.remove("Dr. Who").as_deref(), Some("Dr__Who"));
         assert_eq!(r.irc("Dr. Who"), "Dr__Who");
         assert_eq!(r.room_nick("dr__who"), None);
@@ -179,5 +285,32 @@ mod tests {
         r.add(&long);
         let l2 = r.add(&format!("{long}!"));
         assert!(valid_nick(&l2) && l2.len() <= NICKLEN, "{l2}");
+    }
+
+    #[test]
+    fn one_nick_names_one_person_across_rooms() {
+        let mut n = Nicks::new("alice");
+        assert_eq!(n.add("a@m", "yves", None), "yves");
+        // Another room's "yves", not known to be the same person: visibly another nick.
+        let other = n.add("b@m", "yves", None);
+        assert!(other.starts_with("yves|"), "{other}");
+        assert_eq!(n.occupant("yves"), vec![("a@m".into(), "yves".into())]);
+        assert_eq!(n.occupant(&other), vec![("b@m".into(), "yves".into())]);
+        // The same real JID in two rooms is one nick, naming both rooms in order.
+        assert_eq!(n.add("b@m", "zoe", Some("z@x")), "zoe");
+        assert_eq!(n.add("a@m", "zoe", Some("z@x")), "zoe");
+        assert_eq!(
+            n.occupant("ZOE"),
+            vec![("a@m".into(), "zoe".into()), ("b@m".into(), "zoe".into())]
+        );
+        assert_eq!(n.add("c@m", "zoe", Some("other@x")), suffixed("zoe", 0));
+        // The gateway's own names are never given away.
+        for name in ["labelgate", "NickServ", "room"] {
+            assert_ne!(fold(&n.add("a@m", name, None)), fold(name), "{name}");
+        }
+        assert_eq!(n.remove("a@m", "zoe").as_deref(), Some("zoe"));
+        assert_eq!(n.occupant("zoe"), vec![("b@m".into(), "zoe".into())]);
+        n.forget_room("b@m");
+        assert!(n.occupant("zoe").is_empty() && n.occupant(&other).is_empty());
     }
 }

@@ -16,6 +16,8 @@ pub struct Sent {
     pub snippet: String,
     /// The client asked for echo-message.
     pub echo: bool,
+    /// Where the stanza went (the room, or `room/nick`): only an error from there is about it.
+    pub to: String,
 }
 
 impl Sent {
@@ -29,6 +31,7 @@ impl Sent {
             target: target.to_owned(),
             snippet,
             echo,
+            to: String::new(),
         }
     }
 }
@@ -61,6 +64,11 @@ impl SentLog {
     }
 
     /// Takes a message out (it has been accounted for).
+    pub fn peek(&self, id: &str) -> Option<&Sent> {
+        self.by_id.get(id)
+    }
+
+    /// Forgets a message, returning it (its reflection came, or a report about it).
     pub fn take(&mut self, id: &str) -> Option<Sent> {
         self.by_id.remove(id)
     }

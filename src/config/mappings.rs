@@ -14,6 +14,10 @@
 //! history = 20                               # lines replayed on join
 //! flot_in_body = true                        # keep the marking at the start of XMPP bodies
 //! private_messages = true
+//! room_label = "OFFICIAL"                    # label of the room's free text (subject, reasons,
+//!                                            # status); default: the default label
+//! presence_status = "fold"                   # "fold" (default) or "room-label"
+//! max_lines = 20                             # IRC lines per message at most (2..=1000)
 //! ```
 
 use std::collections::HashMap;
@@ -53,6 +57,28 @@ struct RawChannel {
     flot_in_body: bool,
     #[serde(default = "yes")]
     private_messages: bool,
+    room_label: Option<Spanned<String>>,
+    #[serde(default)]
+    presence_status: PresenceStatus,
+    #[serde(default = "default_max_lines")]
+    max_lines: Spanned<usize>,
+}
+
+fn default_max_lines() -> Spanned<usize> {
+    Spanned::new(0..0, 20)
+}
+
+/// What becomes of presence status text (an occupant's `<status/>`, an IRC PART or QUIT
+/// reason) — M-Link's "presence folding".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PresenceStatus {
+    /// Status text is dropped both ways: joins and leaves cross, their words do not.
+    #[default]
+    Fold,
+    /// Status text crosses at the room's label, decided for each receiver (a marked IRC
+    /// reason must be within the room's label: presence carries no label).
+    RoomLabel,
 }
 
 fn default_history() -> u32 {
@@ -86,6 +112,14 @@ pub struct Mapping {
     pub flot_in_body: bool,
     /// Private messages allowed.
     pub private_messages: bool,
+    /// The label of the room's own free text — subjects, PART/QUIT/KICK reasons, presence
+    /// status — when it carries none (XEP-0258: presence is decided on "a label associated
+    /// with the presence resource, such as a chat room's label").
+    pub room_label: Label,
+    /// Whether presence status text crosses.
+    pub presence_status: PresenceStatus,
+    /// IRC lines per message at most; longer messages are cut with a note saying so.
+    pub max_lines: usize,
     /// Where it was defined.
     pub file: PathBuf,
     /// Line.
@@ -218,6 +252,30 @@ impl Mappings {
                 if catalog.len() != c.catalog.len() {
                     continue;
                 }
+                let room_label = match &c.room_label {
+                    None => default_label.clone(),
+                    Some(s) => match label_of(s, "room label") {
+                        Some(l) => l,
+                        None => continue,
+                    },
+                };
+                if let (Some(s), Err(why)) =
+                    (&c.room_label, policies.check(&clearance, &room_label))
+                {
+                    problems.push(problem(
+                        Some(s.span().start),
+                        format!("the room's clearance does not dominate its room label: {why}"),
+                    ));
+                    continue;
+                }
+                let max_lines = *c.max_lines.get_ref();
+                if !(2..=1000).contains(&max_lines) {
+                    problems.push(problem(
+                        Some(c.max_lines.span().start),
+                        format!("max_lines must be from 2 to 1000, not {max_lines}"),
+                    ));
+                    continue;
+                }
                 if let Err(why) = policies.check(&clearance, &default_label) {
                     problems.push(problem(
                         Some(c.default_label.span().start),
@@ -274,6 +332,9 @@ impl Mappings {
                         history: c.history,
                         flot_in_body: c.flot_in_body,
                         private_messages: c.private_messages,
+                        room_label,
+                        presence_status: c.presence_status,
+                        max_lines,
                         file: path.clone(),
                         line: line_of(text, at),
                     },

@@ -4,7 +4,29 @@
 
 use tokio::sync::mpsc;
 
+use crate::audit::Cleared;
 use crate::label::Clearance;
+
+/// Text shown to an IRC user in a place other people's words can appear (a reason, a topic):
+/// either the gateway's own words or text from the other side that an audited decision cleared
+/// for this user. Foreign text has no other way in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    /// The gateway's own words (never text from the other side).
+    Own(String),
+    /// Text from the other side, cleared for this user.
+    Cleared(Cleared<String>),
+}
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Own(s) => s,
+            Text::Cleared(c) => c.get(),
+        }
+    }
+}
 
 /// Who a registered IRC user is.
 #[derive(Debug, Clone)]
@@ -131,7 +153,7 @@ pub enum Delivery {
         /// Channel.
         channel: String,
         /// Topic.
-        topic: Option<String>,
+        topic: Option<Cleared<String>>,
         /// Members, the user included.
         members: Vec<Member>,
     },
@@ -148,8 +170,8 @@ pub enum Delivery {
         from: Source,
         /// Channel or the user's nick.
         target: String,
-        /// Text.
-        text: String,
+        /// The message's IRC lines (each with its marking), cleared for this user.
+        lines: Cleared<Vec<String>>,
         /// NOTICE rather than PRIVMSG.
         notice: bool,
         /// Tags to send to clients that negotiated message-tags (e.g. the label marking).
@@ -171,14 +193,14 @@ pub enum Delivery {
         /// Who.
         who: Source,
         /// Reason.
-        reason: Option<String>,
+        reason: Option<Text>,
     },
     /// Someone quit.
     Quit {
         /// Who.
         who: Source,
         /// Reason.
-        reason: String,
+        reason: Option<Text>,
     },
     /// Someone changed nick.
     Nick {
@@ -196,28 +218,28 @@ pub enum Delivery {
         /// Who.
         nick: String,
         /// Why.
-        reason: Option<String>,
+        reason: Option<Text>,
     },
     /// Someone's away state changed (shown to clients with away-notify).
     Away {
         /// Who.
         who: Source,
         /// The away text, or `None` when back.
-        text: Option<String>,
+        text: Option<Text>,
     },
     /// A channel's topic.
     Topic {
         /// Channel.
         channel: String,
-        /// The topic (empty: none).
-        topic: String,
+        /// The topic (`None`: none, or none this user may see).
+        topic: Option<Cleared<String>>,
         /// Who set it (for a change); `None` for a query answer.
         by: Option<Source>,
     },
     /// LIST answer.
     List {
         /// (channel, users, topic).
-        entries: Vec<(String, usize, String)>,
+        entries: Vec<(String, usize, Text)>,
     },
     /// A notice from the server to the user (e.g. why something was refused).
     ServerNotice {

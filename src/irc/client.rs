@@ -23,6 +23,7 @@ use super::proto::message::Message;
 use super::proto::names;
 use super::proto::numeric::{self as n, Numeric};
 use super::server::Shared;
+use crate::audit::Cleared;
 use crate::config::users::User;
 
 const VERSION: &str = concat!("labelgate-", env!("CARGO_PKG_VERSION"));
@@ -1153,17 +1154,18 @@ impl<B: Backend> Client<B> {
                     account.as_deref(),
                 );
                 self.send(join);
+                let topic = topic.map(Cleared::into_inner).unwrap_or_default();
                 let view = ChannelView {
                     name: channel.clone(),
-                    topic: topic.clone().unwrap_or_default(),
+                    topic: topic.clone(),
                     members: members
                         .into_iter()
                         .map(|m| (names::fold(&m.source.nick), m))
                         .collect(),
                 };
                 self.channels.insert(key.clone(), view);
-                if let Some(t) = topic.filter(|t| !t.is_empty()) {
-                    self.numeric(n::RPL_TOPIC(&channel, &t));
+                if !topic.is_empty() {
+                    self.numeric(n::RPL_TOPIC(&channel, &topic));
                 }
                 self.names_of(&key);
             }
@@ -1182,15 +1184,17 @@ impl<B: Backend> Client<B> {
             Delivery::Message {
                 from,
                 target,
-                text,
+                lines,
                 notice,
                 tags,
                 time,
             } => {
                 let verb = if notice { "NOTICE" } else { "PRIVMSG" };
-                let m = Message::new(verb, vec![target, text]).with_source(from.mask());
-                let m = self.tagged(m, &tags, time.as_deref(), from.account.as_deref());
-                self.send(m);
+                for text in lines.into_inner() {
+                    let m = Message::new(verb, vec![target.clone(), text]).with_source(from.mask());
+                    let m = self.tagged(m, &tags, time.as_deref(), from.account.as_deref());
+                    self.send(m);
+                }
             }
             Delivery::Join { channel, who } => {
                 let key = names::fold(&channel);
@@ -1228,7 +1232,7 @@ impl<B: Backend> Client<B> {
                 if let Some(view) = self.channels.get_mut(&key) {
                     view.members.remove(&names::fold(&who.nick));
                     let mut params = vec![view.name.clone()];
-                    params.extend(reason);
+                    params.extend(reason.map(|r| r.as_str().to_owned()));
                     self.send(Message::new("PART", params).with_source(who.mask()));
                 }
                 if me {
@@ -1242,6 +1246,7 @@ impl<B: Backend> Client<B> {
                     seen |= view.members.remove(&key).is_some();
                 }
                 if seen {
+                    let reason = reason.map(|r| r.as_str().to_owned()).unwrap_or_default();
                     self.send(Message::new("QUIT", vec![reason]).with_source(who.mask()));
                 }
             }
@@ -1269,7 +1274,7 @@ impl<B: Backend> Client<B> {
                 if let Some(view) = self.channels.get_mut(&key) {
                     view.members.remove(&names::fold(&nick));
                     let mut params = vec![view.name.clone(), nick.clone()];
-                    params.extend(reason);
+                    params.extend(reason.map(|r| r.as_str().to_owned()));
                     self.send(Message::new("KICK", params).with_source(by.mask()));
                 }
                 if names::fold(&nick) == names::fold(&self.nick_or_star()) {
@@ -1277,6 +1282,7 @@ impl<B: Backend> Client<B> {
                 }
             }
             Delivery::Topic { channel, topic, by } => {
+                let topic = topic.map(Cleared::into_inner).unwrap_or_default();
                 let key = names::fold(&channel);
                 if let Some(view) = self.channels.get_mut(&key) {
                     view.topic = topic.clone();
@@ -1291,13 +1297,13 @@ impl<B: Backend> Client<B> {
             Delivery::List { entries } => {
                 self.numeric(n::RPL_LISTSTART());
                 for (c, users, topic) in entries {
-                    self.numeric(n::RPL_LIST(&c, users, &topic));
+                    self.numeric(n::RPL_LIST(&c, users, topic.as_str()));
                 }
                 self.numeric(n::RPL_LISTEND());
             }
             Delivery::Away { who, text } => {
                 if self.caps.has(Cap::AwayNotify) {
-                    let params = text.into_iter().collect();
+                    let params = text.map(|t| t.as_str().to_owned()).into_iter().collect();
                     self.send(Message::new("AWAY", params).with_source(who.mask()));
                 }
             }

@@ -98,8 +98,9 @@ pub enum JoinError {
     /// The nick is not acceptable.
     #[error("the nick is not acceptable to the room")]
     BadNick,
-    /// Any other error condition.
-    #[error("the room refused the join: {condition}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    /// Any other error condition. The server's text is kept for the log but never shown:
+    /// users see the gateway's own words and the condition.
+    #[error("the room refused the join: {condition}")]
     Other {
         /// The RFC 6120 condition.
         condition: String,
@@ -386,11 +387,39 @@ pub fn build_message(to: Jid, kind: MessageType, out: &OutgoingMessage) -> Messa
     m
 }
 
-/// Builds a subject change (no label: XEP-0258 says subjects should not carry one).
-pub fn build_subject(room: &BareJid, subject: &str) -> Message {
+/// A subject change to send.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingSubject {
+    /// The subject text.
+    pub text: String,
+    /// A label, when the sender marked the subject above the room's own label (XEP-0258
+    /// advises subjects carry none; one that is marked says so rather than pass as the room's).
+    pub label: Option<SecurityLabel>,
+}
+
+/// Builds a subject change.
+pub fn build_subject(room: &BareJid, subject: &OutgoingSubject) -> Message {
     let mut m = Message::new_with_type(MessageType::Groupchat, Some(Jid::from(room.clone())));
-    m.subjects.insert(String::new().into(), subject.to_owned());
+    m.subjects
+        .insert(String::new().into(), subject.text.clone());
+    if let Some(l) = &subject.label {
+        m.payloads.push(Element::from(l));
+    }
     m
+}
+
+/// The XEP-0359 stanza-id that `by` assigned (others are the sender's own and ignored).
+pub fn stanza_id_by(payloads: &[Element], by: &BareJid) -> Option<String> {
+    payloads
+        .iter()
+        .filter(|e| e.is("stanza-id", NS_SID))
+        .find(|e| {
+            e.attr("by")
+                .and_then(|b| b.parse::<BareJid>().ok())
+                .is_some_and(|b| &b == by)
+        })
+        .and_then(|e| e.attr("id"))
+        .map(str::to_owned)
 }
 
 /// A room's occupants by nick.

@@ -27,8 +27,9 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use super::connect::{self, ConnectError, Endpoint};
 use super::muc::{
     self, History, JoinError, Occupant, OccupantPresence, Occupants, OutgoingMessage,
-    ReceivedMessage,
+    OutgoingSubject, ReceivedMessage,
 };
+use crate::audit::Cleared;
 use crate::label::xep0258::{Catalog, CatalogRequest};
 
 /// How a session authenticates.
@@ -153,10 +154,12 @@ pub enum XmppEvent {
         room: BareJid,
         /// Their nick.
         nick: String,
-        /// Why: status codes (307 kick, 301 ban, …) and reason text.
+        /// Why: status codes (307 kick, 301 ban, …).
         codes: Vec<u16>,
-        /// Reason or status text.
+        /// The reason a moderator gave for a kick or ban (`<item><reason/>`).
         reason: Option<String>,
+        /// The occupant's own presence status text.
+        status: Option<String>,
     },
     /// Someone changed nick.
     NickChanged {
@@ -173,8 +176,11 @@ pub enum XmppEvent {
         room: BareJid,
         /// Status codes.
         codes: Vec<u16>,
-        /// Reason text.
+        /// The reason a moderator gave (free text from another occupant: decide before
+        /// showing it).
         reason: Option<String>,
+        /// The error condition, when the room answered with an error presence.
+        condition: Option<String>,
     },
     /// A message in a room (live or history).
     Groupchat {
@@ -194,7 +200,7 @@ pub enum XmppEvent {
         /// The message.
         message: Box<ReceivedMessage>,
     },
-    /// The subject of a room.
+    /// The subject of a room (the message carrying it, for its label).
     Subject {
         /// The room.
         room: BareJid,
@@ -202,6 +208,10 @@ pub enum XmppEvent {
         nick: Option<String>,
         /// The subject.
         subject: String,
+        /// The message that carried it.
+        message: Box<ReceivedMessage>,
+        /// The room's replay of its subject on (re)join, not a change.
+        replay: bool,
     },
     /// The room refused our change to `nick`; we keep the nick we had.
     NickRefused {
@@ -384,6 +394,12 @@ impl Session {
         })
         .await
         .map_err(|_| ConnectError::Bind("no answer to resource binding".into()))??;
+        if bound.to_bare() != config.jid {
+            return Err(ConnectError::Bind(format!(
+                "the server bound the session to {bound}, not to {}",
+                config.jid
+            )));
+        }
         negotiated.store(true, Ordering::SeqCst);
         let (tx, rx) = mpsc::channel(64);
         let worker = Worker {
@@ -395,6 +411,7 @@ impl Session {
             sm,
             unacked: VecDeque::new(),
             negotiated,
+            closing: false,
         };
         tokio::spawn(worker.run(rx));
         Ok((Session { tx, bound, config }, evt_rx))
@@ -440,13 +457,13 @@ impl Session {
         }
     }
 
-    /// Leaves a room.
-    pub async fn leave(&self, room: &BareJid, status: Option<&str>) {
+    /// Leaves a room, with a status text that was cleared to cross.
+    pub async fn leave(&self, room: &BareJid, status: Option<&Cleared<String>>) {
         let _ = self
             .tx
             .send(Command::Leave {
                 room: room.clone(),
-                status: status.map(str::to_owned),
+                status: status.map(|s| s.get().clone()),
             })
             .await;
     }
@@ -493,8 +510,9 @@ impl Session {
     pub async fn send_groupchat(
         &self,
         room: &BareJid,
-        out: &OutgoingMessage,
+        out: &Cleared<OutgoingMessage>,
     ) -> Result<(), SendError> {
+        let out = out.get();
         let m = muc::build_message(Jid::from(room.clone()), MessageType::Groupchat, out);
         let track = Some((out.origin_id.clone(), out.body.clone()));
         self.send_tracked(Stanza::Message(m), Some(room.clone()), track)
@@ -506,8 +524,9 @@ impl Session {
         &self,
         room: &BareJid,
         nick: &str,
-        out: &OutgoingMessage,
+        out: &Cleared<OutgoingMessage>,
     ) -> Result<(), SendError> {
+        let out = out.get();
         let to = room
             .with_resource_str(nick)
             .map_err(|_| SendError::BadNick(nick.to_owned()))?;
@@ -533,12 +552,13 @@ impl Session {
         &self,
         room: &BareJid,
         nick: &str,
-        reason: Option<&str>,
+        reason: Option<&Cleared<String>>,
     ) -> Result<(), IqError> {
         let mut item = Element::builder("item", NS_MUC_ADMIN)
             .attr(attr_name("nick"), nick)
             .attr(attr_name("role"), "none");
         if let Some(r) = reason {
+            let r = r.get().as_str();
             item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
         }
         let query = Element::builder("query", NS_MUC_ADMIN)
@@ -554,8 +574,12 @@ impl Session {
     }
 
     /// Changes a room's subject.
-    pub async fn set_subject(&self, room: &BareJid, subject: &str) -> Result<(), SendError> {
-        let m = muc::build_subject(room, subject);
+    pub async fn set_subject(
+        &self,
+        room: &BareJid,
+        subject: &Cleared<OutgoingSubject>,
+    ) -> Result<(), SendError> {
+        let m = muc::build_subject(room, subject.get());
         self.send_stanza(Stanza::Message(m), Some(room.clone()))
             .await
     }
@@ -690,6 +714,9 @@ struct RoomState {
     last_seen: Option<String>,
     /// New nicks announced by a nick change whose available presence has not come yet.
     renaming: Vec<String>,
+    /// Joined, and the room has not sent its subject yet: messages now are the history it
+    /// replays on join (XEP-0045 §7.2.15), the only ones whose `<delay/>` is honoured.
+    history_open: bool,
 }
 
 /// A message sent on a stream with stream management (XEP-0198) whose receipt the server has
@@ -716,6 +743,8 @@ struct Worker {
     unacked: VecDeque<Unacked>,
     /// Set when a handed-over connection completed negotiation (see [`reconnector`]).
     negotiated: Arc<AtomicBool>,
+    /// The session must end (the server bound a stream to another identity).
+    closing: bool,
 }
 
 fn now_stamp() -> String {
@@ -744,7 +773,17 @@ impl Worker {
                     }
                 },
                 ev = self.stream.next() => match ev {
-                    Some(ev) => self.event(ev).await,
+                    Some(ev) => {
+                        self.event(ev).await;
+                        if self.closing {
+                            for (_, tx) in self.iqs.drain() {
+                                let _ = tx.send(Err(IqError::Closed));
+                            }
+                            self.emit(XmppEvent::Closed).await;
+                            self.stream.close().await;
+                            return;
+                        }
+                    }
                     None => {
                         for (_, tx) in self.iqs.drain() {
                             let _ = tx.send(Err(IqError::Closed));
@@ -806,6 +845,7 @@ impl Worker {
                         rejoining: false,
                         last_seen: None,
                         renaming: Vec::new(),
+                        history_open: false,
                     },
                 );
                 self.stream.send(Box::new(Stanza::Presence(p))).await;
@@ -878,9 +918,19 @@ impl Worker {
                 // The old stream's unacknowledged messages are gone with it.
                 self.report_unconfirmed().await;
                 self.sm = features.stream_management.is_some();
-                if let Ok(full) = bound_jid.try_into_full() {
-                    self.bound = full.clone();
-                    self.emit(XmppEvent::Reset { bound: full }).await;
+                match bound_jid.try_into_full() {
+                    Ok(full) if full.to_bare() == self.bound.to_bare() => {
+                        self.bound = full.clone();
+                        self.emit(XmppEvent::Reset { bound: full }).await;
+                    }
+                    other => {
+                        // Bound to someone else (or to no resource): this stream is not the
+                        // user's; end the session rather than speak for another identity.
+                        tracing::error!(expected = %self.bound.to_bare(), bound = ?other.ok(),
+                            "the server bound a new stream to another JID; closing the session");
+                        self.closing = true;
+                        return;
+                    }
                 }
                 self.rejoin_all().await;
             }
@@ -934,6 +984,7 @@ impl Worker {
             };
             let was_pending = r.pending.is_some();
             r.joined = false;
+            r.history_open = false;
             r.occupants.clear();
             r.rejoining = !was_pending;
             let mut history = r.history.clone();
@@ -989,7 +1040,8 @@ impl Worker {
                     self.emit(XmppEvent::RemovedFromRoom {
                         room,
                         codes: vec![],
-                        reason: Some(err.to_string()),
+                        reason: None,
+                        condition: Some(err.to_string()),
                     })
                     .await;
                 }
@@ -1037,7 +1089,8 @@ impl Worker {
                 self.emit(XmppEvent::RemovedFromRoom {
                     room,
                     codes: op.codes,
-                    reason: op.reason.or(op.status),
+                    condition: None,
+                    reason: op.reason,
                 })
                 .await;
             }
@@ -1050,6 +1103,7 @@ impl Worker {
             return;
         }
         r.joined = true;
+        r.history_open = true;
         let joined = Joined {
             nick: r.nick.clone(),
             occupants: r.occupants.clone(),
@@ -1110,13 +1164,14 @@ impl Worker {
             room,
             nick,
             codes: op.codes,
-            reason: op.reason.or(op.status),
+            reason: op.reason,
+            status: op.status,
         })
         .await;
     }
 
     async fn message(&mut self, m: Message) {
-        let received = muc::read_message(&m);
+        let mut received = muc::read_message(&m);
         let from = m.from.clone();
         if m.type_ == MessageType::Error {
             self.emit(XmppEvent::MessageError {
@@ -1143,16 +1198,26 @@ impl Worker {
             return;
         };
         let nick = from.resource().map(|r| r.as_str().to_owned());
+        // Only the room assigns stanza-ids here (XEP-0359 `by`), and only the history the room
+        // replays on join is delayed: a sender's own <delay/> on a live message is ignored.
+        received.stanza_id = muc::stanza_id_by(&m.payloads, &room);
+        if !(m.type_ == MessageType::Groupchat && r.history_open) {
+            received.delay = None;
+        }
         match m.type_ {
             MessageType::Groupchat => {
                 r.last_seen = Some(received.delay.clone().unwrap_or_else(now_stamp));
                 if received.body.is_none()
                     && let Some(subject) = received.subject.clone()
                 {
+                    // The subject ends the history (XEP-0045 §7.2.16).
+                    let replay = std::mem::replace(&mut r.history_open, false);
                     self.emit(XmppEvent::Subject {
                         room,
                         nick,
                         subject,
+                        message: Box::new(received),
+                        replay,
                     })
                     .await;
                     return;

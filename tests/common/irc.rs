@@ -1,7 +1,12 @@
 //! An IRC front-end for tests: the real server and listeners, a users file made at test time,
 //! and a small in-memory backend (channels among IRC users) standing in for the bridge.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,8 +16,10 @@ use std::time::Duration;
 
 use labelgate::config::users::{Users, fingerprint_of, hash_password};
 use labelgate::irc::backend::{
-    Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request, Source,
+    Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request, Source, Text,
 };
+// The in-memory backend plays the other side: nothing here is a real crossing.
+use labelgate::internal::peer_cleared;
 use labelgate::irc::server::{IrcConfig, Shared, serve};
 use labelgate::label::{Policy, load_policy};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -106,7 +113,7 @@ impl LocalBackend {
                             my_tx,
                             Delivery::Joined {
                                 channel: name,
-                                topic: Some(topic).filter(|t| !t.is_empty()),
+                                topic: Some(topic).filter(|t| !t.is_empty()).map(peer_cleared),
                                 members,
                             },
                         ));
@@ -127,7 +134,9 @@ impl LocalBackend {
                                     Delivery::Part {
                                         channel: name.clone(),
                                         who: src.clone(),
-                                        reason: reason.clone(),
+                                        reason: reason
+                                            .clone()
+                                            .map(|r| Text::Cleared(peer_cleared(r))),
                                     },
                                 ));
                             }
@@ -158,7 +167,7 @@ impl LocalBackend {
                                         Delivery::Message {
                                             from: src.clone(),
                                             target: name.clone(),
-                                            text: text.clone(),
+                                            lines: peer_cleared(vec![text.clone()]),
                                             notice,
                                             tags: client_tags.clone(),
                                             time: None,
@@ -178,7 +187,7 @@ impl LocalBackend {
                                 Delivery::Message {
                                     from: src.clone(),
                                     target: c.source.nick.clone(),
-                                    text: text.clone(),
+                                    lines: peer_cleared(vec![text.clone()]),
                                     notice,
                                     tags: client_tags.clone(),
                                     time: None,
@@ -203,7 +212,7 @@ impl LocalBackend {
                                     c.tx.clone(),
                                     Delivery::Topic {
                                         channel: name.clone(),
-                                        topic: t.clone(),
+                                        topic: Some(peer_cleared(t.clone())),
                                         by: Some(src.clone()),
                                     },
                                 ));
@@ -215,7 +224,7 @@ impl LocalBackend {
                     let entries = st
                         .channels
                         .values()
-                        .map(|(n, ids, t)| (n.clone(), ids.len(), t.clone()))
+                        .map(|(n, ids, t)| (n.clone(), ids.len(), Text::Own(t.clone())))
                         .collect();
                     out.push((my_tx, Delivery::List { entries }));
                 }
@@ -246,7 +255,7 @@ impl LocalBackend {
                                 c.tx.clone(),
                                 Delivery::Away {
                                     who: src.clone(),
-                                    text: text.clone(),
+                                    text: text.clone().map(|t| Text::Cleared(peer_cleared(t))),
                                 },
                             ));
                         }
@@ -262,7 +271,7 @@ impl LocalBackend {
                             c.tx.clone(),
                             Delivery::Quit {
                                 who: src.clone(),
-                                reason: reason.clone(),
+                                reason: Some(Text::Cleared(peer_cleared(reason.clone()))),
                             },
                         ));
                     }
@@ -485,6 +494,23 @@ impl Raw {
                 Some(l) if l.contains(needle) => return l,
                 Some(_) => {}
                 None => panic!("stream ended before a line with {needle:?}"),
+            }
+        }
+    }
+
+    /// Reads until a line contains `needle`; returns every line read, that one last.
+    pub async fn lines_until(&mut self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.line_within(15).await {
+                Some(l) => {
+                    let done = l.contains(needle);
+                    seen.push(l);
+                    if done {
+                        return seen;
+                    }
+                }
+                None => panic!("stream ended before a line with {needle:?}: {seen:?}"),
             }
         }
     }

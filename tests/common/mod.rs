@@ -110,6 +110,11 @@ pub enum Identity<'a> {
     Anonymous,
 }
 
+/// The test server's STARTTLS address.
+pub fn endpoint_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], server().port))
+}
+
 /// An endpoint for the test server with the given identity.
 pub fn endpoint(identity: Identity<'_>, mode: TlsMode) -> Endpoint {
     endpoint_on(server(), identity, mode)

@@ -145,6 +145,28 @@ impl Slix {
             .await;
     }
 
+    /// Sends a stanza exactly as written (what a hostile client can send).
+    pub async fn raw(&mut self, xml: &str) {
+        self.command(json!({"op": "raw", "xml": xml})).await;
+    }
+
+    /// Leaves a room with an optional status text.
+    pub async fn leave(&mut self, room: &str, nick: &str, status: Option<&str>) {
+        self.command(json!({"op": "leave", "room": room, "nick": nick, "status": status}))
+            .await;
+    }
+
+    /// The next presence of `kind` (`available`, `unavailable`) from `room` about `nick`
+    /// (skipping other events), within `secs`.
+    pub async fn presence_of(&mut self, room: &str, nick: &str, kind: &str, secs: u64) -> Value {
+        loop {
+            let v = self.wait_event("presence", secs).await;
+            if v["room"] == room && v["nick"] == nick && v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
     /// The next message (skipping other events), within `secs`.
     pub async fn message(&mut self, secs: u64) -> Received {
         let v = self.wait_event("message", secs).await;

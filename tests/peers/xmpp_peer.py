@@ -9,6 +9,8 @@ Commands (one JSON object per line):
    "label": null | {"ess": BASE64, "display": TEXT, "fg": COLOUR, "bg": COLOUR}}
   {"op": "private", "room": ROOM, "nick": NICK, ...same as send...}
   {"op": "subject", "room": ROOM, "subject": TEXT}
+  {"op": "raw", "xml": TEXT}   any stanza, as written (a hostile occupant's forgeries)
+  {"op": "leave", "room": ROOM, "nick": NICK, "status": TEXT | null}
   {"op": "quit"}
 Events:
   {"ev": "ready"} once the session has started
@@ -16,6 +18,8 @@ Events:
   {"ev": "message", "type": "groupchat"|"chat"|"error", "room": ROOM, "nick": NICK,
    "body": TEXT, "subject": TEXT, "id": ORIGIN_ID, "delay": BOOL, "label": null | {"ess", "display", "fg", "bg",
    "other": BOOL}}
+  {"ev": "presence", "room": ROOM, "nick": NICK, "type": "available"|"unavailable",
+   "status": TEXT | null, "jid": REAL_JID | null, "codes": [CODE...], "reason": TEXT | null}
   {"ev": "error", "text": TEXT} for anything that went wrong (the test fails on it)
 """
 
@@ -33,6 +37,7 @@ from slixmpp.xmlstream.matcher import MatchXPath
 SL = "urn:xmpp:sec-label:0"
 ESS = "urn:xmpp:sec-label:ess:0"
 SID = "urn:xmpp:sid:0"
+MUC_USER = "http://jabber.org/protocol/muc#user"
 DELAY = "urn:xmpp:delay"
 
 
@@ -87,6 +92,29 @@ class Peer(slixmpp.ClientXMPP):
         self.register_handler(
             Callback("all messages", MatchXPath("{jabber:client}message"), self.on_message)
         )
+        self.register_handler(
+            Callback("all presence", MatchXPath("{jabber:client}presence"), self.on_presence)
+        )
+
+    def on_presence(self, pres):
+        xml = pres.xml
+        status = xml.find("{jabber:client}status")
+        x = xml.find("{%s}x" % MUC_USER)
+        item = x.find("{%s}item" % MUC_USER) if x is not None else None
+        reason = item.find("{%s}reason" % MUC_USER) if item is not None else None
+        codes = [int(c.get("code")) for c in x.findall("{%s}status" % MUC_USER)] if x is not None else []
+        emit(
+            {
+                "ev": "presence",
+                "room": pres["from"].bare,
+                "nick": pres["from"].resource,
+                "type": xml.get("type", "available"),
+                "status": status.text if status is not None else None,
+                "jid": item.get("jid") if item is not None else None,
+                "codes": codes,
+                "reason": reason.text if reason is not None else None,
+            }
+        )
 
     async def started(self, _event):
         await self.get_roster()
@@ -138,6 +166,13 @@ class Peer(slixmpp.ClientXMPP):
                 msg = self.make_message(mto=cmd["room"], mtype="groupchat")
                 msg["subject"] = cmd["subject"]
                 msg.send()
+            elif op == "raw":
+                self.send_raw(cmd["xml"])
+            elif op == "leave":
+                pres = self.make_presence(pto="%s/%s" % (cmd["room"], cmd["nick"]), ptype="unavailable")
+                if cmd.get("status") is not None:
+                    pres["status"] = cmd["status"]
+                pres.send()
             elif op == "quit":
                 self.disconnect()
             else:

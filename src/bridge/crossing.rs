@@ -1,0 +1,525 @@
+//! Every crossing of the gateway, in one place: each piece of text that goes from a room to an
+//! IRC user or from an IRC user to a room — message bodies, subjects, presence status, part,
+//! quit and kick reasons, error reports — is decided here, through the audited gate, and comes
+//! out as a [`Cleared`] value, the only form in which the IRC and XMPP sides accept foreign
+//! text. Nothing else in the bridge can make one.
+//!
+//! The rules, read top to bottom:
+//!
+//! * **Labels in.** A stanza's label is its `<securitylabel>`'s primary label; an empty
+//!   `<label/>` is the room's default; no label at all is the room's default for bodies and the
+//!   room's label (`room_label`) for other text. A primary label that cannot be read or whose
+//!   policy is not loaded makes the stanza unusable: equivalent labels are never a way round it
+//!   (an equivalent under a loaded policy must be the primary's own translation, or the stanza is
+//!   refused as inconsistent).
+//! * **To IRC.** The room's clearance and the receiver's must both dominate every label that
+//!   applies: for a body, its label; for a subject, the room's label and any label it carries
+//!   (the more restrictive wins); for a reason or status, the room's label. Status text is
+//!   folded away unless the mapping says `presence_status = "room-label"`.
+//! * **To XMPP.** The sender's clearance and the room's must dominate the label typed (FLOT, or
+//!   the room's default; for a topic, the room's label). A line whose start looks like a marking
+//!   the room's syntax did not read is refused, never sent at the default. Reasons are at the
+//!   room's label: a marked one must be marked with exactly that label (presence carries none).
+//! * **Errors.** Only the user's own server or a room they are in may cause an error report, and
+//!   it is the gateway's own words plus the RFC 6120 condition, never the stanza's text.
+
+use jid::{BareJid, Jid};
+
+use super::State;
+use super::codes::Code;
+use crate::audit::{Check, Cleared, Context, Direction, What};
+use crate::config::mappings::{Mapping, PresenceStatus};
+use crate::label::flot::split_lines;
+use crate::label::typed::read_typed;
+use crate::label::xep0258::{LabelPayload, SecurityLabel, XepError};
+use crate::label::{Clearance, Label, nato};
+use crate::metrics::Reason;
+use crate::xmpp::muc::{OutgoingMessage, OutgoingSubject, ReceivedMessage};
+
+/// Bytes of text per IRC line (prefix included), leaving room for the source and command.
+pub const LINE_BUDGET: usize = 400;
+/// A prefix longer than this share of a line is shortened (the full marking is given once).
+const LONGEST_PREFIX: usize = LINE_BUDGET / 3;
+
+/// The person a decision is about.
+#[derive(Clone, Copy)]
+pub(super) struct Person<'a> {
+    pub account: &'a str,
+    pub jid: &'a str,
+    pub clearance: &'a Clearance,
+}
+
+impl<'a> Person<'a> {
+    fn ctx(&self, direction: Direction, room: &'a str) -> Context<'a> {
+        Context {
+            direction: Some(direction),
+            account: self.account,
+            jid: self.jid,
+            room,
+            ..Default::default()
+        }
+    }
+}
+
+/// A message body for an IRC user: its lines and the marking they carry.
+pub(super) struct ToIrc {
+    pub lines: Cleared<Vec<String>>,
+    pub marking: String,
+}
+
+/// The label of a received stanza (see the module rules), or why it has none usable.
+pub(super) fn label_in(
+    state: &State,
+    default: &Label,
+    label: &Option<Result<SecurityLabel, XepError>>,
+) -> Result<Option<Label>, String> {
+    let policies = state.gate.policies();
+    let read = |p: &LabelPayload| -> Result<Label, String> {
+        match p {
+            LabelPayload::Default => Ok(default.clone()),
+            LabelPayload::Ess(l) => Ok(l.clone()),
+            LabelPayload::Other(el) => {
+                nato::from_element(policies.primary(), el).map_err(|e| e.to_string())
+            }
+        }
+    };
+    let sl = match label {
+        None => return Ok(None),
+        Some(Err(e)) => return Err(format!("unreadable security label: {e}")),
+        Some(Ok(sl)) => sl,
+    };
+    let primary = read(&sl.label)?;
+    let Some(policy) = primary.policy.as_ref() else {
+        return Err("the label names no security policy".into());
+    };
+    if policies.get(policy).is_none() {
+        return Err(format!("the label's policy {policy} is not known here"));
+    }
+    for eq in &sl.equivalents {
+        if matches!(eq, LabelPayload::Default) {
+            return Err("an equivalent label is empty".into());
+        }
+        if let Ok(e) = read(eq)
+            && let Some(p) = e.policy.as_ref()
+            && policies.get(p).is_some()
+            && policies.translate(&primary, p).ok().as_ref() != Some(&e)
+        {
+            return Err("an equivalent label is not the primary label's translation".into());
+        }
+    }
+    Ok(Some(primary))
+}
+
+/// A room message or private message body for `to`: decided on its label against the room's
+/// clearance and the receiver's, rendered as marked lines.
+pub(super) fn body_to_irc(
+    state: &State,
+    to: Person<'_>,
+    direction: Direction,
+    room: &BareJid,
+    mapping: &Mapping,
+    m: &ReceivedMessage,
+    body: &str,
+) -> Result<ToIrc, Reason> {
+    let room_text = room.to_string();
+    let mut ctx = to.ctx(direction, &room_text);
+    ctx.origin_id = m.origin_id.as_deref();
+    ctx.stanza_id = m.stanza_id.as_deref();
+    ctx.body = Some(body);
+    let label = match label_in(state, &mapping.default_label, &m.label) {
+        Ok(l) => l.unwrap_or_else(|| mapping.default_label.clone()),
+        Err(why) => {
+            state.gate.refuse(&ctx, &why);
+            return Err(Reason::InvalidLabel);
+        }
+    };
+    let Some((marking, lines)) = render(state, mapping, &label, body) else {
+        state.gate.refuse(&ctx, "the label has no display marking");
+        return Err(Reason::InvalidLabel);
+    };
+    let checks = [Check::Room(&mapping.clearance), Check::Person(to.clearance)];
+    match state.gate.clear(&ctx, &checks, &[&label], lines) {
+        Ok(lines) => Ok(ToIrc { lines, marking }),
+        Err(r) if r.room => Err(Reason::RoomClearance),
+        Err(_) => Err(Reason::Clearance),
+    }
+}
+
+/// The labels a room subject carries: its `<securitylabel>`, and a FLOT marking at the start of
+/// its text (an IRC user's topic keeps its marking there). `Err`: unusable (withhold).
+pub(super) fn subject_labels(
+    state: &State,
+    mapping: &Mapping,
+    m: &ReceivedMessage,
+    subject: &str,
+) -> Result<Vec<Label>, String> {
+    let mut labels: Vec<Label> = label_in(state, &mapping.room_label, &m.label)?
+        .into_iter()
+        .collect();
+    let policy = state.gate.policies().primary();
+    match read_typed(&mapping.flot, policy, subject) {
+        Ok(t) => labels.extend(t.label),
+        Err(e) => return Err(format!("the subject's marking cannot be used: {e}")),
+    }
+    Ok(labels)
+}
+
+/// A room's subject for `to`: the room's label and every label the subject carries (or, for the
+/// subject a room replays on join without its label, the label it had when the gateway saw it
+/// set: `remembered`) must be within the room's clearance and the receiver's. `None`: withheld
+/// (audited).
+pub(super) fn subject_to_irc(
+    state: &State,
+    to: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    m: &ReceivedMessage,
+    subject: &str,
+    remembered: &[Label],
+) -> Option<Cleared<String>> {
+    let room_text = room.to_string();
+    let mut ctx = to.ctx(Direction::XmppToIrc, &room_text);
+    ctx.what = Some(What::Subject);
+    ctx.body = Some(subject);
+    let carried = match subject_labels(state, mapping, m, subject) {
+        Ok(l) => l,
+        Err(why) => {
+            state.gate.refuse(&ctx, &why);
+            return None;
+        }
+    };
+    let mut labels = vec![&mapping.room_label];
+    labels.extend(carried.iter());
+    labels.extend(remembered.iter());
+    let checks = [Check::Room(&mapping.clearance), Check::Person(to.clearance)];
+    let text = one_line(subject);
+    state.gate.clear(&ctx, &checks, &labels, text).ok()
+}
+
+/// An occupant's status text or a moderator's reason, for `to`, at the room's label. Status is
+/// folded away unless the mapping lets it cross. `None`: nothing to show (or withheld, audited).
+pub(super) fn free_text_to_irc(
+    state: &State,
+    to: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    what: What,
+    text: Option<&str>,
+) -> Option<Cleared<String>> {
+    let text = text.map(str::trim).filter(|t| !t.is_empty())?;
+    if what == What::Status && mapping.presence_status == PresenceStatus::Fold {
+        return None;
+    }
+    let room_text = room.to_string();
+    let mut ctx = to.ctx(Direction::XmppToIrc, &room_text);
+    ctx.what = Some(what);
+    ctx.body = Some(text);
+    let checks = [Check::Room(&mapping.clearance), Check::Person(to.clearance)];
+    state
+        .gate
+        .clear(&ctx, &checks, &[&mapping.room_label], one_line(text))
+        .ok()
+}
+
+/// A line typed to a room (or, with `private`, to an occupant): its label read (FLOT, after an
+/// optional addressee; the room's default without one), allowed by the catalog, within the
+/// sender's clearance and the room's; the message built with the label. Or the refusal, with
+/// its code and words (audited).
+pub(super) fn typed_message(
+    state: &State,
+    from: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    private: bool,
+    text: &str,
+    origin_id: String,
+) -> Result<Cleared<OutgoingMessage>, (Code, String)> {
+    let room_text = room.to_string();
+    let direction = if private {
+        Direction::Private
+    } else {
+        Direction::IrcToXmpp
+    };
+    let mut ctx = from.ctx(direction, &room_text);
+    ctx.origin_id = Some(&origin_id);
+    let (label, rest) = typed_label(state, &ctx, mapping, text)?;
+    ctx.body = Some(&rest);
+    let policy = state.gate.policies().primary();
+    let display = policy
+        .display_marking(&label)
+        .map_err(|e| (Code::InvalidLabel, state.gate.refuse(&ctx, &e.to_string())))?;
+    let body = if mapping.flot_in_body {
+        format!("{}{rest}", mapping.flot.prefix(&display.text))
+    } else {
+        rest.clone()
+    };
+    let message = OutgoingMessage {
+        body,
+        label: Some(SecurityLabel {
+            display: Some(display),
+            label: LabelPayload::Ess(label.clone()),
+            equivalents: vec![],
+        }),
+        origin_id: origin_id.clone(),
+    };
+    let checks = [
+        Check::Person(from.clearance),
+        Check::Room(&mapping.clearance),
+    ];
+    state
+        .gate
+        .clear(&ctx, &checks, &[&label], message)
+        .map_err(|r| refusal(&r, "this label"))
+}
+
+/// A topic typed on IRC: read for a marking like a message (none: the room's label); the sender
+/// and the room must be cleared for it. A marked topic carries its label to the room.
+pub(super) fn typed_subject(
+    state: &State,
+    from: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    text: &str,
+) -> Result<Cleared<OutgoingSubject>, (Code, String)> {
+    let room_text = room.to_string();
+    let mut ctx = from.ctx(Direction::IrcToXmpp, &room_text);
+    ctx.what = Some(What::Subject);
+    let policy = state.gate.policies().primary();
+    let typed = read_typed(&mapping.flot, policy, text).map_err(|e| {
+        (
+            Code::InvalidLabel,
+            state.gate.refuse(&ctx, &syntax_hint(mapping, &e)),
+        )
+    })?;
+    ctx.body = Some(&typed.text);
+    let (label, subject) = match typed.label {
+        None => (
+            mapping.room_label.clone(),
+            OutgoingSubject {
+                text: typed.text.clone(),
+                label: None,
+            },
+        ),
+        Some(l) => {
+            let display = policy
+                .display_marking(&l)
+                .map_err(|e| (Code::InvalidLabel, state.gate.refuse(&ctx, &e.to_string())))?;
+            let text = format!("{}{}", mapping.flot.prefix(&display.text), typed.text);
+            let label = Some(SecurityLabel {
+                display: Some(display),
+                label: LabelPayload::Ess(l.clone()),
+                equivalents: vec![],
+            });
+            (l, OutgoingSubject { text, label })
+        }
+    };
+    let checks = [
+        Check::Person(from.clearance),
+        Check::Room(&mapping.clearance),
+    ];
+    state
+        .gate
+        .clear(&ctx, &checks, &[&label], subject)
+        .map_err(|r| refusal(&r, "this topic's label"))
+}
+
+/// A PART or QUIT reason typed on IRC, as the room's presence status: folded away unless the
+/// mapping lets status cross; at the room's label (a marked reason must be marked with it).
+/// `Ok(None)`: nothing goes with the presence; `Err`: refused, with words for the user.
+pub(super) fn typed_reason(
+    state: &State,
+    from: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    text: Option<&str>,
+) -> Result<Option<Cleared<String>>, String> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if mapping.presence_status == PresenceStatus::Fold {
+        return Err(format!(
+            "{} does not pass part and quit messages to the room",
+            mapping.channel
+        ));
+    }
+    let room_text = room.to_string();
+    let mut ctx = from.ctx(Direction::IrcToXmpp, &room_text);
+    ctx.what = Some(What::Reason);
+    let policy = state.gate.policies().primary();
+    let typed = read_typed(&mapping.flot, policy, text)
+        .map_err(|e| state.gate.refuse(&ctx, &syntax_hint(mapping, &e)))?;
+    ctx.body = Some(&typed.text);
+    if typed
+        .label
+        .as_ref()
+        .is_some_and(|l| l != &mapping.room_label)
+    {
+        let room_marking = policy
+            .render_marking(&mapping.room_label)
+            .unwrap_or_else(|_| "?".into());
+        let why = format!(
+            "a part or quit message can only be at the room's label [{room_marking}]: presence \
+             carries no label"
+        );
+        return Err(state.gate.refuse(&ctx, &why));
+    }
+    let checks = [
+        Check::Person(from.clearance),
+        Check::Room(&mapping.clearance),
+    ];
+    state
+        .gate
+        .clear(&ctx, &checks, &[&mapping.room_label], one_line(&typed.text))
+        .map(Some)
+        .map_err(|r| refusal(&r, "the room's label").1)
+}
+
+/// The report of an error stanza, or `None` when whoever sent it may not cause one (audited):
+/// only the user's own server, or a room they are in (`room`), may. The words are the
+/// gateway's, with the condition; the stanza's text is never shown.
+pub(super) fn error_report(
+    state: &State,
+    to: Person<'_>,
+    from: Option<&Jid>,
+    server: &str,
+    in_room: impl Fn(&BareJid) -> bool,
+    condition: Option<&str>,
+) -> Option<String> {
+    let trusted = match from {
+        None => true,
+        Some(j) => {
+            let bare = j.to_bare();
+            (j.resource().is_none() && (bare.to_string() == server || in_room(&bare)))
+                || (bare.node().is_none() && bare.domain().as_str() == server)
+        }
+    };
+    if trusted {
+        return Some(condition.unwrap_or("undefined-condition").to_owned());
+    }
+    let from_text = from.map(ToString::to_string).unwrap_or_default();
+    let mut ctx = to.ctx(Direction::Ignored, &from_text);
+    ctx.what = Some(What::Error);
+    state.gate.refuse(
+        &ctx,
+        "an error stanza from someone other than the server or a room was not shown",
+    );
+    None
+}
+
+/// Records a stanza that is not shown at all (a message from outside any room).
+pub(super) fn ignored(state: &State, to: Person<'_>, from: Option<&Jid>, why: &str) {
+    let from_text = from.map(ToString::to_string).unwrap_or_default();
+    let ctx = to.ctx(Direction::Ignored, &from_text);
+    state.gate.refuse(&ctx, why);
+}
+
+/// The label a typed line asks for and the text to send, or the refusal (audited).
+fn typed_label(
+    state: &State,
+    ctx: &Context<'_>,
+    mapping: &Mapping,
+    text: &str,
+) -> Result<(Label, String), (Code, String)> {
+    let policy = state.gate.policies().primary();
+    let typed = read_typed(&mapping.flot, policy, text).map_err(|e| {
+        (
+            Code::InvalidLabel,
+            state.gate.refuse(ctx, &syntax_hint(mapping, &e)),
+        )
+    })?;
+    let label = typed.label.unwrap_or_else(|| mapping.default_label.clone());
+    if mapping.restrict_to_catalog && !mapping.catalog.contains(&label) {
+        let why = "the room allows only the labels of its catalog";
+        return Err((Code::NotInCatalog, state.gate.refuse(ctx, why)));
+    }
+    Ok((label, typed.text))
+}
+
+/// A refusal's code and words.
+fn refusal(r: &crate::audit::Refusal, what: &str) -> (Code, String) {
+    if r.unaudited() {
+        let why = "the gateway could not record the decision in its audit trail, so nothing \
+                   was sent; tell the operator";
+        (Code::AuditFailed, why.to_owned())
+    } else if r.room {
+        let why = format!("the room does not allow {what} ({})", r.denied);
+        (Code::RoomClearance, why)
+    } else {
+        let why = format!("your clearance does not cover {what} ({})", r.denied);
+        (Code::NotCleared, why)
+    }
+}
+
+/// A typed-marking error with the room's syntax named, so the user can type it right.
+fn syntax_hint(mapping: &Mapping, e: &crate::label::typed::TypedError) -> String {
+    use crate::label::typed::TypedError;
+    match e {
+        TypedError::NearMiss { .. } => format!(
+            "{e}; {} marks a line by starting it with {}",
+            mapping.channel,
+            mapping.flot.prefix("MARKING").trim_end()
+        ),
+        _ => e.to_string(),
+    }
+}
+
+/// The marking and the IRC lines of a body under `label`: the marking on every line (shortened
+/// when it would crowd the text out, the full marking then given once), the sender's own FLOT
+/// copy not doubled, at most the mapping's `max_lines` (the rest replaced by a note).
+fn render(
+    state: &State,
+    mapping: &Mapping,
+    label: &Label,
+    body: &str,
+) -> Option<(String, Vec<String>)> {
+    let policies = state.gate.policies();
+    let policy = policies.get(label.policy.as_ref()?)?;
+    let marking = policy.render_marking(label).ok()?;
+    let full = mapping.flot.prefix(&marking);
+    let body = body.strip_prefix(full.as_str()).unwrap_or(body);
+    let mut lines = Vec::new();
+    let prefix = if full.len() > LONGEST_PREFIX {
+        let class = label
+            .classification
+            .and_then(|c| policy.classification(c))
+            .map_or("LABELLED", |c| c.name.as_str());
+        let short = mapping.flot.prefix(&format!("{class} …"));
+        lines.extend(split_lines(
+            &short,
+            &format!("full marking: {marking}"),
+            LINE_BUDGET,
+        ));
+        short
+    } else {
+        full
+    };
+    lines.extend(split_lines(&prefix, body, LINE_BUDGET));
+    if lines.len() > mapping.max_lines {
+        let more = lines.len() - (mapping.max_lines - 1);
+        lines.truncate(mapping.max_lines - 1);
+        lines.push(format!(
+            "{prefix}({more} more lines not shown: the message is longer than {} shows on IRC; \
+             read it in an XMPP client)",
+            mapping.channel
+        ));
+    }
+    Some((marking, lines))
+}
+
+/// Free text for a single IRC parameter: line breaks and control characters made spaces.
+fn one_line(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    out.truncate(out.trim_end().len());
+    let mut cut = out.len().min(LINE_BUDGET);
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if cut < out.len() {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}

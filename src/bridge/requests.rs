@@ -1,0 +1,329 @@
+//! What an IRC user asks of their pairing: joining and parting channels, lines to rooms and to
+//! occupants, topics, the channel list, nick changes. Every text that goes to a room is cleared
+//! by [`crossing`](super::crossing) first.
+
+use std::sync::Arc;
+
+use jid::BareJid;
+
+use super::codes::Code;
+use super::crossing;
+use super::pairing::{HELD_LIMIT, Outgoing, Pairing, Room, member, occupant_as};
+use crate::irc::backend::{Delivery, JoinRefusal, Request, Text};
+use crate::irc::proto::names;
+use crate::metrics::METRICS;
+use crate::xmpp::muc::History;
+use crate::xmpp::session::origin_id;
+
+impl Pairing {
+    pub(super) async fn request(&mut self, r: Request) {
+        match r {
+            Request::Join { channel } => self.join(channel).await,
+            Request::Part { channel, reason } => {
+                let Some(room) = self.by_channel.get(&names::fold(&channel)).cloned() else {
+                    return;
+                };
+                let Some(mapping) = self.rooms.get(&room).map(|r| r.mapping.clone()) else {
+                    return;
+                };
+                let status = match crossing::typed_reason(
+                    &self.now,
+                    self.person(),
+                    &room,
+                    &mapping,
+                    reason.as_deref(),
+                ) {
+                    Ok(s) => s,
+                    Err(why) => {
+                        self.notice(format!(
+                            "[{channel}] Your part message was not passed on: {why}."
+                        ))
+                        .await;
+                        None
+                    }
+                };
+                let shown = status.clone().map(Text::Cleared);
+                self.part(&room, "you left the channel", true, status, shown)
+                    .await;
+            }
+            Request::Message {
+                notice,
+                target,
+                text,
+                echo,
+                ..
+            } => {
+                // NOTICE and PRIVMSG both become chat messages.
+                let command = if notice { "NOTICE" } else { "PRIVMSG" };
+                if target.starts_with('#') {
+                    self.send_to_room(command, &target, &text, echo).await;
+                } else {
+                    self.send_private(command, &target, &text).await;
+                }
+            }
+            Request::Topic { channel, topic } => self.topic(&channel, topic).await,
+            Request::List => {
+                let mappings = self.now.mappings.clone();
+                let mut entries = Vec::new();
+                // Only the channels the user could join.
+                for m in mappings.iter() {
+                    if self
+                        .now
+                        .gate
+                        .policies()
+                        .check(&self.clearance, &m.default_label)
+                        .is_ok()
+                    {
+                        entries.push((m.channel.clone(), 0, Text::Own(m.room.to_string())));
+                    }
+                }
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                self.deliver(Delivery::List { entries }).await;
+            }
+            Request::Nick { nick } => {
+                // The IRC side has changed the nick already; the rooms follow.
+                self.user.nick = nick.clone();
+                self.nicks.set_own(&nick);
+                let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
+                for room in rooms {
+                    if let Some(s) = &self.session
+                        && let Err(e) = s.change_nick(&room, &nick).await
+                    {
+                        let channel = self.rooms.get(&room).map(|r| r.channel.clone());
+                        self.notice(format!(
+                            "[{}] Your nick in the room was not changed: {e}",
+                            channel.unwrap_or_default()
+                        ))
+                        .await;
+                    }
+                }
+            }
+            Request::Away { .. } | Request::Quit { .. } => {}
+        }
+    }
+
+    async fn join(&mut self, channel: String) {
+        let mappings = self.now.mappings.clone();
+        let Some(mapping) = mappings.get(&channel).cloned() else {
+            self.deliver(Delivery::JoinRefused {
+                channel,
+                reason: JoinRefusal::NoSuchChannel("No room is mapped to this channel".into()),
+            })
+            .await;
+            return;
+        };
+        if let Err(why) = self.join_decision(&mapping) {
+            self.deliver(Delivery::JoinRefused {
+                channel,
+                reason: JoinRefusal::NotCleared(format!(
+                    "your clearance does not cover the room's default label ({})",
+                    why.denied
+                )),
+            })
+            .await;
+            return;
+        }
+        let Some(session) = &self.session else {
+            self.deliver(Delivery::JoinRefused {
+                channel,
+                reason: JoinRefusal::Other("Your XMPP session is not available".into()),
+            })
+            .await;
+            return;
+        };
+        let history = History {
+            max_stanzas: Some(mapping.history),
+            since: None,
+        };
+        match session.join(&mapping.room, &self.user.nick, history).await {
+            Err(e) => {
+                self.deliver(Delivery::JoinRefused {
+                    channel,
+                    reason: JoinRefusal::Other(format!("The XMPP room refused the join: {e}")),
+                })
+                .await;
+            }
+            Ok(joined) => {
+                let room = mapping.room.clone();
+                let room_key = room.to_string();
+                // In a stable order, so the same room gives the same nicks.
+                let mut present: Vec<_> = joined.occupants.values().collect();
+                present.sort_by(|a, b| a.nick.cmp(&b.nick));
+                let mut members = Vec::new();
+                for o in present {
+                    let source = if o.nick == joined.nick {
+                        self.self_source()
+                    } else {
+                        let person = o.jid.as_ref().map(|j| j.to_bare().to_string());
+                        let irc = self.nicks.add(&room_key, &o.nick, person.as_deref());
+                        occupant_as(&room, irc)
+                    };
+                    members.push(member(source, o.role));
+                }
+                self.by_channel.insert(names::fold(&channel), room.clone());
+                self.rooms.insert(
+                    room,
+                    Room {
+                        channel: mapping.channel.clone(),
+                        nick: joined.nick,
+                        mapping: Arc::new(mapping),
+                        ready: true,
+                    },
+                );
+                self.deliver(Delivery::Joined {
+                    channel,
+                    topic: None,
+                    members,
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn topic(&mut self, channel: &str, topic: Option<String>) {
+        let (Some(room), Some(t)) = (self.by_channel.get(&names::fold(channel)).cloned(), topic)
+        else {
+            return;
+        };
+        let Some(mapping) = self.rooms.get(&room).map(|r| r.mapping.clone()) else {
+            return;
+        };
+        let subject = match crossing::typed_subject(&self.now, self.person(), &room, &mapping, &t) {
+            Ok(s) => s,
+            Err((code, why)) => {
+                self.fail("TOPIC", code, channel, why).await;
+                return;
+            }
+        };
+        if let Some(s) = &self.session
+            && let Err(e) = s.set_subject(&room, &subject).await
+        {
+            let why = format!("the topic was not changed: {e}");
+            self.fail("TOPIC", Code::XmppError, channel, why).await;
+        }
+    }
+
+    /// IRC → XMPP to a channel's room.
+    async fn send_to_room(&mut self, command: &str, channel: &str, text: &str, echo: bool) {
+        let Some(room) = self.by_channel.get(&names::fold(channel)).cloned() else {
+            let why = "you are not in this channel".into();
+            self.fail(command, Code::NotInChannel, channel, why).await;
+            return;
+        };
+        self.send_typed(command, channel, room, None, text, echo)
+            .await;
+    }
+
+    /// IRC → XMPP private message to the one occupant the nick names, through the first of
+    /// their rooms (in room order) that lets the line through; refused with the first room's
+    /// reason when none does.
+    async fn send_private(&mut self, command: &str, target: &str, text: &str) {
+        let found = self.nicks.occupant(target);
+        if found.is_empty() {
+            self.deliver(Delivery::NoSuchTarget {
+                target: target.to_owned(),
+            })
+            .await;
+            return;
+        }
+        let mut first_refusal = None;
+        for (room, nick) in found {
+            let Ok(room) = room.parse::<BareJid>() else {
+                continue;
+            };
+            match self.clear_typed(&room, Some(&nick), text) {
+                Ok(message) => {
+                    let out = Outgoing {
+                        command: command.to_owned(),
+                        target: target.to_owned(),
+                        room,
+                        nick: Some(nick),
+                        echo: false,
+                        typed: text.to_owned(),
+                        message,
+                    };
+                    self.send_or_hold(out).await;
+                    return;
+                }
+                Err(r) => {
+                    first_refusal.get_or_insert(r);
+                }
+            }
+        }
+        if let Some((code, why)) = first_refusal {
+            self.fail(command, code, target, why).await;
+        }
+    }
+
+    /// Clears a typed line for `room` (to `nick`, for a private message), or says why not.
+    fn clear_typed(
+        &self,
+        room: &BareJid,
+        nick: Option<&str>,
+        text: &str,
+    ) -> Result<crate::audit::Cleared<crate::xmpp::muc::OutgoingMessage>, (Code, String)> {
+        let Some(r) = self.rooms.get(room) else {
+            return Err((Code::NotInChannel, "you are not in that room".into()));
+        };
+        if nick.is_some() && !r.mapping.private_messages {
+            let why = format!("private messages are not allowed in {}", r.mapping.channel);
+            return Err((Code::NoPrivateMessages, why));
+        }
+        let mapping = r.mapping.clone();
+        crossing::typed_message(
+            &self.now,
+            self.person(),
+            room,
+            &mapping,
+            nick.is_some(),
+            text,
+            origin_id(),
+        )
+    }
+
+    /// A typed line to a room: cleared, then sent — or held while the room is being rejoined
+    /// — or refused with a standard reply naming the rule.
+    async fn send_typed(
+        &mut self,
+        command: &str,
+        target: &str,
+        room: BareJid,
+        nick: Option<String>,
+        text: &str,
+        echo: bool,
+    ) {
+        let message = match self.clear_typed(&room, nick.as_deref(), text) {
+            Ok(m) => m,
+            Err((code, why)) => {
+                self.fail(command, code, target, why).await;
+                return;
+            }
+        };
+        let out = Outgoing {
+            command: command.to_owned(),
+            target: target.to_owned(),
+            room,
+            nick,
+            echo,
+            typed: text.to_owned(),
+            message,
+        };
+        self.send_or_hold(out).await;
+    }
+
+    async fn send_or_hold(&mut self, out: Outgoing) {
+        if self.ready(&out.room) {
+            self.transmit(out).await;
+        } else if self.held.len() < HELD_LIMIT {
+            METRICS.held(1);
+            self.held.push_back(out);
+        } else {
+            let why = format!(
+                "the XMPP connection is being re-established and {HELD_LIMIT} messages are \
+                 already waiting; send it again shortly"
+            );
+            self.fail(&out.command, Code::QueueFull, &out.target, why)
+                .await;
+        }
+    }
+}

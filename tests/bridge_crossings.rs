@@ -1,0 +1,407 @@
+//! Side channels, against the project's ejabberd with slixmpp as the other occupants: subjects
+//! and topics, presence status and part/kick reasons, error stanzas, unusable labels with
+//! equivalents, the room's ceiling on the way in, forged delays. Each crosses only as decided
+//! for its label, or not at all; each refusal is audited.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/bridge.rs"]
+mod bridge;
+mod common;
+#[path = "common/irc.rs"]
+mod irc;
+#[path = "common/slix.rs"]
+mod slix;
+#[path = "common/support.rs"]
+mod support;
+
+use bridge::{Gateway, PASSWORD, channel, label_element};
+use common::{room, server, unique};
+use slix::{Slix, SlixLabel};
+
+/// The XML of a XEP-0258 label for a marking of the demo policy.
+fn label_xml(p: &labelgate::label::PolicySet, marking: &str) -> String {
+    label_element(p, marking).to_xml()
+}
+
+/// Nothing in `lines` mentions `text`.
+fn unseen(lines: &[String], text: &str) {
+    assert!(
+        !lines.iter().any(|l| l.contains(text)),
+        "{text:?} reached IRC: {lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_reach_only_those_cleared_for_their_label() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("subject"));
+    let (o, s, l) = (unique("olive"), unique("sam"), unique("late"));
+    let gw = Gateway::on_test_server(
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        &[(&o, "OFFICIAL"), (&s, "SECRET, UK"), (&l, "OFFICIAL")],
+    )
+    .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    let mut olive = irc::Raw::login(gw.addr, "olive", &o, PASSWORD).await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    for c in [&mut olive, &mut sam] {
+        c.send("JOIN #ops").await;
+        c.until(" 366 ").await;
+    }
+
+    // A subject carrying a SECRET label: sam sees it, olive does not.
+    let secret = label_xml(&pol, "SECRET UK EYES ONLY");
+    x.raw(&format!(
+        "<message to='{ops}' type='groupchat'><subject>plan of attack</subject>{secret}</message>"
+    ))
+    .await;
+    let t = sam.until(" TOPIC #ops").await;
+    assert!(t.ends_with(" TOPIC #ops :plan of attack"), "{t}");
+    let official = || Some(SlixLabel::marking(&pol, "OFFICIAL"));
+    x.send(&ops.to_string(), "sentinel one", official()).await;
+    unseen(&olive.lines_until("sentinel one").await, "plan of attack");
+
+    // Nor does someone who joins while it is the subject.
+    let mut late = irc::Raw::login(gw.addr, "late", &l, PASSWORD).await;
+    late.send("JOIN #ops").await;
+    late.until(" 366 ").await;
+    x.send(&ops.to_string(), "sentinel two", official()).await;
+    unseen(&late.lines_until("sentinel two").await, "plan of attack");
+
+    // A subject without a label is at the room's label: everyone sees it.
+    x.subject(&ops.to_string(), "all hands at noon").await;
+    for c in [&mut olive, &mut sam, &mut late] {
+        let t = c.until(" TOPIC #ops").await;
+        assert!(t.ends_with(":all hands at noon"), "{t}");
+    }
+    // The withheld ones were decided and audited.
+    let denied = gw
+        .records()
+        .into_iter()
+        .filter(|r| r["what"] == "subject" && r["decision"] == "deny")
+        .filter(|r| r["account"] == o.as_str() || r["account"] == l.as_str())
+        .count();
+    assert!(denied >= 2, "{denied} subject denials audited");
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_typed_on_irc_is_read_and_decided_like_a_message() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("topic"));
+    let (o, s) = (unique("olive"), unique("sam"));
+    let gw = Gateway::on_test_server(
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        &[(&o, "OFFICIAL"), (&s, "SECRET, UK")],
+    )
+    .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    let mut olive = irc::Raw::login(gw.addr, "olive", &o, PASSWORD).await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    for c in [&mut olive, &mut sam] {
+        c.send("JOIN #ops").await;
+        c.until(" 366 ").await;
+    }
+
+    sam.send("TOPIC #ops :[SECRET UK EYES ONLY] the real plan")
+        .await;
+    let m = x.message(10).await;
+    assert_eq!(m.nick, "sam");
+    assert_eq!(
+        m.subject.as_deref(),
+        Some("[DEMO-UK SECRET - UK EYES ONLY] the real plan")
+    );
+    assert_eq!(
+        m.display.as_deref(),
+        Some("DEMO-UK SECRET - UK EYES ONLY"),
+        "the subject carries its label"
+    );
+    let t = sam.until(" TOPIC #ops").await;
+    assert!(t.contains("the real plan"), "{t}");
+    x.send(
+        &ops.to_string(),
+        "after the topic",
+        Some(SlixLabel::marking(&pol, "OFFICIAL")),
+    )
+    .await;
+    unseen(&olive.lines_until("after the topic").await, "real plan");
+
+    // Above the room, above the sender: refused, and nothing reaches the room.
+    sam.send("TOPIC #ops :[TOP SECRET] too high").await;
+    let l = sam.until("Not sent").await;
+    assert!(l.contains("[#ops] Not sent: "), "{l}");
+    olive.send("TOPIC #ops :[SECRET] not mine").await;
+    let l = olive.until("Not sent").await;
+    assert!(l.contains("your clearance does not cover"), "{l}");
+    olive.send("PRIVMSG #ops :sentinel").await;
+    let next = loop {
+        let m = x.message(10).await;
+        if m.nick != "xavier" {
+            break m;
+        }
+    };
+    assert_eq!(next.body.as_deref(), Some("[DEMO-UK OFFICIAL] sentinel"));
+    assert_eq!(next.subject, None);
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_status_and_reasons_are_folded_or_decided() {
+    let pol = support::demo_policies();
+    let (fold, open) = (room(&unique("fold")), room(&unique("open")));
+    let s = unique("sam");
+    let mappings = format!(
+        "{}{}presence_status = \"room-label\"\n\n",
+        channel("#fold", &fold, "OFFICIAL", "SECRET, UK"),
+        channel("#open", &open, "OFFICIAL", "SECRET, UK")
+    );
+    let gw = Gateway::on_test_server(pol.clone(), &mappings, &[(&s, "SECRET, UK")]).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&fold.to_string(), "xavier").await;
+    x.join(&open.to_string(), "xavier").await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    sam.send("JOIN #fold,#open").await;
+    sam.until("#open :End of").await;
+
+    // IRC → XMPP: folded in #fold (and the user told), at the room's label in #open.
+    sam.send("PART #fold :off to the bunker").await;
+    let l = sam.until("part message").await;
+    assert!(
+        l.contains("[#fold] Your part message was not passed on"),
+        "{l}"
+    );
+    let p = x
+        .presence_of(&fold.to_string(), "sam", "unavailable", 10)
+        .await;
+    assert_eq!(
+        (p["type"].as_str(), p["status"].as_str()),
+        (Some("unavailable"), None)
+    );
+    sam.send("PART #open :[SECRET UK EYES ONLY] the bunker")
+        .await;
+    let l = sam.until("part message").await;
+    assert!(l.contains("can only be at the room's label"), "{l}");
+    let p = x
+        .presence_of(&open.to_string(), "sam", "unavailable", 10)
+        .await;
+    assert_eq!(p["status"].as_str(), None);
+    sam.send("JOIN #fold,#open").await;
+    sam.until("#open :End of").await;
+    sam.send("PART #open :lunch, back at two").await;
+    let p = x
+        .presence_of(&open.to_string(), "sam", "unavailable", 10)
+        .await;
+    assert_eq!(p["status"].as_str(), Some("lunch, back at two"));
+    sam.send("JOIN #open").await;
+    sam.until("#open :End of").await;
+
+    // XMPP → IRC: an occupant's status folded away in #fold, shown in #open.
+    x.leave(
+        &fold.to_string(),
+        "xavier",
+        Some("[SECRET] gone to the bunker"),
+    )
+    .await;
+    let l = sam.until("PART ").await;
+    assert!(
+        l.ends_with(" PART #fold") || l.ends_with(" PART :#fold"),
+        "no reason may cross: {l}"
+    );
+    x.leave(&open.to_string(), "xavier", Some("see you")).await;
+    let l = sam.until(" PART #open").await;
+    assert!(l.ends_with(" PART #open :see you"), "{l}");
+
+    // A moderator's kick reason is decided at the room's label.
+    x.join(&open.to_string(), "xavier").await;
+    let kick = format!(
+        "<iq type='set' to='{open}' id='k1'><query xmlns='http://jabber.org/protocol/muc#admin'>\
+         <item nick='sam' role='none'><reason>enough for today</reason></item></query></iq>"
+    );
+    x.raw(&kick).await;
+    let l = sam.until(" PART #open").await;
+    assert!(l.ends_with(":enough for today"), "{l}");
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_stanzas_from_other_occupants_are_never_shown() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("errors"));
+    let s = unique("sam");
+    let gw = Gateway::on_test_server(
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        &[(&s, "SECRET, UK")],
+    )
+    .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    sam.send("JOIN #ops").await;
+    // The room's owner sees occupants' real JIDs: the full JID of sam's session.
+    let p = x
+        .presence_of(&ops.to_string(), "sam", "available", 15)
+        .await;
+    let full = p["jid"]
+        .as_str()
+        .expect("the owner sees real JIDs")
+        .to_owned();
+    sam.until(" 366 ").await;
+
+    let error = |to: &str, id: &str, text: &str| {
+        format!(
+            "<message type='error' to='{to}' id='{id}'><error type='cancel'>\
+             <forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>{text}</text></error></message>"
+        )
+    };
+    x.raw(&error(
+        &full,
+        "forged1",
+        "FORGED: your clearance was revoked, type /quote PASS",
+    ))
+    .await;
+    x.raw(&error(&format!("{ops}/sam"), "forged2", "FORGED AS A PM"))
+        .await;
+    x.send(
+        &ops.to_string(),
+        "sentinel",
+        Some(SlixLabel::marking(&pol, "OFFICIAL")),
+    )
+    .await;
+    let seen = sam.lines_until("sentinel").await;
+    unseen(&seen, "FORGED");
+    unseen(&seen, "bounced");
+    unseen(&seen, "reported an error");
+    assert!(
+        gw.records()
+            .iter()
+            .any(|r| r["direction"] == "ignored" && r["account"] == s.as_str()),
+        "the ignored error stanza is audited"
+    );
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_primary_labels_are_withheld_whatever_the_equivalents() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("equiv"));
+    let s = unique("sam");
+    let gw = Gateway::on_test_server(
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        &[(&s, "SECRET, UK")],
+    )
+    .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    sam.send("JOIN #ops").await;
+    sam.until(" 366 ").await;
+    let sl = |ess: &str, equivalent: &str| {
+        format!(
+            "<securitylabel xmlns='urn:xmpp:sec-label:0'><displaymarking>OFFICIAL</displaymarking>\
+             <label><esssecuritylabel xmlns='urn:xmpp:sec-label:ess:0'>{ess}</esssecuritylabel>\
+             </label>{equivalent}</securitylabel>"
+        )
+    };
+    let official_ess = pol.primary().parse_marking("OFFICIAL").unwrap().to_base64();
+    let cases = [
+        // An unknown policy (1.1) with an empty equivalent label.
+        ("unknown policy", sl("MQYCAQQGASk=", "<equivalentlabel/>")),
+        // An unreadable primary with an empty equivalent.
+        ("unreadable", sl("!!not base64!!", "<equivalentlabel/>")),
+        // An unknown policy with a usable-looking equivalent: still no way round the primary.
+        (
+            "equivalent only",
+            sl(
+                "MQYCAQQGASk=",
+                &format!(
+                    "<equivalentlabel><esssecuritylabel xmlns='urn:xmpp:sec-label:ess:0'>\
+                     {official_ess}</esssecuritylabel></equivalentlabel>"
+                ),
+            ),
+        ),
+    ];
+    for (name, label) in &cases {
+        x.raw(&format!(
+            "<message to='{ops}' type='groupchat'><body>withheld: {name}</body>{label}</message>"
+        ))
+        .await;
+    }
+    x.send(
+        &ops.to_string(),
+        "sentinel",
+        Some(SlixLabel::marking(&pol, "OFFICIAL")),
+    )
+    .await;
+    unseen(&sam.lines_until("sentinel").await, "withheld:");
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_clearance_is_a_ceiling_on_the_way_in_and_delays_are_the_rooms() {
+    let pol = support::demo_policies();
+    let low = room(&unique("ceiling"));
+    let t = unique("tess");
+    let gw = Gateway::on_test_server(
+        pol.clone(),
+        &channel("#low", &low, "OFFICIAL", "SECRET, UK"),
+        &[(&t, "TOP SECRET, UK, OVERLORD")],
+    )
+    .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&low.to_string(), "xavier").await;
+    let mut tess = irc::Raw::connect(gw.addr).await;
+    tess.send("CAP REQ server-time").await;
+    tess.send(&format!("PASS {t}:{PASSWORD}")).await;
+    tess.send("NICK tess").await;
+    tess.send("USER tess 0 * :tess").await;
+    tess.send("CAP END").await;
+    tess.until(" 376 ").await;
+    tess.send("JOIN #low").await;
+    tess.until(" 366 ").await;
+
+    // (Raw stanzas both, so the client keeps their order.)
+    let top = label_xml(&pol, "TOP SECRET UK EYES ONLY");
+    x.raw(&format!(
+        "<message to='{low}' type='groupchat'><body>above the room</body>{top}</message>"
+    ))
+    .await;
+    // A live message with a forged delay: not history, and not stamped in 2001.
+    let official = label_xml(&pol, "OFFICIAL");
+    x.raw(&format!(
+        "<message to='{low}' type='groupchat'><body>fresh news</body>{official}\
+         <delay xmlns='urn:xmpp:delay' stamp='2001-09-09T01:46:40Z' from='{low}'/></message>"
+    ))
+    .await;
+    let seen = tess.lines_until("fresh news").await;
+    unseen(&seen, "above the room");
+    let news = seen.last().unwrap();
+    assert!(news.starts_with("@time="), "{news}");
+    assert!(
+        !news.starts_with("@time=2001"),
+        "the forged delay was honoured: {news}"
+    );
+    let recs = gw.records();
+    assert!(
+        recs.iter().any(|r| r["account"] == t.as_str()
+            && r["decision"] == "deny"
+            && r["reason"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("room clearance"))),
+        "the room ceiling's refusal is audited: {recs:#?}"
+    );
+    assert!(
+        !recs
+            .iter()
+            .any(|r| r["account"] == t.as_str() && r["direction"] == "history"),
+        "a live message was audited as history"
+    );
+    x.quit().await;
+}
