@@ -155,9 +155,16 @@ pub struct AuditLog {
 }
 
 struct Sink {
-    w: Box<dyn Write + Send>,
+    w: Out,
     /// The last record may have been written in part: end it before the next one.
     torn: bool,
+}
+
+enum Out {
+    /// A file: a record written in part is cut off again.
+    File(std::fs::File),
+    /// Anything else: a record written in part is ended before the next.
+    Other(Box<dyn Write + Send>),
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -177,13 +184,22 @@ impl AuditLog {
             .append(true)
             .mode(0o600)
             .open(path)?;
-        Ok(AuditLog::to_writer(Box::new(f), bodies))
+        Ok(AuditLog {
+            out: Mutex::new(Sink {
+                w: Out::File(f),
+                torn: false,
+            }),
+            bodies,
+        })
     }
 
     /// Writes to any writer (standard error, a test buffer).
     pub fn to_writer(w: Box<dyn Write + Send>, bodies: bool) -> AuditLog {
         AuditLog {
-            out: Mutex::new(Sink { w, torn: false }),
+            out: Mutex::new(Sink {
+                w: Out::Other(w),
+                torn: false,
+            }),
             bodies,
         }
     }
@@ -195,21 +211,24 @@ impl AuditLog {
             .out
             .lock()
             .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
-        if out.torn {
+        if out.torn && matches!(out.w, Out::Other(_)) {
             // End whatever part of the last record got out, so this one starts a line.
             line.insert(0, b'\n');
         }
-        // One write for the whole record; anything less is a failure (the rest is not retried,
-        // so no record is ever split around another).
-        let result = match out.w.write(&line) {
-            Ok(n) if n == line.len() => out.w.flush(),
-            Ok(n) => Err(std::io::Error::other(format!(
-                "only {n} of {} bytes of the record were written",
-                line.len()
-            ))),
-            Err(e) => Err(e),
+        let sink = &mut *out;
+        let result = match &mut sink.w {
+            Out::File(f) => {
+                let before = f.metadata()?.len();
+                let r = whole(f, &line);
+                if r.is_err() {
+                    // Cut off what part of the record got out: no half record stays.
+                    let _ = f.set_len(before);
+                }
+                r
+            }
+            Out::Other(w) => whole(w, &line),
         };
-        out.torn = result.is_err();
+        sink.torn = result.is_err();
         result
     }
 }
@@ -236,6 +255,19 @@ impl Refusal {
     /// The decision could not be recorded (not a clearance matter).
     pub fn unaudited(&self) -> bool {
         matches!(self.denied, Denied::Unaudited(_))
+    }
+}
+
+/// One write for the whole record, then a flush; anything less is a failure (the rest is not
+/// retried, so no record is ever split around another).
+fn whole(w: &mut impl Write, line: &[u8]) -> std::io::Result<()> {
+    match w.write(line) {
+        Ok(n) if n == line.len() => w.flush(),
+        Ok(n) => Err(std::io::Error::other(format!(
+            "only {n} of {} bytes of the record were written",
+            line.len()
+        ))),
+        Err(e) => Err(e),
     }
 }
 

@@ -126,3 +126,22 @@ pub fn fuzz_irc(data: &[u8]) {
 pub fn peer_cleared<T>(value: T) -> crate::audit::Cleared<T> {
     crate::audit::Cleared::unchecked(value)
 }
+
+/// Typed-line reader: never panics; a line read as marked has a valid label, and its text is
+/// never longer than the line plus the addressee's space.
+pub fn fuzz_typed(policy: &Policy, data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for flot in [
+        Flot::default(),
+        Flot::new("({marking}) ", Some(r"\((?P<marking>[^)]+)\)\s?")).unwrap_or_default(),
+    ] {
+        if let Ok(t) = crate::label::typed::read_typed(&flot, policy, text) {
+            if let Some(l) = &t.label {
+                assert!(policy.validate(l).is_ok(), "an invalid label was read");
+            }
+            assert!(t.text.len() <= text.len() + 1);
+        }
+    }
+}

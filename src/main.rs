@@ -349,9 +349,10 @@ fn run(config: &Path) -> Result<bool> {
             XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, dir: dir.clone() },
         };
         let mapping_count = g.mappings.len();
-        let bridge = Bridge::new(gate, g.mappings, identity);
+        let bridge = Bridge::new(gate.clone(), g.mappings, identity);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = labelgate::irc::server::Shared::new(g.irc, g.users, Arc::new(bridge.clone()), stop_rx);
+        shared.set_audit(gate);
         let irc_tls = match &g.irc_tls {
             Some(t) => Some(labelgate::irc::tls::server_config(&t.certificate, &t.key, t.request_client_certificate)?),
             None => None,

@@ -435,12 +435,14 @@ fn typed_label(
     Ok((label, typed.text))
 }
 
+/// What a user is told when a decision could not be written to the audit trail.
+pub const AUDIT_FAILED: &str = "the gateway could not record the decision in its audit trail, so nothing was done; tell \
+     the operator";
+
 /// A refusal's code and words.
 fn refusal(r: &crate::audit::Refusal, what: &str) -> (Code, String) {
     if r.unaudited() {
-        let why = "the gateway could not record the decision in its audit trail, so nothing \
-                   was sent; tell the operator";
-        (Code::AuditFailed, why.to_owned())
+        (Code::AuditFailed, AUDIT_FAILED.to_owned())
     } else if r.room {
         let why = format!("the room does not allow {what} ({})", r.denied);
         (Code::RoomClearance, why)
@@ -522,4 +524,74 @@ fn one_line(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditLog, Gate};
+    use crate::config::mappings::Mappings;
+    use crate::label::{PolicySet, load_policy};
+
+    fn state_with(block: &str) -> (State, Arc<Mapping>) {
+        #[allow(clippy::expect_used)]
+        let policy = load_policy(include_str!("../../tests/fixtures/spif/uk-demo.xml"))
+            .expect("the demo policy loads");
+        let policies = PolicySet::new(policy);
+        let text = format!(
+            "[[channel]]\nirc = \"#ops\"\nroom = \"ops@conference.labelgate.test\"\n\
+             default_label = \"OFFICIAL\"\nclearance = \"SECRET, UK\"\n{block}"
+        );
+        #[allow(clippy::expect_used)]
+        let mappings =
+            Mappings::parse(&[(PathBuf::from("m.toml"), text)], &policies).expect("mapping");
+        #[allow(clippy::expect_used)]
+        let mapping = Arc::new(mappings.get("#ops").expect("#ops").clone());
+        let gate = Gate::new(
+            Arc::new(policies),
+            Arc::new(AuditLog::to_writer(Box::new(std::io::sink()), false)),
+        );
+        let state = State {
+            gate,
+            mappings: Arc::new(mappings),
+            users: None,
+        };
+        (state, mapping)
+    }
+
+    #[test]
+    fn long_prefixes_are_shortened_and_the_full_marking_given_once() {
+        let pad = "x".repeat(200);
+        let (state, mapping) = state_with(&format!("flot_template = \"{pad}[{{marking}}] \"\n"));
+        let label = mapping.default_label.clone();
+        let (marking, lines) = render(&state, &mapping, &label, "hello\nworld").unwrap_or_default();
+        assert_eq!(marking, "DEMO-UK OFFICIAL");
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(
+            lines[0].ends_with("[OFFICIAL …] full marking: DEMO-UK OFFICIAL"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with("[OFFICIAL …] hello"), "{}", lines[1]);
+        assert!(lines.iter().all(|l| l.len() <= LINE_BUDGET));
+    }
+
+    #[test]
+    fn lines_beyond_the_limit_become_one_note() {
+        let (state, mapping) = state_with("max_lines = 3\n");
+        let label = mapping.default_label.clone();
+        let (_, lines) = render(&state, &mapping, &label, "a\nb\nc\nd\ne").unwrap_or_default();
+        assert_eq!(
+            lines,
+            [
+                "[DEMO-UK OFFICIAL] a",
+                "[DEMO-UK OFFICIAL] b",
+                "[DEMO-UK OFFICIAL] (3 more lines not shown: the message is longer than #ops \
+                 shows on IRC; read it in an XMPP client)"
+            ]
+        );
+    }
 }

@@ -285,8 +285,10 @@ impl Pairing {
                     Some(format!("the channel is now mapped to {}", m.room))
                 }
                 Some(m) => match self.join_decision(m) {
+                    Err(d) if d.unaudited() => Some(crossing::AUDIT_FAILED.to_owned()),
                     Err(d) => Some(format!(
-                        "your clearance no longer covers the room's default label ({d})"
+                        "your clearance no longer covers the room's default label ({})",
+                        d.denied
                     )),
                     Ok(()) => {
                         if let Some(r) = self.rooms.get_mut(&room) {

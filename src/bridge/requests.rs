@@ -7,7 +7,7 @@ use std::sync::Arc;
 use jid::BareJid;
 
 use super::codes::Code;
-use super::crossing;
+use super::crossing::{self, AUDIT_FAILED};
 use super::pairing::{HELD_LIMIT, Outgoing, Pairing, Room, member, occupant_as};
 use crate::irc::backend::{Delivery, JoinRefusal, Request, Text};
 use crate::irc::proto::names;
@@ -113,14 +113,16 @@ impl Pairing {
             return;
         };
         if let Err(why) = self.join_decision(&mapping) {
-            self.deliver(Delivery::JoinRefused {
-                channel,
-                reason: JoinRefusal::NotCleared(format!(
+            let reason = if why.unaudited() {
+                JoinRefusal::Other(AUDIT_FAILED.into())
+            } else {
+                JoinRefusal::NotCleared(format!(
                     "your clearance does not cover the room's default label ({})",
                     why.denied
-                )),
-            })
-            .await;
+                ))
+            };
+            self.deliver(Delivery::JoinRefused { channel, reason })
+                .await;
             return;
         }
         let Some(session) = &self.session else {

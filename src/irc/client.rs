@@ -115,7 +115,12 @@ struct Client<B: Backend> {
     /// Lines produced by the command being handled (for labeled-response).
     buffer: Vec<Message>,
     quit: Option<String>,
+    /// SASL exchanges that failed on this connection.
+    sasl_failures: u32,
 }
+
+/// Failed SASL exchanges a connection may have before it is closed.
+const SASL_ATTEMPTS: u32 = 3;
 
 fn now_tag() -> String {
     crate::util::timestamp_now(true)
@@ -193,6 +198,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         user: None,
         pass: None,
         sasl: SaslState::default(),
+        sasl_failures: 0,
         account: None,
         registered: false,
         to_backend: None,
@@ -578,11 +584,12 @@ impl<B: Backend> Client<B> {
                 .ok()
         };
         let Some(decoded) = decoded else {
-            self.numeric(n::ERR_SASLFAIL());
+            self.sasl_failed(None, "the SASL payload is not base64")
+                .await;
             return;
         };
         let users = self.shared.users();
-        let user = match mech.as_str() {
+        let (account, user) = match mech.as_str() {
             "PLAIN" => {
                 let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
                 match parts.as_slice() {
@@ -590,24 +597,47 @@ impl<B: Backend> Client<B> {
                         let authcid = String::from_utf8_lossy(authcid).into_owned();
                         let authzid = String::from_utf8_lossy(authzid).into_owned();
                         let password = String::from_utf8_lossy(password).into_owned();
+                        if let Err(t) = self.shared.login_allowed(self.peer, Some(&authcid)) {
+                            self.server_notice(&format!("Login refused: {t}."));
+                            self.sasl_failed(None, "").await;
+                            return;
+                        }
                         if !authzid.is_empty() && authzid != authcid {
-                            None
+                            (Some(authcid), None)
                         } else {
-                            self.shared.passwords.check(users, authcid, password).await
+                            let u = self
+                                .shared
+                                .passwords
+                                .check(users, authcid.clone(), password)
+                                .await;
+                            (Some(authcid), u)
                         }
                     }
-                    _ => None,
+                    _ => (None, None),
                 }
             }
             "EXTERNAL" => {
                 let authzid = String::from_utf8_lossy(&decoded).into_owned();
-                self.cert
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                if let Some(Err(e)) = self.cert.as_ref().map(|c| super::cert::check(c, now)) {
+                    self.server_notice(&format!(
+                        "Login refused: your client certificate cannot be used ({e})."
+                    ));
+                    self.sasl_failed(None, &format!("client certificate: {e}"))
+                        .await;
+                    return;
+                }
+                let u = self
+                    .cert
                     .as_ref()
                     .and_then(|c| users.by_certificate(c))
                     .filter(|u| authzid.is_empty() || authzid == u.account)
-                    .cloned()
+                    .cloned();
+                (u.as_ref().map(|u| u.account.clone()), u)
             }
-            _ => None,
+            _ => (None, None),
         };
         match user {
             Some(u) => {
@@ -616,7 +646,23 @@ impl<B: Backend> Client<B> {
                 self.numeric(n::RPL_SASLSUCCESS());
                 self.account = Some(u);
             }
-            None => self.numeric(n::ERR_SASLFAIL()),
+            None => {
+                self.sasl_failed(account.as_deref(), "SASL credentials refused")
+                    .await
+            }
+        }
+    }
+
+    /// A failed SASL exchange: 904, counted and audited (`why` empty: already audited), and
+    /// the connection closed after [`SASL_ATTEMPTS`].
+    async fn sasl_failed(&mut self, account: Option<&str>, why: &str) {
+        if !why.is_empty() {
+            self.shared.login_failed(self.peer, account, why);
+        }
+        self.numeric(n::ERR_SASLFAIL());
+        self.sasl_failures += 1;
+        if self.sasl_failures >= SASL_ATTEMPTS {
+            self.quit = Some("Too many failed login attempts".into());
         }
     }
 
@@ -675,6 +721,12 @@ impl<B: Backend> Client<B> {
             && let Some(pass) = self.pass.take()
         {
             let users = self.shared.users();
+            let account = pass.split_once(':').map(|(a, _)| a.to_owned());
+            if let Err(t) = self.shared.login_allowed(self.peer, account.as_deref()) {
+                self.numeric(n::ERR_PASSWDMISMATCH());
+                self.quit = Some(format!("Login refused: {t}"));
+                return;
+            }
             let found = match pass.split_once(':') {
                 Some((acct, pw)) => {
                     let (acct, pw) = (acct.to_owned(), pw.to_owned());
@@ -685,6 +737,8 @@ impl<B: Backend> Client<B> {
             match found {
                 Some(u) => self.account = Some(u),
                 None => {
+                    let why = "PASS credentials refused";
+                    self.shared.login_failed(self.peer, account.as_deref(), why);
                     self.numeric(n::ERR_PASSWDMISMATCH());
                     self.quit = Some("Bad password".into());
                     return;
@@ -1088,10 +1142,13 @@ impl<B: Backend> Client<B> {
         self.request(Request::Away { text }).await;
     }
 
+    /// ISON answers for the asker and the people in their channels only: who else is on the
+    /// gateway is not theirs to learn.
     fn ison(&mut self, msg: &Message) {
         let mut on = Vec::new();
+        let me = names::fold(&self.nick_or_star());
         for nick in msg.params.iter().flat_map(|p| p.split_whitespace()) {
-            if self.shared.nick_in_use(nick) || self.find_member(nick).is_some() {
+            if names::fold(nick) == me || self.find_member(nick).is_some() {
                 on.push(nick.to_owned());
             }
         }

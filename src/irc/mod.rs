@@ -8,7 +8,9 @@
 //! * [`passwords`] — argon2id checks on a small pool of dedicated threads.
 
 pub mod backend;
+pub mod cert;
 mod client;
+pub mod logins;
 pub mod passwords;
 pub mod proto;
 pub mod server;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -13,7 +13,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::backend::Backend;
+use super::logins::{LoginGuard, Throttled};
 use super::proto::names;
+use crate::audit::{Context, Direction, Gate};
 use crate::config::users::Users;
 
 /// Settings of the IRC front-end.
@@ -112,6 +114,10 @@ pub struct Shared<B: Backend> {
     pub shutdown: watch::Receiver<bool>,
     /// Where passwords are checked.
     pub passwords: crate::irc::passwords::PasswordCheckers,
+    /// Failed logins by address and account.
+    logins: Mutex<LoginGuard>,
+    /// Where failed and throttled logins are audited (set once at start).
+    audit: OnceLock<Gate>,
 }
 
 impl<B: Backend> Shared<B> {
@@ -131,7 +137,52 @@ impl<B: Backend> Shared<B> {
             clients: AtomicU64::new(0),
             shutdown,
             passwords: crate::irc::passwords::PasswordCheckers::per_core(),
+            logins: Mutex::new(LoginGuard::default()),
+            audit: OnceLock::new(),
         })
+    }
+
+    /// Audits failed and throttled logins through `gate` (once; later calls are ignored).
+    pub fn set_audit(&self, gate: Gate) {
+        let _ = self.audit.set(gate);
+    }
+
+    /// Whether a login from `peer` (for `account`, when known) may be tried now; a refusal is
+    /// audited.
+    pub fn login_allowed(&self, peer: SocketAddr, account: Option<&str>) -> Result<(), Throttled> {
+        let now = std::time::Instant::now();
+        let r = match self.logins.lock() {
+            Ok(g) => g.check(peer.ip(), account, now),
+            Err(p) => p.into_inner().check(peer.ip(), account, now),
+        };
+        if let Err(e) = &r {
+            self.audit_login(peer, account, &e.to_string());
+        }
+        r
+    }
+
+    /// Counts and audits a failed login.
+    pub fn login_failed(&self, peer: SocketAddr, account: Option<&str>, why: &str) {
+        let now = std::time::Instant::now();
+        match self.logins.lock() {
+            Ok(mut g) => g.failed(peer.ip(), account, now),
+            Err(p) => p.into_inner().failed(peer.ip(), account, now),
+        }
+        tracing::info!(%peer, account = account.unwrap_or("?"), why, "login failed");
+        self.audit_login(peer, account, why);
+    }
+
+    fn audit_login(&self, peer: SocketAddr, account: Option<&str>, why: &str) {
+        if let Some(gate) = self.audit.get() {
+            let address = peer.ip().to_string();
+            let ctx = Context {
+                direction: Some(Direction::Login),
+                account: account.unwrap_or(""),
+                address: Some(&address),
+                ..Default::default()
+            };
+            gate.refuse(&ctx, why);
+        }
     }
 
     /// The current user directory.

@@ -151,13 +151,14 @@ fn near_miss(flot: &Flot, policy: &Policy, line: &str) -> Result<(), TypedError>
         }
         return Ok(());
     }
-    // `SECRET UK: text` or `TOP SECRET text`: a classification typed in capitals.
-    let upto = head
-        .find(':')
-        .filter(|&i| i <= MAX_MARKING)
-        .unwrap_or(head.len());
-    if looks_like_marking(policy, &head[..upto], true) {
-        return Err(seen(&head[..upto.min(head.len())]));
+    // `SECRET UK: text` or `TOP SECRET text`: a classification typed in capitals, or a whole
+    // marking as a heading.
+    let colon = head.find(':').filter(|&i| i <= MAX_MARKING);
+    let upto = colon.unwrap_or(head.len());
+    if looks_like_marking(policy, &head[..upto], true)
+        || colon.is_some_and(|i| policy.parse_marking(head[..i].trim()).is_ok())
+    {
+        return Err(seen(&head[..upto]));
     }
     Ok(())
 }

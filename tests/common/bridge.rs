@@ -87,12 +87,13 @@ impl Gateway {
             Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
         );
         let bridge = Bridge::new(
-            gate,
+            gate.clone(),
             mappings(&policies, mapping_text),
             Identity::TrustedGateway(Arc::new(endpoint)),
         );
         let (stop, stop_rx) = watch::channel(false);
         let shared = Shared::new(config, users, Arc::new(bridge.clone()), stop_rx);
+        shared.set_audit(gate);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(serve(shared.clone(), listener, None));

@@ -6,12 +6,18 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-/// A writer into shared memory (for audit records).
+/// A writer into shared memory (for audit records), which a test can break (a full disk).
 #[derive(Clone, Default)]
-pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
+pub struct Buf(
+    pub Arc<Mutex<Vec<u8>>>,
+    pub Arc<std::sync::atomic::AtomicBool>,
+);
 
 impl std::io::Write for Buf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("no space left on the test device"));
+        }
         self.0.lock().unwrap().extend_from_slice(b);
         Ok(b.len())
     }
@@ -21,6 +27,11 @@ impl std::io::Write for Buf {
 }
 
 impl Buf {
+    /// From now on every write fails.
+    pub fn break_now(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Everything written, as text.
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
