@@ -45,22 +45,34 @@ async fn subjects_reach_only_those_cleared_for_their_label() {
     .await;
     let mut x = Slix::start(server(), "carol").await;
     x.join(&ops.to_string(), "xavier").await;
+    // Set while no gateway user is in the room: its label is unknown to the gateway, and the
+    // room replays it on join without one.
+    let secret = label_xml(&pol, "SECRET UK EYES ONLY");
+    x.raw(&format!(
+        "<message to='{ops}' type='groupchat'><subject>set in the dark</subject>{secret}</message>"
+    ))
+    .await;
+    let official = || Some(SlixLabel::marking(&pol, "OFFICIAL"));
+    x.send(&ops.to_string(), "sentinel zero", official()).await;
+    x.message(10).await;
     let mut olive = irc::Raw::login(gw.addr, "olive", &o, PASSWORD).await;
     let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
     for c in [&mut olive, &mut sam] {
         c.send("JOIN #ops").await;
         c.until(" 366 ").await;
     }
+    x.send(&ops.to_string(), "sentinel dark", official()).await;
+    for c in [&mut olive, &mut sam] {
+        unseen(&c.lines_until("sentinel dark").await, "set in the dark");
+    }
 
     // A subject carrying a SECRET label: sam sees it, olive does not.
-    let secret = label_xml(&pol, "SECRET UK EYES ONLY");
     x.raw(&format!(
         "<message to='{ops}' type='groupchat'><subject>plan of attack</subject>{secret}</message>"
     ))
     .await;
     let t = sam.until(" TOPIC #ops").await;
     assert!(t.ends_with(" TOPIC #ops :plan of attack"), "{t}");
-    let official = || Some(SlixLabel::marking(&pol, "OFFICIAL"));
     x.send(&ops.to_string(), "sentinel one", official()).await;
     unseen(&olive.lines_until("sentinel one").await, "plan of attack");
 
@@ -377,7 +389,8 @@ async fn the_rooms_clearance_is_a_ceiling_on_the_way_in_and_delays_are_the_rooms
     let official = label_xml(&pol, "OFFICIAL");
     x.raw(&format!(
         "<message to='{low}' type='groupchat'><body>fresh news</body>{official}\
-         <delay xmlns='urn:xmpp:delay' stamp='2001-09-09T01:46:40Z' from='{low}'/></message>"
+         <delay xmlns='urn:xmpp:delay' stamp='2001-09-09T01:46:40Z' from='{low}'/>\
+         <stanza-id xmlns='urn:xmpp:sid:0' by='carol@labelgate.test' id='forged-sid'/></message>"
     ))
     .await;
     let seen = tess.lines_until("fresh news").await;
@@ -402,6 +415,10 @@ async fn the_rooms_clearance_is_a_ceiling_on_the_way_in_and_delays_are_the_rooms
             .iter()
             .any(|r| r["account"] == t.as_str() && r["direction"] == "history"),
         "a live message was audited as history"
+    );
+    assert!(
+        !recs.iter().any(|r| r["stanza_id"] == "forged-sid"),
+        "a stanza-id the room did not assign was taken"
     );
     x.quit().await;
 }

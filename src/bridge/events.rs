@@ -8,6 +8,7 @@ use super::crossing;
 use super::pairing::{MARKING_TAG, Pairing, member, occupant_as};
 use super::sent::Sent;
 use crate::audit::{Direction, What};
+use crate::config::mappings::ReplayedSubjects;
 use crate::irc::backend::{Delivery, Source, Text};
 use crate::metrics::{METRICS, Way};
 use crate::xmpp::muc::ReceivedMessage;
@@ -115,6 +116,21 @@ impl Pairing {
                     self.inner.subjects.set(&room, &subject, labels);
                 }
                 let remembered = self.inner.subjects.get(&room, &subject);
+                if replay
+                    && remembered.is_none()
+                    && !subject.is_empty()
+                    && mapping.replayed_subjects == ReplayedSubjects::Withhold
+                {
+                    crossing::ignored(
+                        &self.now,
+                        self.person(),
+                        message.from.as_ref(),
+                        "the room's subject was not shown: the gateway did not see it set, so \
+                         its label is unknown",
+                    );
+                    return;
+                }
+                let remembered = remembered.unwrap_or_default();
                 // Withheld (and audited) when this user may not see it: the topic stays as the
                 // user last saw it.
                 if let Some(topic) = crossing::subject_to_irc(

@@ -63,38 +63,31 @@ pub(crate) struct State {
     pub(crate) users: Option<Arc<Users>>,
 }
 
-/// The labels of room subjects as the gateway saw them set, by room and text: a room replays
-/// its subject on join without the label it was set with, and must not pass there as the
-/// room's own. Bounded by the rooms users are in; lost on restart (then the room's label and any
-/// marking in the text decide).
+/// The labels of room subjects as the gateway saw them set, by room: a room replays its
+/// subject on join without the label it was set with. A replayed subject the gateway did not
+/// see set is unverified (withheld unless the mapping says otherwise). Bounded by the rooms
+/// users are in; lost on restart.
 #[derive(Default)]
 pub(crate) struct Subjects(
     std::sync::Mutex<std::collections::HashMap<jid::BareJid, (String, Vec<Label>)>>,
 );
 
 impl Subjects {
-    /// Remembers the labels `subject` was set with in `room` (none: forgets).
+    /// Remembers that `subject` was set in `room` carrying `labels` (perhaps none).
     pub(crate) fn set(&self, room: &jid::BareJid, subject: &str, labels: Vec<Label>) {
         if let Ok(mut m) = self.0.lock() {
-            if labels.is_empty() {
-                m.remove(room);
-            } else {
-                m.insert(room.clone(), (subject.to_owned(), labels));
-            }
+            m.insert(room.clone(), (subject.to_owned(), labels));
         }
     }
 
     /// The labels `subject` in `room` was set with, if the gateway saw it set.
-    pub(crate) fn get(&self, room: &jid::BareJid, subject: &str) -> Vec<Label> {
+    pub(crate) fn get(&self, room: &jid::BareJid, subject: &str) -> Option<Vec<Label>> {
         self.0
             .lock()
-            .ok()
-            .and_then(|m| {
-                m.get(room)
-                    .filter(|(s, _)| s == subject)
-                    .map(|(_, l)| l.clone())
-            })
-            .unwrap_or_default()
+            .ok()?
+            .get(room)
+            .filter(|(s, _)| s == subject)
+            .map(|(_, l)| l.clone())
     }
 }
 

@@ -18,6 +18,8 @@
 //!                                            # status); default: the default label
 //! presence_status = "fold"                   # "fold" (default) or "room-label"
 //! max_lines = 20                             # IRC lines per message at most (2..=1000)
+//! replayed_subjects = "withhold"             # a subject replayed on join whose setting the
+//!                                            # gateway did not see: "withhold" or "room-label"
 //! ```
 
 use std::collections::HashMap;
@@ -62,6 +64,20 @@ struct RawChannel {
     presence_status: PresenceStatus,
     #[serde(default = "default_max_lines")]
     max_lines: Spanned<usize>,
+    #[serde(default)]
+    replayed_subjects: ReplayedSubjects,
+}
+
+/// What becomes of the subject a room replays on join when the gateway did not see it set (so
+/// does not know the label it was set with: rooms store subjects without labels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplayedSubjects {
+    /// Not shown (audited) until someone sets the subject while the gateway sees it.
+    #[default]
+    Withhold,
+    /// Shown at the room's label (for rooms whose subjects are known never to be labelled).
+    RoomLabel,
 }
 
 fn default_max_lines() -> Spanned<usize> {
@@ -120,6 +136,8 @@ pub struct Mapping {
     pub presence_status: PresenceStatus,
     /// IRC lines per message at most; longer messages are cut with a note saying so.
     pub max_lines: usize,
+    /// Replayed subjects of unknown label.
+    pub replayed_subjects: ReplayedSubjects,
     /// Where it was defined.
     pub file: PathBuf,
     /// Line.
@@ -335,6 +353,7 @@ impl Mappings {
                         room_label,
                         presence_status: c.presence_status,
                         max_lines,
+                        replayed_subjects: c.replayed_subjects,
                         file: path.clone(),
                         line: line_of(text, at),
                     },
