@@ -383,8 +383,13 @@ impl Pairing {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        let Some(nick) = nick else { return };
         let Some(body) = m.body.clone() else { return };
+        // A message from the room itself (a configuration notice): decided like any body, shown
+        // as a NOTICE from `room` (a name no occupant can take).
+        let nick = match nick {
+            Some(n) => n,
+            None => return self.room_notice(room, m, body).await,
+        };
         let own = nick == r.nick;
         if own
             && let Some(id) = &m.origin_id
@@ -421,6 +426,38 @@ impl Pairing {
             notice: false,
             tags: vec![(MARKING_TAG.into(), Some(out.marking))],
             time: m.delay.clone(),
+        })
+        .await;
+    }
+
+    async fn room_notice(&mut self, room: BareJid, m: ReceivedMessage, body: String) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        let (mapping, channel) = (r.mapping.clone(), r.channel.clone());
+        let person = self.person();
+        let direction = Direction::XmppToIrc;
+        let out =
+            match crossing::body_to_irc(&self.now, person, direction, &room, &mapping, &m, &body) {
+                Ok(o) => o,
+                Err(reason) => {
+                    METRICS.withheld(Way::XmppToIrc, reason);
+                    return;
+                }
+            };
+        let from = Source {
+            nick: "room".into(),
+            user: "xmpp".into(),
+            host: room.domain().to_string(),
+            account: None,
+        };
+        self.deliver(Delivery::Message {
+            from,
+            target: channel,
+            lines: out.lines,
+            notice: true,
+            tags: vec![(MARKING_TAG.into(), Some(out.marking))],
+            time: None,
         })
         .await;
     }

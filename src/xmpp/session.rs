@@ -584,8 +584,9 @@ impl Session {
             .await
     }
 
-    /// Sends an IQ and waits for its answer (matched by id).
-    pub async fn iq(&self, iq: Iq) -> Result<Iq, IqError> {
+    /// Sends an IQ and waits for its answer (matched by id). Not public: an IQ could carry any
+    /// text, and text leaves only as a `Cleared` value through the typed calls above.
+    async fn iq(&self, iq: Iq) -> Result<Iq, IqError> {
         let id = match &iq {
             Iq::Get { id, .. }
             | Iq::Set { id, .. }
