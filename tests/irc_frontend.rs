@@ -32,6 +32,10 @@ async fn pass_login_and_welcome_burst() {
     c.until(" 003 ").await;
     c.until(" 004 ").await;
     let isupport = c.until(" 005 ").await;
+    // Every token its own parameter (one parameter of tokens joined is what clients cannot read).
+    let (params, trailing) = isupport.rsplit_once(" :").unwrap();
+    assert_eq!(trailing, "are supported by this server");
+    let params: Vec<&str> = params.split(' ').skip(3).collect();
     for token in [
         "CASEMAPPING=ascii",
         "CHANTYPES=#",
@@ -40,8 +44,9 @@ async fn pass_login_and_welcome_burst() {
         "TOPICLEN=390",
         "NETWORK=labelgate",
         "UTF8ONLY",
+        "PREFIX=(ov)@+",
     ] {
-        assert!(isupport.contains(token), "{token} missing from {isupport}");
+        assert!(params.contains(&token), "{token} missing from {isupport}");
     }
     c.until(" 375 ").await;
     c.until(" 376 ").await;

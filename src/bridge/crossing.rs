@@ -65,6 +65,8 @@ impl<'a> Person<'a> {
 pub(super) struct ToIrc {
     pub lines: Cleared<Vec<String>>,
     pub marking: String,
+    /// A `/me` (XEP-0245): the lines go as CTCP ACTION.
+    pub action: bool,
 }
 
 /// The label of a received stanza (see the module rules), or why it has none usable.
@@ -133,13 +135,22 @@ pub(super) fn body_to_irc(
             return Err(Reason::InvalidLabel);
         }
     };
-    let Some((marking, lines)) = render(state, mapping, &label, body) else {
+    // XEP-0245: a body starting with "/me " is an action.
+    let (action, text) = match body.strip_prefix("/me ") {
+        Some(rest) => (true, rest),
+        None => (false, body),
+    };
+    let Some((marking, lines)) = render(state, mapping, &label, text) else {
         state.gate.refuse(&ctx, "the label has no display marking");
         return Err(Reason::InvalidLabel);
     };
     let checks = [Check::Room(&mapping.clearance), Check::Person(to.clearance)];
     match state.gate.clear(&ctx, &checks, &[&label], lines) {
-        Ok(lines) => Ok(ToIrc { lines, marking }),
+        Ok(lines) => Ok(ToIrc {
+            lines,
+            marking,
+            action,
+        }),
         Err(r) if r.room => Err(Reason::RoomClearance),
         Err(_) => Err(Reason::Clearance),
     }
@@ -223,8 +234,9 @@ pub(super) fn free_text_to_irc(
 
 /// A line typed to a room (or, with `private`, to an occupant): its label read (FLOT, after an
 /// optional addressee; the room's default without one), allowed by the catalog, within the
-/// sender's clearance and the room's; the message built with the label. Or the refusal, with
-/// its code and words (audited).
+/// sender's clearance and the room's; the message built with the label (an `action` as a
+/// XEP-0245 `/me `). Or the refusal, with its code and words (audited).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn typed_message(
     state: &State,
     from: Person<'_>,
@@ -232,6 +244,7 @@ pub(super) fn typed_message(
     mapping: &Mapping,
     private: bool,
     text: &str,
+    action: bool,
     origin_id: String,
 ) -> Result<Cleared<OutgoingMessage>, (Code, String)> {
     let room_text = room.to_string();
@@ -253,6 +266,7 @@ pub(super) fn typed_message(
     } else {
         rest.clone()
     };
+    let body = if action { format!("/me {body}") } else { body };
     let message = OutgoingMessage {
         body,
         label: Some(SecurityLabel {

@@ -51,6 +51,8 @@ pub(super) struct Outgoing {
     pub(super) echo: bool,
     /// The line as typed.
     pub(super) typed: String,
+    /// A `/me`.
+    pub(super) action: bool,
     pub(super) message: Cleared<OutgoingMessage>,
 }
 
@@ -479,7 +481,7 @@ impl Pairing {
             let private = o.nick.is_some();
             let person = self.person();
             match crossing::typed_message(
-                &self.now, person, &o.room, &mapping, private, &o.typed, id,
+                &self.now, person, &o.room, &mapping, private, &o.typed, o.action, id,
             ) {
                 Ok(m) => {
                     o.message = m;

@@ -15,6 +15,13 @@ use crate::metrics::METRICS;
 use crate::xmpp::muc::History;
 use crate::xmpp::session::origin_id;
 
+/// A typed line: its text and whether it is a `/me`.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    text: &'a str,
+    action: bool,
+}
+
 impl Pairing {
     pub(super) async fn request(&mut self, r: Request) {
         match r {
@@ -50,15 +57,20 @@ impl Pairing {
                 notice,
                 target,
                 text,
+                action,
                 echo,
                 ..
             } => {
                 // NOTICE and PRIVMSG both become chat messages.
                 let command = if notice { "NOTICE" } else { "PRIVMSG" };
+                let line = Line {
+                    text: &text,
+                    action,
+                };
                 if target.starts_with('#') {
-                    self.send_to_room(command, &target, &text, echo).await;
+                    self.send_to_room(command, &target, line, echo).await;
                 } else {
-                    self.send_private(command, &target, &text).await;
+                    self.send_private(command, &target, line).await;
                 }
             }
             Request::Topic { channel, topic } => self.topic(&channel, topic).await,
@@ -206,7 +218,7 @@ impl Pairing {
     }
 
     /// IRC → XMPP to a channel's room.
-    async fn send_to_room(&mut self, command: &str, channel: &str, text: &str, echo: bool) {
+    async fn send_to_room(&mut self, command: &str, channel: &str, text: Line<'_>, echo: bool) {
         let Some(room) = self.by_channel.get(&names::fold(channel)).cloned() else {
             let why = "you are not in this channel".into();
             self.fail(command, Code::NotInChannel, channel, why).await;
@@ -219,7 +231,7 @@ impl Pairing {
     /// IRC → XMPP private message to the one occupant the nick names, through the first of
     /// their rooms (in room order) that lets the line through; refused with the first room's
     /// reason when none does.
-    async fn send_private(&mut self, command: &str, target: &str, text: &str) {
+    async fn send_private(&mut self, command: &str, target: &str, text: Line<'_>) {
         let found = self.nicks.occupant(target);
         if found.is_empty() {
             self.deliver(Delivery::NoSuchTarget {
@@ -241,7 +253,8 @@ impl Pairing {
                         room,
                         nick: Some(nick),
                         echo: false,
-                        typed: text.to_owned(),
+                        typed: text.text.to_owned(),
+                        action: text.action,
                         message,
                     };
                     self.send_or_hold(out).await;
@@ -262,7 +275,7 @@ impl Pairing {
         &self,
         room: &BareJid,
         nick: Option<&str>,
-        text: &str,
+        text: Line<'_>,
     ) -> Result<crate::audit::Cleared<crate::xmpp::muc::OutgoingMessage>, (Code, String)> {
         let Some(r) = self.rooms.get(room) else {
             return Err((Code::NotInChannel, "you are not in that room".into()));
@@ -278,7 +291,8 @@ impl Pairing {
             room,
             &mapping,
             nick.is_some(),
-            text,
+            text.text,
+            text.action,
             origin_id(),
         )
     }
@@ -291,7 +305,7 @@ impl Pairing {
         target: &str,
         room: BareJid,
         nick: Option<String>,
-        text: &str,
+        text: Line<'_>,
         echo: bool,
     ) {
         let message = match self.clear_typed(&room, nick.as_deref(), text) {
@@ -307,7 +321,8 @@ impl Pairing {
             room,
             nick,
             echo,
-            typed: text.to_owned(),
+            typed: text.text.to_owned(),
+            action: text.action,
             message,
         };
         self.send_or_hold(out).await;

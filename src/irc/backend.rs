@@ -101,8 +101,10 @@ pub enum Request {
         notice: bool,
         /// Channel or nick.
         target: String,
-        /// Text (one IRC line).
+        /// Text (one IRC line), formatting removed.
         text: String,
+        /// A `/me` (CTCP ACTION).
+        action: bool,
         /// The client's tags (client-only `+` tags and `label`).
         tags: Vec<(String, Option<String>)>,
         /// The client negotiated echo-message.
@@ -172,6 +174,8 @@ pub enum Delivery {
         target: String,
         /// The message's IRC lines (each with its marking), cleared for this user.
         lines: Cleared<Vec<String>>,
+        /// A `/me`: each line goes as a CTCP ACTION.
+        action: bool,
         /// NOTICE rather than PRIVMSG.
         notice: bool,
         /// Tags to send to clients that negotiated message-tags (e.g. the label marking).

@@ -19,6 +19,7 @@ use tokio_util::codec::FramedRead;
 use super::backend::{Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request};
 use super::proto::caps::{Cap, CapSet};
 use super::proto::codec::{Line, LineCodec};
+use super::proto::ctcp::{self, Ctcp};
 use super::proto::message::Message;
 use super::proto::names;
 use super::proto::numeric::{self as n, Numeric};
@@ -750,11 +751,11 @@ impl<B: Backend> Client<B> {
             self.quit = Some("Authentication required: use SASL or PASS account:password".into());
             return;
         }
-        let Some(account) = self.account.clone() else {
+        if self.account.is_none() {
             // Only reachable with require_auth off: no directory entry, no XMPP identity.
             self.quit = Some("No account".into());
             return;
-        };
+        }
         self.registered = true;
         let cfg = self.shared.config.clone();
         let nick = self.nick_or_star();
@@ -774,9 +775,12 @@ impl<B: Backend> Client<B> {
             format!("NETWORK={}", cfg.network),
             "UTF8ONLY".into(),
             format!("MAXTARGETS={MAX_TARGETS}"),
-            format!("ACCOUNT={}", account.account),
+            format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS}"),
+            "CHANLIMIT=#:".into(),
         ];
-        self.numeric(n::RPL_ISUPPORT(&tokens));
+        for chunk in tokens.chunks(13) {
+            self.numeric(n::RPL_ISUPPORT(chunk));
+        }
         self.motd();
         let mode_source = nick.clone();
         self.send(Message::new("MODE", vec![nick, "+i".into()]).with_source(mode_source));
@@ -873,12 +877,35 @@ impl<B: Backend> Client<B> {
             }
             return;
         };
-        let Some(text) = msg.params.get(1).filter(|t| !t.is_empty()).cloned() else {
+        let Some(raw) = msg.params.get(1).filter(|t| !t.is_empty()).cloned() else {
             if !notice {
                 self.numeric(n::ERR_NOTEXTTOSEND());
             }
             return;
         };
+        // CTCP and formatting: `/me` crosses as an action, formatting is removed (the words
+        // kept), other CTCP is answered here and never crosses.
+        let (text, action) = match ctcp::read(&raw) {
+            Ctcp::Text(t) => (ctcp::strip_formatting(t), false),
+            Ctcp::Action(t) => (ctcp::strip_formatting(t), true),
+            Ctcp::Query { command, args } => {
+                let (command, args) = (command.to_ascii_uppercase(), args.to_owned());
+                for target in targets
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .take(MAX_TARGETS)
+                {
+                    self.ctcp_query(verb, notice, target, &command, &args);
+                }
+                return;
+            }
+        };
+        if text.trim().is_empty() {
+            if !notice {
+                self.numeric(n::ERR_NOTEXTTOSEND());
+            }
+            return;
+        }
         let tags: Vec<(String, Option<String>)> = msg
             .tags
             .iter()
@@ -917,10 +944,71 @@ impl<B: Backend> Client<B> {
                 notice,
                 target: target.to_owned(),
                 text: text.clone(),
+                action,
                 tags: tags.clone(),
                 echo,
             })
             .await;
+        }
+    }
+
+    /// A CTCP query (or reply) to `target`: answered by the gateway for the XMPP side, which has
+    /// no CTCP; file transfer (DCC) is refused; nothing crosses.
+    fn ctcp_query(&mut self, verb: &str, notice: bool, target: &str, command: &str, args: &str) {
+        if notice {
+            self.server_notice(&format!(
+                "[{target}] CTCP {command} replies do not cross the gateway to XMPP."
+            ));
+            return;
+        }
+        if command == "DCC" {
+            self.standard_fail(
+                verb,
+                "FILE_TRANSFER",
+                target,
+                "Not sent: file transfer (DCC) does not cross the gateway",
+            );
+            return;
+        }
+        let from = if target.starts_with('#') {
+            self.shared.config.server_name.clone()
+        } else {
+            match self.find_member(target) {
+                Some((m, _)) => m.source.mask(),
+                None => {
+                    self.numeric(n::ERR_NOSUCHNICK(target));
+                    return;
+                }
+            }
+        };
+        let answer = match command {
+            "VERSION" => ctcp::reply(
+                "VERSION",
+                &format!(
+                    "labelgate {}: an XMPP user, through a security-label gateway",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ),
+            "PING" => ctcp::reply("PING", args),
+            "TIME" => ctcp::reply("TIME", &now_tag()),
+            "CLIENTINFO" => ctcp::reply("CLIENTINFO", "ACTION CLIENTINFO PING TIME VERSION"),
+            other => ctcp::reply(
+                "ERRMSG",
+                &format!("{other} :not supported across the gateway"),
+            ),
+        };
+        let me = self.nick_or_star();
+        self.send(Message::new("NOTICE", vec![me, answer]).with_source(from));
+    }
+
+    /// A standard reply `FAIL` for clients that negotiated it, else a NOTICE naming `context`.
+    fn standard_fail(&mut self, command: &str, code: &str, context: &str, text: &str) {
+        if self.caps.has(Cap::StandardReplies) {
+            let server = self.shared.config.server_name.clone();
+            let params = vec![command.into(), code.into(), context.into(), text.into()];
+            self.send(Message::new("FAIL", params).with_source(server));
+        } else {
+            self.server_notice(&format!("[{context}] {text}"));
         }
     }
 
@@ -1245,9 +1333,11 @@ impl<B: Backend> Client<B> {
                 notice,
                 tags,
                 time,
+                action,
             } => {
                 let verb = if notice { "NOTICE" } else { "PRIVMSG" };
                 for text in lines.into_inner() {
+                    let text = if action { ctcp::action(&text) } else { text };
                     let m = Message::new(verb, vec![target.clone(), text]).with_source(from.mask());
                     let m = self.tagged(m, &tags, time.as_deref(), from.account.as_deref());
                     self.send(m);
@@ -1370,15 +1460,7 @@ impl<B: Backend> Client<B> {
                 code,
                 context,
                 text,
-            } => {
-                if self.caps.has(Cap::StandardReplies) {
-                    let server = self.shared.config.server_name.clone();
-                    let m = Message::new("FAIL", vec![command, code, context, text]);
-                    self.send(m.with_source(server));
-                } else {
-                    self.server_notice(&format!("[{context}] {text}"));
-                }
-            }
+            } => self.standard_fail(&command, &code, &context, &text),
             Delivery::NoSuchTarget { target } => self.numeric(n::ERR_NOSUCHNICK(&target)),
             Delivery::Disconnect { reason } => self.quit = Some(reason),
         }

@@ -147,6 +147,7 @@ impl LocalBackend {
                     notice,
                     target,
                     text,
+                    action,
                     tags,
                     echo,
                 } => {
@@ -168,6 +169,7 @@ impl LocalBackend {
                                             from: src.clone(),
                                             target: name.clone(),
                                             lines: peer_cleared(vec![text.clone()]),
+                                            action,
                                             notice,
                                             tags: client_tags.clone(),
                                             time: None,
@@ -188,6 +190,7 @@ impl LocalBackend {
                                     from: src.clone(),
                                     target: c.source.nick.clone(),
                                     lines: peer_cleared(vec![text.clone()]),
+                                    action,
                                     notice,
                                     tags: client_tags.clone(),
                                     time: None,

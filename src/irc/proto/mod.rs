@@ -2,6 +2,7 @@
 
 pub mod caps;
 pub mod codec;
+pub mod ctcp;
 pub mod message;
 pub mod names;
 pub mod numeric;

@@ -24,6 +24,14 @@ macro_rules! numerics {
     };
 }
 
+/// 005: every token its own parameter (the caller sends at most 13 per line).
+#[allow(non_snake_case)]
+pub fn RPL_ISUPPORT(tokens: &[String]) -> Numeric {
+    let mut params = tokens.to_vec();
+    params.push("are supported by this server".into());
+    Numeric { code: 5, params }
+}
+
 numerics! {
     /// 001
     RPL_WELCOME = 1 (network: &str, mask: &str) => [format!("Welcome to the {network} IRC network, {mask}")];
@@ -33,8 +41,6 @@ numerics! {
     RPL_CREATED = 3 (when: &str) => [format!("This server was created {when}")];
     /// 004
     RPL_MYINFO = 4 (server: &str, version: &str) => [server, version, "io", "ntv", "v"];
-    /// 005 (up to 13 tokens per line)
-    RPL_ISUPPORT = 5 (tokens: &[String]) => [tokens.join(" "), "are supported by this server"];
     /// 221
     RPL_UMODEIS = 221 (modes: &str) => [modes];
     /// 301
