@@ -107,7 +107,14 @@ impl Pairing {
                     return;
                 };
                 let (channel, mapping) = (r.channel.clone(), r.mapping.clone());
-                let by = nick.map(|n| self.occupant_source(&room, &n));
+                let own = r.nick.clone();
+                let by = nick.map(|n| {
+                    if n == own {
+                        self.self_source()
+                    } else {
+                        self.occupant_source(&room, &n)
+                    }
+                });
                 // A live change: what it carries is remembered for the room's later replays.
                 if !replay
                     && let Ok(labels) =

@@ -123,6 +123,22 @@ struct Client<B: Backend> {
 /// Failed SASL exchanges a connection may have before it is closed.
 const SASL_ATTEMPTS: u32 = 3;
 
+/// Bytes of tags a client may send (IRCv3 message-tags).
+const MAX_CLIENT_TAGS: usize = 4094;
+
+/// The command word of a line (after its tags and source), for a 421.
+fn verb_of(text: &str) -> String {
+    let mut words = text.split(' ').filter(|w| !w.is_empty());
+    let mut w = words.next().unwrap_or_default();
+    if w.starts_with('@') {
+        w = words.next().unwrap_or_default();
+    }
+    if w.starts_with(':') {
+        w = words.next().unwrap_or_default();
+    }
+    w.chars().filter(|c| !c.is_control()).take(32).collect()
+}
+
 fn now_tag() -> String {
     crate::util::timestamp_now(true)
 }
@@ -393,9 +409,26 @@ impl<B: Backend> Client<B> {
                 return;
             }
         };
+        // IRCv3 message-tags: a client's tags take at most 4094 bytes.
+        if let Some(tags) = text.strip_prefix('@') {
+            let len = tags.find(' ').unwrap_or(tags.len());
+            if len > MAX_CLIENT_TAGS {
+                self.numeric(n::ERR_INPUTTOOLONG());
+                return;
+            }
+        }
         let msg = match Message::parse(&text) {
             Ok(m) => m,
             Err(super::proto::message::ParseError::Empty) => return,
+            Err(super::proto::message::ParseError::BadCommand) => {
+                let verb = verb_of(&text);
+                if self.registered {
+                    self.numeric(n::ERR_UNKNOWNCOMMAND(&verb));
+                } else {
+                    self.numeric(n::ERR_NOTREGISTERED());
+                }
+                return;
+            }
             Err(e) => {
                 self.server_notice(&format!("Malformed line ignored: {e}"));
                 return;
@@ -462,6 +495,23 @@ impl<B: Backend> Client<B> {
                 ));
             }
             H::Ison => self.ison(&msg),
+            H::Time => {
+                let server = self.shared.config.server_name.clone();
+                self.numeric(n::RPL_TIME(&server, &now_tag()));
+            }
+            // Client-only tags (typing notifications and the like) do not cross the gateway;
+            // the target is checked like a message's.
+            H::Tagmsg => {
+                let target = msg.params[0].clone();
+                if target.starts_with('#') && !self.channels.contains_key(&names::fold(&target)) {
+                    self.numeric(n::ERR_CANNOTSENDTOCHAN(
+                        &target,
+                        "You are not on that channel",
+                    ));
+                } else if !target.starts_with('#') && self.find_member(&target).is_none() {
+                    self.numeric(n::ERR_NOSUCHNICK(&target));
+                }
+            }
             H::Userhost => self.userhost(&msg),
         }
         if !self.registered {
@@ -697,7 +747,7 @@ impl<B: Backend> Client<B> {
             self.numeric(n::ERR_ALREADYREGISTERED());
             return;
         }
-        if msg.params.len() < 4 {
+        if msg.params.len() < 4 || msg.params[3].is_empty() {
             self.numeric(n::ERR_NEEDMOREPARAMS("USER"));
             return;
         }
@@ -733,7 +783,10 @@ impl<B: Backend> Client<B> {
                     let (acct, pw) = (acct.to_owned(), pw.to_owned());
                     self.shared.passwords.check(users, acct, pw).await
                 }
-                None => None,
+                None => {
+                    self.server_notice("PASS must be account:password (or log in with SASL)");
+                    None
+                }
             };
             match found {
                 Some(u) => self.account = Some(u),
@@ -1110,10 +1163,14 @@ impl<B: Backend> Client<B> {
                     .map(|m| (view.name.clone(), m.clone())),
             );
         } else {
+            // A nick or a mask (`*`, `al*`, `?ob`): each matching person once, with a channel
+            // the asker shares with them; the asker too.
+            let mut seen = std::collections::BTreeSet::new();
             for view in self.channels.values() {
-                if let Some(m) = view.members.get(&key) {
-                    rows.push((view.name.clone(), m.clone()));
-                    break;
+                for (folded, m) in &view.members {
+                    if names::glob(&key, folded) && seen.insert(folded.clone()) {
+                        rows.push((view.name.clone(), m.clone()));
+                    }
                 }
             }
         }
@@ -1196,11 +1253,15 @@ impl<B: Backend> Client<B> {
             let name = view.name.clone();
             match msg.params.get(1).map(String::as_str) {
                 None => self.numeric(n::RPL_CHANNELMODEIS(&name, "+nt")),
+                // The lists a client asks for on join: empty here (the room keeps its own).
                 Some("b") | Some("+b") if msg.params.len() == 2 => {
-                    self.numeric(Numeric {
-                        code: 368,
-                        params: vec![name, "End of channel ban list".into()],
-                    });
+                    self.numeric(n::RPL_ENDOFBANLIST(&name))
+                }
+                Some("e") | Some("+e") if msg.params.len() == 2 => {
+                    self.numeric(n::RPL_ENDOFEXCEPTLIST(&name))
+                }
+                Some("I") | Some("+I") if msg.params.len() == 2 => {
+                    self.numeric(n::RPL_ENDOFINVITELIST(&name))
                 }
                 Some(_) => self.numeric(n::ERR_CHANOPRIVSNEEDED(
                     &name,
@@ -1492,6 +1553,8 @@ enum H {
     Version,
     Ison,
     Userhost,
+    Time,
+    Tagmsg,
 }
 
 /// One row of the command table.
@@ -1535,4 +1598,6 @@ commands! {
     "VERSION" => Version, 0, false;
     "ISON" => Ison, 1, false;
     "USERHOST" => Userhost, 1, false;
+    "TIME" => Time, 0, false;
+    "TAGMSG" => Tagmsg, 1, false;
 }

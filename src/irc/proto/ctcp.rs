@@ -56,14 +56,17 @@ pub fn strip_formatting(s: &str) -> String {
     while let Some(c) = chars.next() {
         match c {
             '\x03' => {
-                // \x03[fg[,bg]]: one or two digits each.
+                // \x03[fg[,bg]]: one or two digits each; a background only after a foreground.
+                let mut fg = false;
                 for _ in 0..2 {
                     if chars.peek().is_some_and(char::is_ascii_digit) {
                         chars.next();
+                        fg = true;
                     }
                 }
                 let mut ahead = chars.clone();
-                if ahead.next() == Some(',') && ahead.peek().is_some_and(char::is_ascii_digit) {
+                if fg && ahead.next() == Some(',') && ahead.peek().is_some_and(char::is_ascii_digit)
+                {
                     chars.next();
                     for _ in 0..2 {
                         if chars.peek().is_some_and(char::is_ascii_digit) {

@@ -54,3 +54,45 @@ mod tests {
         assert_eq!(fold("Alice[]"), "alice[]");
     }
 }
+
+/// Whether a folded `mask` with `*` (any run) and `?` (any one character) matches the folded
+/// `name`.
+pub fn glob(mask: &str, name: &str) -> bool {
+    let (m, n): (Vec<char>, Vec<char>) = (mask.chars().collect(), name.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while j < n.len() {
+        if i < m.len() && (m[i] == '?' || m[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < m.len() && m[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    m[i..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::glob;
+
+    #[test]
+    fn masks() {
+        assert!(glob("*", "alice"));
+        assert!(glob("al*", "alice"));
+        assert!(glob("?lice", "alice"));
+        assert!(glob("a*e", "alice"));
+        assert!(glob("alice", "alice"));
+        assert!(!glob("bob*", "alice"));
+        assert!(!glob("a?", "alice"));
+        assert!(glob("*x*", "dr__x_who"));
+    }
+}

@@ -41,6 +41,14 @@ numerics! {
     RPL_CREATED = 3 (when: &str) => [format!("This server was created {when}")];
     /// 004
     RPL_MYINFO = 4 (server: &str, version: &str) => [server, version, "io", "ntv", "v"];
+    /// 347
+    RPL_ENDOFINVITELIST = 347 (channel: &str) => [channel, "End of channel invite exception list"];
+    /// 349
+    RPL_ENDOFEXCEPTLIST = 349 (channel: &str) => [channel, "End of channel exception list"];
+    /// 368
+    RPL_ENDOFBANLIST = 368 (channel: &str) => [channel, "End of channel ban list"];
+    /// 391
+    RPL_TIME = 391 (server: &str, time: &str) => [server, time];
     /// 221
     RPL_UMODEIS = 221 (modes: &str) => [modes];
     /// 301

@@ -1,0 +1,92 @@
+//! IRC server conventions (modern IRC documentation, IRCv3) the front-end follows, over raw
+//! sockets against the real listener: TIME, TAGMSG, the ban/exception/invite list ends, WHO
+//! masks, registration edge cases, unknown commands with tags, over-long client tags.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/irc.rs"]
+mod irc;
+
+use irc::{Raw, config, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_answer_with_the_standard_numerics() {
+    let s = start(config()).await;
+    let mut a = Raw::login(s.plain, "alice", "alice", "alice-pw").await;
+    let mut b = Raw::login(s.plain, "bob", "bob", "bob-pw").await;
+    for c in [&mut a, &mut b] {
+        c.send("JOIN #ops").await;
+        c.until(" 366 ").await;
+    }
+    a.send("TIME").await;
+    let l = a.until(" 391 ").await;
+    assert!(l.starts_with(":labelgate 391 alice labelgate :20"), "{l}");
+
+    a.send("MODE #ops e").await;
+    assert!(
+        a.until(" 349 ")
+            .await
+            .contains("#ops :End of channel exception list")
+    );
+    a.send("MODE #ops I").await;
+    assert!(
+        a.until(" 347 ")
+            .await
+            .contains("#ops :End of channel invite")
+    );
+    a.send("MODE #ops b").await;
+    assert!(
+        a.until(" 368 ")
+            .await
+            .contains("#ops :End of channel ban list")
+    );
+
+    a.send("WHO *").await;
+    let mut nicks = Vec::new();
+    loop {
+        let l = a.line().await.unwrap();
+        if l.contains(" 315 ") {
+            break;
+        }
+        if l.contains(" 352 ") {
+            nicks.push(l.split(' ').nth(7).unwrap().to_owned());
+        }
+    }
+    nicks.sort();
+    assert_eq!(nicks, ["alice", "bob"]);
+    a.send("WHO b?b").await;
+    let l = a.until(" 352 ").await;
+    assert!(l.contains(" bob H"), "{l}");
+    assert!(a.until(" 315 ").await.contains("b?b :End of WHO list"));
+
+    // TAGMSG is understood: nothing to say back when it is fine, the usual refusal when not.
+    a.send("@+typing=active TAGMSG #ops").await;
+    a.send("@+typing=active TAGMSG #elsewhere").await;
+    assert!(a.until(" 404 ").await.contains("#elsewhere"));
+    a.send("@label=x1 NONEXISTENT_COMMAND with args").await;
+    let l = a.until(" 421 ").await;
+    assert!(l.contains("NONEXISTENT_COMMAND :Unknown command"), "{l}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_edge_cases_get_their_numerics() {
+    let s = start(config()).await;
+    // An empty realname: 461.
+    let mut c = Raw::connect(s.plain).await;
+    c.send("USER u 0 * :").await;
+    assert!(c.until(" 461 ").await.contains("USER"));
+    // A password without the account: a hint, then 464.
+    let mut c = Raw::connect(s.plain).await;
+    c.send("PASS alice-pw").await;
+    c.send("NICK hinted").await;
+    c.send("USER h 0 * :h").await;
+    let l = c.until("PASS must be").await;
+    assert!(l.contains("account:password"), "{l}");
+    c.until(" 464 ").await;
+    // A client tag section over 4094 bytes: 417, and the connection lives.
+    let mut c = Raw::login(s.plain, "carol", "carol", "carol-pw").await;
+    c.send(&format!("@+x={} PING a", "y".repeat(4096))).await;
+    c.until(" 417 ").await;
+    c.send("PING alive").await;
+    assert!(c.until("PONG").await.ends_with(" alive"));
+}
