@@ -5,6 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+
+/// `println!` that returns the write error (a closed pipe, as under `| head`) instead of
+/// panicking; `main` treats a broken pipe as the reader having had enough.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
 use clap::{Args, Parser, Subcommand};
 use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
 use labelgate::label::{Clearance, Label, Policy, PolicySet, load_policy, nato};
@@ -158,23 +167,23 @@ fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
 
 fn policy_check(path: &Path) -> Result<()> {
     let p = read_policy(path)?;
-    println!("policy: {}", p.name);
-    println!("id: {}", p.id);
+    out!("policy: {}", p.name);
+    out!("id: {}", p.id);
     let order = if p.is_hierarchical() {
         "hierarchical"
     } else {
         "unordered"
     };
-    println!("classifications ({order}):");
+    out!("classifications ({order}):");
     for c in &p.classifications {
         let colour = c.color.as_deref().unwrap_or("-");
-        println!("  {} (lacv {}, colour {colour})", c.name, c.lacv);
+        out!("  {} (lacv {}, colour {colour})", c.name, c.lacv);
     }
-    println!("categories:");
+    out!("categories:");
     for set in &p.tag_sets {
         for tag in &set.tags {
             let names: Vec<&str> = tag.categories.iter().map(|c| c.name.as_str()).collect();
-            println!(
+            out!(
                 "  {} [{}] {}: {}",
                 set.name,
                 set.id,
@@ -184,7 +193,7 @@ fn policy_check(path: &Path) -> Result<()> {
         }
     }
     for e in &p.equivalent_policies {
-        println!("equivalent: {} ({})", e.name, e.id);
+        out!("equivalent: {} ({})", e.name, e.id);
     }
     Ok(())
 }
@@ -194,21 +203,21 @@ fn label_show(paths: &[PathBuf], input: &LabelInput) -> Result<()> {
     let label = read_label(&set, input)?;
     let policy = label.policy.as_ref().and_then(|id| set.get(id));
     match policy.map(|p| p.render_marking(&label)) {
-        Some(Ok(m)) => println!("marking: {m}"),
-        Some(Err(e)) => println!("marking: (none: {e})"),
-        None => println!("marking: (none: the label's policy is not loaded)"),
+        Some(Ok(m)) => out!("marking: {m}"),
+        Some(Err(e)) => out!("marking: (none: {e})"),
+        None => out!("marking: (none: the label's policy is not loaded)"),
     }
     match policy {
         None => match &label.policy {
-            Some(id) => println!("valid: no (policy {id} is not loaded)"),
-            None => println!("valid: no (the label names no policy)"),
+            Some(id) => out!("valid: no (policy {id} is not loaded)"),
+            None => out!("valid: no (the label names no policy)"),
         },
         Some(p) => match p.validate(&label) {
-            Ok(()) => println!("valid: yes"),
-            Err(e) => println!("valid: no ({e})"),
+            Ok(()) => out!("valid: yes"),
+            Err(e) => out!("valid: no ({e})"),
         },
     }
-    println!("ess: {}", label.to_base64());
+    out!("ess: {}", label.to_base64());
     Ok(())
 }
 
@@ -218,11 +227,11 @@ fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> Resul
     let label = read_label(&set, input)?;
     Ok(match set.check(&clearance, &label) {
         Ok(()) => {
-            println!("grant");
+            out!("grant");
             true
         }
         Err(denied) => {
-            println!("deny: {denied}");
+            out!("deny: {denied}");
             false
         }
     })
@@ -241,12 +250,12 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
             }
             let hash =
                 labelgate::config::users::hash_password(password).map_err(anyhow::Error::msg)?;
-            println!("{hash}");
+            out!("{hash}");
         }
         UserCmd::Fingerprint { cert } => {
             let certs = labelgate::xmpp::tls::load_certs(cert)?;
             let first = certs.first().context("no certificate")?;
-            println!(
+            out!(
                 "{}",
                 labelgate::config::users::fingerprint_of(first.as_ref()).1
             );
@@ -254,16 +263,72 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
         UserCmd::Check { file, policy } => {
             let policy = read_policy(policy)?;
             let users = labelgate::config::users::Users::load(file, &policy)?;
-            println!("{}: {} accounts", file.display(), users.len());
+            out!("{}: {} accounts", file.display(), users.len());
         }
     }
     Ok(())
 }
 
+/// Whether the audit file can be appended to (or created), without writing to it.
+fn audit_writable(file: &Path) -> std::result::Result<(), String> {
+    if file.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(file)
+            .map(drop)
+            .map_err(|e| {
+                format!(
+                    "the audit file {} cannot be appended to: {e}",
+                    file.display()
+                )
+            });
+    }
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".labelgate-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the audit file {} cannot be created in {}: {e}",
+            file.display(),
+            dir.display()
+        )),
+    }
+}
+
 fn check(config: &Path) -> Result<bool> {
     match labelgate::config::gateway::load(config) {
         Ok(g) => {
-            println!(
+            if let Some(f) = &g.audit.file
+                && let Err(why) = audit_writable(f)
+            {
+                eprintln!("{}: {why}", config.display());
+                eprintln!("{}: 1 problem(s)", config.display());
+                return Ok(false);
+            }
+            let primary = g.policies.primary();
+            let example = primary
+                .classifications
+                .first()
+                .map(|c| Label {
+                    policy: Some(primary.id.clone()),
+                    classification: Some(c.lacv),
+                    privacy_mark: None,
+                    categories: Default::default(),
+                })
+                .and_then(|l| primary.render_marking(&l).ok())
+                .unwrap_or_default();
+            out!("policy {}: markings read like `{example}`", primary.name);
+            out!(
                 "{}: ok — policy {} ({}), {} users, {} channel mappings, {} listeners",
                 config.display(),
                 g.policies.primary().name,
@@ -436,6 +501,14 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("labelgate: {e:#}");
             ExitCode::from(2)

@@ -108,3 +108,39 @@ async fn actions_formatting_and_ctcp_cross_as_an_xmpp_user_expects() {
     );
     x.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_and_join_at_once_leaves_no_ghost() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("cycle"));
+    let s = unique("sam");
+    let gw = Gateway::on_test_server(
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        &[(&s, "SECRET, UK")],
+    )
+    .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    sam.send("JOIN #ops").await;
+    sam.until(" 366 ").await;
+    for round in 0..3 {
+        // What /cycle sends: both lines at once.
+        sam.send_bytes(b"PART #ops :cycling\r\nJOIN #ops\r\n").await;
+        let seen = sam.lines_until(" 366 ").await;
+        assert!(
+            !seen
+                .iter()
+                .any(|l| l.contains(" 403 ") || l.contains(" 405 ")),
+            "{seen:#?}"
+        );
+        sam.send(&format!("PRIVMSG #ops :still here {round}")).await;
+        let m = from(&mut x, "sam").await;
+        assert_eq!(
+            m.body.as_deref(),
+            Some(format!("[DEMO-UK OFFICIAL] still here {round}").as_str())
+        );
+    }
+    x.quit().await;
+}

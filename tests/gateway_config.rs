@@ -145,3 +145,80 @@ fn problems_are_reported_with_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn configurations_that_cannot_work_are_not_ok() {
+    // An audit file that cannot be created.
+    let dir = demo_copy("audit-unwritable");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "file = \"audit.log\"",
+        "file = \"/proc/labelgate-no-such-dir/audit.log\"",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot be created in /proc/labelgate-no-such-dir"),
+        "{err}"
+    );
+
+    // restrict_to_catalog with a default label outside the catalog: every unmarked line refused.
+    let dir = demo_copy("catalog-default");
+    let m = dir
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("mappings/demo.toml");
+    edit(
+        &m,
+        "catalog = [\"TOP SECRET - UK EYES ONLY\", ",
+        "catalog = [",
+    );
+    let (code, _, err) = check(&dir.join("gateway.toml"));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the default label is not in the catalog"),
+        "{err}"
+    );
+
+    // A mappings folder whose only file is misnamed: nothing would be mapped.
+    let dir = demo_copy("misnamed");
+    let maps = dir.parent().unwrap().parent().unwrap().join("mappings");
+    std::fs::rename(maps.join("demo.toml"), maps.join("demo.tml")).unwrap();
+    let (code, _, err) = check(&dir.join("gateway.toml"));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("demo.tml: holds [[channel]] mappings but is not named *.toml"),
+        "{err}"
+    );
+    assert!(err.contains("no mapping files (*.toml)"), "{err}");
+}
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let policy = format!("{}/contrib/demo/policy.xml", env!("CARGO_MANIFEST_DIR"));
+    // Standard output is a pipe whose reader is already gone (as after `| head` exits): the
+    // very first write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_labelgate"))
+        .args(["policy", "check", &policy])
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.success(), "{status} {err}");
+}

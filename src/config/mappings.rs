@@ -153,11 +153,8 @@ pub struct Mappings {
 impl Mappings {
     /// Loads every `*.toml` in `dir` (sorted), validating against `policies`.
     pub fn load_dir(dir: &Path, policies: &PolicySet) -> Result<Mappings, FileError> {
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect(),
+        let all: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
                 return Err(FileError {
                     problems: vec![FileProblem {
@@ -168,9 +165,31 @@ impl Mappings {
                 });
             }
         };
+        let is_toml = |p: &PathBuf| p.extension().is_some_and(|e| e == "toml");
+        let mut files: Vec<PathBuf> = all.iter().filter(|p| is_toml(p)).cloned().collect();
         files.sort();
         let mut texts = Vec::new();
         let mut problems = Vec::new();
+        // A file with mappings in it under another name would silently map nothing.
+        for other in all.iter().filter(|p| !is_toml(p) && p.is_file()) {
+            let small = other.metadata().is_ok_and(|m| m.len() < 1 << 20);
+            if small && std::fs::read_to_string(other).is_ok_and(|t| t.contains("[[channel]]")) {
+                problems.push(FileProblem {
+                    file: other.clone(),
+                    line: None,
+                    message: "holds [[channel]] mappings but is not named *.toml, so it is \
+                              not read"
+                        .into(),
+                });
+            }
+        }
+        if files.is_empty() {
+            problems.push(FileProblem {
+                file: dir.to_owned(),
+                line: None,
+                message: "no mapping files (*.toml): no channel would reach a room".into(),
+            });
+        }
         for f in files {
             match std::fs::read_to_string(&f) {
                 Ok(t) => texts.push((f, t)),
@@ -268,6 +287,15 @@ impl Mappings {
                     .filter_map(|s| label_of(s, "catalog label"))
                     .collect();
                 if catalog.len() != c.catalog.len() {
+                    continue;
+                }
+                if c.restrict_to_catalog && !catalog.contains(&default_label) {
+                    problems.push(problem(
+                        Some(c.default_label.span().start),
+                        "restrict_to_catalog is on but the default label is not in the catalog: \
+                         every unmarked line would be refused"
+                            .into(),
+                    ));
                     continue;
                 }
                 let room_label = match &c.room_label {

@@ -118,6 +118,9 @@ struct Client<B: Backend> {
     quit: Option<String>,
     /// SASL exchanges that failed on this connection.
     sasl_failures: u32,
+    /// Channels (folded) the user has asked to part whose PART has not come back yet: a JOIN
+    /// right after (`/cycle`) goes through.
+    parting: std::collections::HashSet<String>,
 }
 
 /// Failed SASL exchanges a connection may have before it is closed.
@@ -216,6 +219,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         pass: None,
         sasl: SaslState::default(),
         sasl_failures: 0,
+        parting: Default::default(),
         account: None,
         registered: false,
         to_backend: None,
@@ -897,7 +901,8 @@ impl<B: Backend> Client<B> {
                 self.numeric(n::ERR_NOSUCHCHANNEL(channel, "Invalid channel name"));
                 continue;
             }
-            if self.channels.contains_key(&names::fold(channel)) {
+            let key = names::fold(channel);
+            if self.channels.contains_key(&key) && !self.parting.contains(&key) {
                 continue;
             }
             self.request(Request::Join {
@@ -914,6 +919,7 @@ impl<B: Backend> Client<B> {
                 self.numeric(n::ERR_NOTONCHANNEL(channel));
                 continue;
             }
+            self.parting.insert(names::fold(channel));
             self.request(Request::Part {
                 channel: channel.to_owned(),
                 reason: reason.clone(),
@@ -1445,6 +1451,7 @@ impl<B: Backend> Client<B> {
                 }
                 if me {
                     self.channels.remove(&key);
+                    self.parting.remove(&key);
                 }
             }
             Delivery::Quit { who, reason } => {
@@ -1487,6 +1494,7 @@ impl<B: Backend> Client<B> {
                 }
                 if names::fold(&nick) == names::fold(&self.nick_or_star()) {
                     self.channels.remove(&key);
+                    self.parting.remove(&key);
                 }
             }
             Delivery::Topic { channel, topic, by } => {

@@ -412,6 +412,7 @@ impl Session {
             unacked: VecDeque::new(),
             negotiated,
             closing: false,
+            leaving: HashMap::new(),
         };
         tokio::spawn(worker.run(rx));
         Ok((Session { tx, bound, config }, evt_rx))
@@ -746,6 +747,8 @@ struct Worker {
     negotiated: Arc<AtomicBool>,
     /// The session must end (the server bound a stream to another identity).
     closing: bool,
+    /// Rooms left whose answer (our unavailable presence) is still to come, with how many.
+    leaving: HashMap<BareJid, u32>,
 }
 
 fn now_stamp() -> String {
@@ -856,6 +859,9 @@ impl Worker {
                     && let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref())
                 {
                     self.stream.send(Box::new(Stanza::Presence(p))).await;
+                    // Its answer (our unavailable presence) may come after a new join of the
+                    // same room (`/cycle`): it is about the old stay, not the new one.
+                    *self.leaving.entry(room).or_default() += 1;
                 }
             }
             Command::Send {
@@ -916,6 +922,8 @@ impl Worker {
                 features,
             }) => {
                 self.negotiated.store(true, Ordering::SeqCst);
+                // Leaves sent on the old stream will not be answered on this one.
+                self.leaving.clear();
                 // The old stream's unacknowledged messages are gone with it.
                 self.report_unconfirmed().await;
                 self.sm = features.stream_management.is_some();
@@ -1064,6 +1072,20 @@ impl Worker {
 
     async fn self_presence(&mut self, op: OccupantPresence) {
         let room = op.room.clone();
+        // Only while the room is left or being joined again: once joined, an unavailable
+        // presence is a real removal (the server answers a leave before a later join).
+        let rejoining = self.rooms.get(&room).is_none_or(|r| r.pending.is_some());
+        if !op.available
+            && !op.codes.contains(&303)
+            && rejoining
+            && let Some(n) = self.leaving.get_mut(&room)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.leaving.remove(&room);
+            }
+            return;
+        }
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };
