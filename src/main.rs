@@ -1,5 +1,7 @@
-//! The `labelgate` command: admin tools for policies and labels (the gateway itself arrives
-//! with the bridge).
+//! The `labelgate` command line: admin tools for policies, labels and users, the configuration
+//! check, and `run` (the runtime itself — start, reload, shutdown — is in `runtime.rs`).
+
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,8 +58,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum UserCmd {
-    /// Read a password from standard input (one line) and print its argon2id hash for the
-    /// `password` key of users.toml.
+    /// Print the argon2id hash of a password for the `password` key of users.toml: asked for
+    /// twice without echo on a terminal, else read as one line from standard input.
     Passwd,
     /// Print the SHA-256 fingerprint of a PEM certificate for the `certificates` key.
     Fingerprint {
@@ -240,11 +242,25 @@ fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> Resul
 fn user_cmd(cmd: &UserCmd) -> Result<()> {
     match cmd {
         UserCmd::Passwd => {
-            let mut line = String::new();
-            std::io::stdin()
-                .read_line(&mut line)
-                .context("cannot read standard input")?;
-            let password = line.trim_end_matches(['\r', '\n']);
+            use std::io::IsTerminal;
+            // On a terminal: asked for twice, never echoed. Otherwise: one line from stdin.
+            let password = if std::io::stdin().is_terminal() {
+                let first = rpassword::prompt_password("New password: ")
+                    .context("cannot read the password from the terminal")?;
+                let again = rpassword::prompt_password("The same again: ")
+                    .context("cannot read the password from the terminal")?;
+                if first != again {
+                    bail!("the two passwords differ; nothing was hashed");
+                }
+                first
+            } else {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read standard input")?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            };
+            let password = password.as_str();
             if password.is_empty() {
                 bail!("empty password");
             }
@@ -349,139 +365,6 @@ fn check(config: &Path) -> Result<bool> {
     }
 }
 
-/// Runs the gateway until SIGTERM or SIGINT; SIGHUP reloads policy, users and mappings.
-fn run(config: &Path) -> Result<bool> {
-    use std::sync::Arc;
-
-    use labelgate::audit::{AuditLog, Gate};
-    use labelgate::bridge::{Bridge, Identity};
-    use labelgate::config::gateway::{self, XmppIdentity};
-    use labelgate::xmpp::connect::{Endpoint, TlsMode};
-
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let g = match gateway::load(config) {
-        Ok(g) => g,
-        Err(e) => {
-            for p in &e.problems {
-                eprintln!("{p}");
-            }
-            bail!(
-                "{}: {} problem(s); not starting",
-                config.display(),
-                e.problems.len()
-            );
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let audit = match &g.audit.file {
-            Some(f) => AuditLog::to_file(f, g.audit.bodies)
-                .with_context(|| format!("cannot open the audit log {}", f.display()))?,
-            None => AuditLog::to_writer(Box::new(std::io::stderr()), g.audit.bodies),
-        };
-        let policies = Arc::new(g.policies);
-        let gate = Gate::new(policies.clone(), Arc::new(audit));
-        let (tls, ca) = match &g.xmpp.identity {
-            XmppIdentity::TrustedGateway { certificate, key } => (
-                labelgate::xmpp::tls::client_config_from_files(&g.xmpp.ca_file, Some((certificate, key)))?,
-                g.xmpp.ca_file.clone(),
-            ),
-            XmppIdentity::PerUser { .. } => (
-                labelgate::xmpp::tls::client_config_from_files(&g.xmpp.ca_file, None)?,
-                g.xmpp.ca_file.clone(),
-            ),
-        };
-        let endpoint = Arc::new(Endpoint {
-            addr: g.xmpp.address,
-            domain: g.xmpp.domain.clone(),
-            tls_mode: if g.xmpp.direct_tls { TlsMode::Direct } else { TlsMode::StartTls },
-            tls,
-            handshake_timeout: std::time::Duration::from_secs(20),
-            timeouts: tokio_xmpp::xmlstream::Timeouts {
-                read_timeout: std::time::Duration::from_secs(120),
-                response_timeout: std::time::Duration::from_secs(30),
-            },
-        });
-        let identity = match &g.xmpp.identity {
-            XmppIdentity::TrustedGateway { .. } => Identity::TrustedGateway(endpoint),
-            XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, dir: dir.clone() },
-        };
-        let mapping_count = g.mappings.len();
-        let bridge = Bridge::new(gate.clone(), g.mappings, identity);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let shared = labelgate::irc::server::Shared::new(g.irc, g.users, Arc::new(bridge.clone()), stop_rx);
-        shared.set_audit(gate);
-        let irc_tls = match &g.irc_tls {
-            Some(t) => Some(labelgate::irc::tls::server_config(&t.certificate, &t.key, t.request_client_certificate)?),
-            None => None,
-        };
-        let mut servers = Vec::new();
-        for l in &g.listen {
-            let listener = labelgate::irc::server::bind(l.address, l.tls).await?;
-            tracing::info!(address = %l.address, tls = l.tls, "IRC listener");
-            servers.push(tokio::spawn(labelgate::irc::server::serve(
-                shared.clone(),
-                listener,
-                if l.tls { irc_tls.clone() } else { None },
-            )));
-        }
-        if let Some(addr) = g.metrics {
-            let listener = labelgate::metrics::bind(addr).await?;
-            tracing::info!(address = %addr, "metrics endpoint (Prometheus text at /metrics)");
-            tokio::spawn(labelgate::metrics::serve(listener));
-        }
-        tracing::info!(
-            policy = %policies.primary().name,
-            equivalent_policies = g.policy_files.len().saturating_sub(1),
-            mappings = mapping_count,
-            users = shared.users().len(),
-            "labelgate started"
-        );
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    // Reload policy, users and mappings atomically: a bad file keeps the old state.
-                    match gateway::load(&g.path) {
-                        Ok(new) => {
-                            let users = Arc::new(new.users);
-                            tracing::info!(
-                                policy = %new.policies.primary().name,
-                                mappings = new.mappings.len(),
-                                users = users.len(),
-                                "reloaded policy, mappings and users"
-                            );
-                            shared.reload_users(users.clone());
-                            bridge.reload(Arc::new(new.policies), new.mappings, users);
-                        }
-                        Err(e) => tracing::error!(problems = %e, "reload refused; keeping the old configuration"),
-                    }
-                }
-                _ = term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
-            }
-        }
-        tracing::info!("shutting down");
-        // IRC users are told; each pairing then leaves its rooms and closes its stream.
-        let _ = stop_tx.send(true);
-        let left = bridge.drain(std::time::Duration::from_secs(8)).await;
-        if left > 0 {
-            tracing::warn!(sessions = left, "shutting down with XMPP sessions still closing");
-        } else {
-            tracing::info!("every XMPP session closed");
-        }
-        anyhow::Ok(true)
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
@@ -496,7 +379,7 @@ fn main() -> ExitCode {
         }) => label_decide(policy, clearance, input),
         Command::User(cmd) => user_cmd(cmd).map(|()| true),
         Command::Check { config } => check(config),
-        Command::Run { config } => run(config),
+        Command::Run { config } => runtime::run(config),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

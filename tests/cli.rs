@@ -200,3 +200,41 @@ fn label_decide() {
         "TLP GREEN under a TLPX GREEN clearance"
     );
 }
+
+/// `labelgate user passwd` on a terminal (a pty from util-linux `script`): asks twice, echoes
+/// nothing, refuses two different answers.
+#[test]
+fn passwd_on_a_terminal_asks_twice_without_echo() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = |first: &str, second: &str| {
+        let cmd = format!("{} user passwd", env!("CARGO_BIN_EXE_labelgate"));
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux script");
+        let mut input = child.stdin.take().unwrap();
+        // Typed after each prompt, as a person would (the terminal echoes nothing by then).
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        writeln!(input, "{first}").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        writeln!(input, "{second}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run("sekret-one", "sekret-one");
+    assert!(
+        out.contains("New password: ") && out.contains("The same again: "),
+        "{out}"
+    );
+    assert!(out.contains("$argon2id$"), "{out}");
+    assert!(
+        !out.contains("sekret-one"),
+        "the password was echoed: {out}"
+    );
+    let out = run("sekret-one", "sekret-two");
+    assert!(out.contains("the two passwords differ"), "{out}");
+    assert!(!out.contains("$argon2id$"), "{out}");
+}
