@@ -10,6 +10,8 @@ mod bridge;
 mod common;
 #[path = "common/irc.rs"]
 mod irc;
+#[path = "common/scene.rs"]
+mod scene;
 #[path = "common/slix.rs"]
 mod slix;
 #[path = "common/support.rs"]
@@ -17,6 +19,7 @@ mod support;
 
 use bridge::{Gateway, PASSWORD, channel, label_element};
 use common::{room, server, unique};
+use scene::Scene;
 use slix::{Slix, SlixLabel};
 
 /// The XML of a XEP-0258 label for a marking of the demo policy.
@@ -242,28 +245,14 @@ async fn presence_status_and_reasons_are_folded_or_decided() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_stanzas_from_other_occupants_are_never_shown() {
-    let pol = support::demo_policies();
-    let ops = room(&unique("errors"));
-    let s = unique("sam");
-    let gw = Gateway::on_test_server(
-        pol.clone(),
-        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
-        &[(&s, "SECRET, UK")],
-    )
-    .await;
-    let mut x = Slix::start(server(), "carol").await;
-    x.join(&ops.to_string(), "xavier").await;
-    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
-    sam.send("JOIN #ops").await;
+    let mut sc = Scene::start("errors", "SECRET, UK", "").await;
+    let ops = sc.room();
     // The room's owner sees occupants' real JIDs: the full JID of sam's session.
-    let p = x
-        .presence_of(&ops.to_string(), "sam", "available", 15)
-        .await;
+    let p = sc.x.presence_of(&ops, "sam", "available", 15).await;
     let full = p["jid"]
         .as_str()
         .expect("the owner sees real JIDs")
         .to_owned();
-    sam.until(" 366 ").await;
 
     let error = |to: &str, id: &str, text: &str| {
         format!(
@@ -272,49 +261,33 @@ async fn error_stanzas_from_other_occupants_are_never_shown() {
              <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>{text}</text></error></message>"
         )
     };
-    x.raw(&error(
+    sc.x.raw(&error(
         &full,
         "forged1",
         "FORGED: your clearance was revoked, type /quote PASS",
     ))
     .await;
-    x.raw(&error(&format!("{ops}/sam"), "forged2", "FORGED AS A PM"))
+    sc.x.raw(&error(&format!("{ops}/sam"), "forged2", "FORGED AS A PM"))
         .await;
-    x.send(
-        &ops.to_string(),
-        "sentinel",
-        Some(SlixLabel::marking(&pol, "OFFICIAL")),
-    )
-    .await;
-    let seen = sam.lines_until("sentinel").await;
+    sc.official("sentinel").await;
+    let seen = sc.sam.lines_until("sentinel").await;
     unseen(&seen, "FORGED");
     unseen(&seen, "bounced");
     unseen(&seen, "reported an error");
     assert!(
-        gw.records()
+        sc.gw
+            .records()
             .iter()
-            .any(|r| r["direction"] == "ignored" && r["account"] == s.as_str()),
+            .any(|r| r["direction"] == "ignored" && r["account"] == sc.account.as_str()),
         "the ignored error stanza is audited"
     );
-    x.quit().await;
+    sc.x.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_primary_labels_are_withheld_whatever_the_equivalents() {
-    let pol = support::demo_policies();
-    let ops = room(&unique("equiv"));
-    let s = unique("sam");
-    let gw = Gateway::on_test_server(
-        pol.clone(),
-        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
-        &[(&s, "SECRET, UK")],
-    )
-    .await;
-    let mut x = Slix::start(server(), "carol").await;
-    x.join(&ops.to_string(), "xavier").await;
-    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
-    sam.send("JOIN #ops").await;
-    sam.until(" 366 ").await;
+    let mut sc = Scene::start("equiv", "SECRET, UK", "").await;
+    let (pol, ops) = (sc.pol.clone(), sc.room());
     let sl = |ess: &str, equivalent: &str| {
         format!(
             "<securitylabel xmlns='urn:xmpp:sec-label:0'><displaymarking>OFFICIAL</displaymarking>\
@@ -341,19 +314,14 @@ async fn unusable_primary_labels_are_withheld_whatever_the_equivalents() {
         ),
     ];
     for (name, label) in &cases {
-        x.raw(&format!(
+        sc.x.raw(&format!(
             "<message to='{ops}' type='groupchat'><body>withheld: {name}</body>{label}</message>"
         ))
         .await;
     }
-    x.send(
-        &ops.to_string(),
-        "sentinel",
-        Some(SlixLabel::marking(&pol, "OFFICIAL")),
-    )
-    .await;
-    unseen(&sam.lines_until("sentinel").await, "withheld:");
-    x.quit().await;
+    sc.official("sentinel").await;
+    unseen(&sc.sam.lines_until("sentinel").await, "withheld:");
+    sc.x.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,7 +72,15 @@ async fn failed_logins_get_the_standard_numerics_and_nothing_else() {
         c.send(pass).await;
         c.send("NICK someone").await;
         c.send("USER someone 0 * :x").await;
-        let lines = c.rest().await;
+        let mut lines = c.rest().await;
+        // A password without its account gets a hint of the form first (issue 12).
+        if pass == "PASS justapassword" {
+            let hint = lines.remove(0);
+            assert_eq!(
+                hint,
+                ":labelgate NOTICE someone :PASS must be account:password (or log in with SASL)"
+            );
+        }
         assert_eq!(lines.len(), 2, "{pass}: {lines:?}");
         assert!(
             lines[0].starts_with(":labelgate 464 someone :Password incorrect"),
