@@ -114,3 +114,53 @@ async fn part_and_join_at_once_leaves_no_ghost() {
     }
     sc.x.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_are_shown_where_irc_users_look() {
+    let extra = "catalog = [\"OFFICIAL\", \"SECRET\"]\nrestrict_to_catalog = true\n";
+    let mut sc = Scene::start("labels", "SECRET, UK", extra).await;
+    // Asked for: the channel's facts (the same words were given on join).
+    sc.sam.send("LABELS #ops").await;
+    let facts = sc.sam.until(":Labels in #ops").await;
+    assert!(
+        facts.starts_with(
+            ":labelgate NOTICE #ops :Labels in #ops: a line without a marking goes \
+             out as DEMO-UK OFFICIAL; the room carries at most SECRET, UK; mark a line by \
+             starting it with [MARKING]"
+        ),
+        "{facts}"
+    );
+    let catalog = sc.sam.until("Catalog of #ops").await;
+    assert!(
+        catalog.ends_with(
+            ":Catalog of #ops: DEMO-UK OFFICIAL, DEMO-UK SECRET (only these may be used)"
+        ),
+        "{catalog}"
+    );
+    sc.sam.send("HELP LABELS").await;
+    sc.sam.until(" 704 ").await;
+    assert!(sc.sam.until(" 706 ").await.contains("End of /HELP"));
+
+    // An unmarked line: a client without echo-message is told the label it went out with.
+    sc.sam.send("PRIVMSG #ops :plain words").await;
+    let l = sc.sam.until("sent as").await;
+    assert_eq!(
+        l,
+        ":labelgate NOTICE #ops :#ops: sent as DEMO-UK OFFICIAL (no marking typed: the \
+         channel's default label)"
+    );
+    assert_eq!(
+        sc.from("sam").await.body.as_deref(),
+        Some("[DEMO-UK OFFICIAL] plain words")
+    );
+    // A catalog refusal lists what may be used.
+    sc.sam
+        .send("PRIVMSG #ops :[SECRET UK EYES ONLY] not listed")
+        .await;
+    let l = sc.sam.until("Not sent").await;
+    assert!(
+        l.contains("only the labels of its catalog: DEMO-UK OFFICIAL, DEMO-UK SECRET"),
+        "{l}"
+    );
+    sc.x.quit().await;
+}

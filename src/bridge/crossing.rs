@@ -246,7 +246,7 @@ pub(super) fn typed_message(
     text: &str,
     action: bool,
     origin_id: String,
-) -> Result<Cleared<OutgoingMessage>, (Code, String)> {
+) -> Result<TypedOut, (Code, String)> {
     let room_text = room.to_string();
     let direction = if private {
         Direction::Private
@@ -255,7 +255,7 @@ pub(super) fn typed_message(
     };
     let mut ctx = from.ctx(direction, &room_text);
     ctx.origin_id = Some(&origin_id);
-    let (label, rest) = typed_label(state, &ctx, mapping, text)?;
+    let (label, rest, defaulted) = typed_label(state, &ctx, mapping, text)?;
     ctx.body = Some(&rest);
     let policy = state.gate.policies().primary();
     let display = policy
@@ -276,6 +276,7 @@ pub(super) fn typed_message(
         }),
         origin_id: origin_id.clone(),
     };
+    let defaulted = defaulted.then(|| display_text(&message));
     let checks = [
         Check::Person(from.clearance),
         Check::Room(&mapping.clearance),
@@ -283,7 +284,52 @@ pub(super) fn typed_message(
     state
         .gate
         .clear(&ctx, &checks, &[&label], message)
+        .map(|message| TypedOut { message, defaulted })
         .map_err(|r| refusal(&r, "this label"))
+}
+
+/// A typed line, cleared: the message, and the marking it went out with when no marking was
+/// typed (so a sender who cannot see their echo can be told).
+pub(super) struct TypedOut {
+    pub message: Cleared<OutgoingMessage>,
+    pub defaulted: Option<String>,
+}
+
+fn display_text(m: &OutgoingMessage) -> String {
+    m.label
+        .as_ref()
+        .and_then(|l| l.display.as_ref())
+        .map(|d| d.text.clone())
+        .unwrap_or_default()
+}
+
+/// A channel's label facts, in the gateway's words: the default label, the ceiling, the
+/// syntax, the catalog.
+pub(super) fn label_facts(state: &State, mapping: &Mapping) -> Vec<String> {
+    let policy = state.gate.policies().primary();
+    let render = |l: &Label| policy.render_marking(l).unwrap_or_else(|_| "?".into());
+    let mut out = vec![format!(
+        "Labels in {}: a line without a marking goes out as {}; the room carries at most {}; \
+         mark a line by starting it with {}",
+        mapping.channel,
+        render(&mapping.default_label),
+        mapping.clearance_text,
+        mapping.flot.prefix("MARKING").trim_end(),
+    )];
+    if !mapping.catalog.is_empty() {
+        let list: Vec<String> = mapping.catalog.iter().map(render).collect();
+        let only = if mapping.restrict_to_catalog {
+            "only these may be used"
+        } else {
+            "any label within the ceiling may be used"
+        };
+        out.push(format!(
+            "Catalog of {}: {} ({only})",
+            mapping.channel,
+            list.join(", ")
+        ));
+    }
+    out
 }
 
 /// A topic typed on IRC: read for a marking like a message (none: the room's label); the sender
@@ -433,7 +479,7 @@ fn typed_label(
     ctx: &Context<'_>,
     mapping: &Mapping,
     text: &str,
-) -> Result<(Label, String), (Code, String)> {
+) -> Result<(Label, String, bool), (Code, String)> {
     let policy = state.gate.policies().primary();
     let typed = read_typed(&mapping.flot, policy, text).map_err(|e| {
         (
@@ -441,12 +487,22 @@ fn typed_label(
             state.gate.refuse(ctx, &syntax_hint(mapping, &e)),
         )
     })?;
+    let defaulted = typed.label.is_none();
     let label = typed.label.unwrap_or_else(|| mapping.default_label.clone());
     if mapping.restrict_to_catalog && !mapping.catalog.contains(&label) {
-        let why = "the room allows only the labels of its catalog";
-        return Err((Code::NotInCatalog, state.gate.refuse(ctx, why)));
+        let policy = state.gate.policies().primary();
+        let list: Vec<String> = mapping
+            .catalog
+            .iter()
+            .filter_map(|l| policy.render_marking(l).ok())
+            .collect();
+        let why = format!(
+            "the room allows only the labels of its catalog: {}",
+            list.join(", ")
+        );
+        return Err((Code::NotInCatalog, state.gate.refuse(ctx, &why)));
     }
-    Ok((label, typed.text))
+    Ok((label, typed.text, defaulted))
 }
 
 /// What a user is told when a decision could not be written to the audit trail.

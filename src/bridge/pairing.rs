@@ -54,6 +54,8 @@ pub(super) struct Outgoing {
     /// A `/me`.
     pub(super) action: bool,
     pub(super) message: Cleared<OutgoingMessage>,
+    /// The marking it went out with when none was typed (for senders without their echo).
+    pub(super) defaulted: Option<String>,
 }
 
 pub(super) struct Pairing {
@@ -438,6 +440,17 @@ impl Pairing {
                 } else {
                     Way::IrcToXmpp
                 });
+                if let (false, None, Some(marking)) = (out.echo, &out.nick, &out.defaulted) {
+                    let text = format!(
+                        "{}: sent as {marking} (no marking typed: the channel's default label)",
+                        out.target
+                    );
+                    let channel = out.target.clone();
+                    let _ = self
+                        .out
+                        .send(Delivery::ChannelNotice { channel, text })
+                        .await;
+                }
                 let mut record = Sent::new(&out.target, &message.body, out.echo);
                 record.to = match &out.nick {
                     None => out.room.to_string(),
@@ -483,8 +496,9 @@ impl Pairing {
             match crossing::typed_message(
                 &self.now, person, &o.room, &mapping, private, &o.typed, o.action, id,
             ) {
-                Ok(m) => {
-                    o.message = m;
+                Ok(t) => {
+                    o.message = t.message;
+                    o.defaulted = t.defaulted;
                     self.held.push_back(o);
                 }
                 Err((code, why)) => {

@@ -92,6 +92,21 @@ impl Pairing {
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
                 self.deliver(Delivery::List { entries }).await;
             }
+            Request::Labels { channel } => {
+                let Some(m) = self
+                    .by_channel
+                    .get(&names::fold(&channel))
+                    .and_then(|r| self.rooms.get(r))
+                    .map(|r| r.mapping.clone())
+                else {
+                    return;
+                };
+                for text in crossing::label_facts(&self.now, &m) {
+                    let channel = m.channel.clone();
+                    self.deliver(Delivery::ChannelNotice { channel, text })
+                        .await;
+                }
+            }
             Request::Nick { nick } => {
                 // The IRC side has changed the nick already; the rooms follow.
                 self.user.nick = nick.clone();
@@ -159,6 +174,7 @@ impl Pairing {
             }
             Ok(joined) => {
                 let room = mapping.room.clone();
+                let mapping_room = room.clone();
                 let room_key = room.to_string();
                 // In a stable order, so the same room gives the same nicks.
                 let mut present: Vec<_> = joined.occupants.values().collect();
@@ -184,12 +200,23 @@ impl Pairing {
                         ready: true,
                     },
                 );
+                let facts = self
+                    .rooms
+                    .get(&mapping_room)
+                    .map(|r| crossing::label_facts(&self.now, &r.mapping))
+                    .unwrap_or_default();
                 self.deliver(Delivery::Joined {
-                    channel,
+                    channel: channel.clone(),
                     topic: None,
                     members,
                 })
                 .await;
+                // Where the user looks: the channel's label facts, once, on join.
+                for text in facts {
+                    let channel = channel.clone();
+                    self.deliver(Delivery::ChannelNotice { channel, text })
+                        .await;
+                }
             }
         }
     }
@@ -246,7 +273,7 @@ impl Pairing {
                 continue;
             };
             match self.clear_typed(&room, Some(&nick), text) {
-                Ok(message) => {
+                Ok(t) => {
                     let out = Outgoing {
                         command: command.to_owned(),
                         target: target.to_owned(),
@@ -255,7 +282,8 @@ impl Pairing {
                         echo: false,
                         typed: text.text.to_owned(),
                         action: text.action,
-                        message,
+                        message: t.message,
+                        defaulted: None,
                     };
                     self.send_or_hold(out).await;
                     return;
@@ -276,7 +304,7 @@ impl Pairing {
         room: &BareJid,
         nick: Option<&str>,
         text: Line<'_>,
-    ) -> Result<crate::audit::Cleared<crate::xmpp::muc::OutgoingMessage>, (Code, String)> {
+    ) -> Result<crossing::TypedOut, (Code, String)> {
         let Some(r) = self.rooms.get(room) else {
             return Err((Code::NotInChannel, "you are not in that room".into()));
         };
@@ -308,8 +336,8 @@ impl Pairing {
         text: Line<'_>,
         echo: bool,
     ) {
-        let message = match self.clear_typed(&room, nick.as_deref(), text) {
-            Ok(m) => m,
+        let typed = match self.clear_typed(&room, nick.as_deref(), text) {
+            Ok(t) => t,
             Err((code, why)) => {
                 self.fail(command, code, target, why).await;
                 return;
@@ -323,7 +351,8 @@ impl Pairing {
             echo,
             typed: text.text.to_owned(),
             action: text.action,
-            message,
+            message: typed.message,
+            defaulted: typed.defaulted,
         };
         self.send_or_hold(out).await;
     }

@@ -116,6 +116,8 @@ pub struct Mapping {
     pub default_label: Label,
     /// The highest the room allows.
     pub clearance: Clearance,
+    /// The same, as written in the file (for showing users).
+    pub clearance_text: String,
     /// Labels offered.
     pub catalog: Vec<Label>,
     /// Only catalog labels may be used.
@@ -173,7 +175,9 @@ impl Mappings {
         // A file with mappings in it under another name would silently map nothing.
         for other in all.iter().filter(|p| !is_toml(p) && p.is_file()) {
             let small = other.metadata().is_ok_and(|m| m.len() < 1 << 20);
-            if small && std::fs::read_to_string(other).is_ok_and(|t| t.contains("[[channel]]")) {
+            let mapping_like =
+                |t: String| toml::from_str::<RawFile>(&t).is_ok_and(|f| !f.channel.is_empty());
+            if small && std::fs::read_to_string(other).is_ok_and(mapping_like) {
                 problems.push(FileProblem {
                     file: other.clone(),
                     line: None,
@@ -372,6 +376,7 @@ impl Mappings {
                         room,
                         default_label,
                         clearance,
+                        clearance_text: c.clearance.get_ref().clone(),
                         catalog,
                         restrict_to_catalog: c.restrict_to_catalog,
                         flot,

@@ -119,6 +119,11 @@ pub enum Request {
     },
     /// LIST.
     List,
+    /// LABELS: a channel's label facts (the user is in it).
+    Labels {
+        /// Channel.
+        channel: String,
+    },
     /// AWAY (set with text, clear with `None`).
     Away {
         /// Text.
@@ -244,6 +249,14 @@ pub enum Delivery {
     List {
         /// (channel, users, topic).
         entries: Vec<(String, usize, Text)>,
+    },
+    /// A notice from the server to a channel the user is in, in the gateway's own words (the
+    /// channel's label facts, the label a line went out with).
+    ChannelNotice {
+        /// Channel.
+        channel: String,
+        /// Words.
+        text: String,
     },
     /// A notice from the server to the user (e.g. why something was refused).
     ServerNotice {

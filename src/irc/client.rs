@@ -488,6 +488,20 @@ impl<B: Backend> Client<B> {
             H::Whois => self.whois(&msg),
             H::Mode => self.mode(&msg),
             H::List => self.request(Request::List).await,
+            H::Labels => {
+                let chans: Vec<String> = match msg.params.first() {
+                    Some(c) if !self.channels.contains_key(&names::fold(c)) => {
+                        self.numeric(n::ERR_NOTONCHANNEL(c));
+                        vec![]
+                    }
+                    Some(c) => vec![c.clone()],
+                    None => self.channels.values().map(|v| v.name.clone()).collect(),
+                };
+                for channel in chans {
+                    self.request(Request::Labels { channel }).await;
+                }
+            }
+            H::Help => self.help(&msg),
             H::Away => self.away_cmd(&msg).await,
             H::Motd => self.motd(),
             H::Version => {
@@ -1060,6 +1074,35 @@ impl<B: Backend> Client<B> {
         self.send(Message::new("NOTICE", vec![me, answer]).with_source(from));
     }
 
+    /// HELP (RPL_HELPSTART / RPL_HELPTXT / RPL_ENDOFHELP): how labels work here.
+    fn help(&mut self, msg: &Message) {
+        let subject = msg
+            .params
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_else(|| "LABELS".into());
+        let lines: &[&str] = &[
+            "Every line here carries a security label, shown as its marking in front.",
+            "Label a line by starting it with a marking in the channel's syntax, e.g.",
+            "  [SECRET] text   (some channels use another syntax: LABELS #channel says).",
+            "A line without a marking goes out at the channel's default label.",
+            "You see only lines your clearance covers; you cannot send above it.",
+            "LABELS #channel: the channel's default label, ceiling, catalog and syntax.",
+        ];
+        let server = self.shared.config.server_name.clone();
+        let me = self.nick_or_star();
+        let numeric = |code: &str, text: &str| {
+            Message::new(code, vec![me.clone(), subject.clone(), text.to_owned()])
+                .with_source(server.clone())
+        };
+        let mut out = vec![numeric("704", "labelgate: security labels")];
+        out.extend(lines.iter().map(|l| numeric("705", l)));
+        out.push(numeric("706", "End of /HELP"));
+        for m in out {
+            self.send(m);
+        }
+    }
+
     /// A standard reply `FAIL` for clients that negotiated it, else a NOTICE naming `context`.
     fn standard_fail(&mut self, command: &str, code: &str, context: &str, text: &str) {
         if self.caps.has(Cap::StandardReplies) {
@@ -1524,6 +1567,10 @@ impl<B: Backend> Client<B> {
                 }
             }
             Delivery::ServerNotice { text } => self.server_notice(&text),
+            Delivery::ChannelNotice { channel, text } => {
+                let server = self.shared.config.server_name.clone();
+                self.send(Message::new("NOTICE", vec![channel, text]).with_source(server));
+            }
             Delivery::Fail {
                 command,
                 code,
@@ -1563,6 +1610,8 @@ enum H {
     Userhost,
     Time,
     Tagmsg,
+    Labels,
+    Help,
 }
 
 /// One row of the command table.
@@ -1608,4 +1657,6 @@ commands! {
     "USERHOST" => Userhost, 1, false;
     "TIME" => Time, 0, false;
     "TAGMSG" => Tagmsg, 1, false;
+    "LABELS" => Labels, 0, false;
+    "HELP" => Help, 0, false;
 }

@@ -223,6 +223,7 @@ impl LocalBackend {
                         }
                     }
                 }
+                Request::Labels { .. } => {}
                 Request::List => {
                     let entries = st
                         .channels
