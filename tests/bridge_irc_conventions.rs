@@ -164,3 +164,51 @@ async fn labels_are_shown_where_irc_users_look() {
     );
     sc.x.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_burst_gives_the_topic_before_names_and_history_after() {
+    let mut sc = Scene::start("burst", "SECRET, UK", "").await;
+    let room = sc.room();
+    sc.x.subject(&room, "the plan for today").await;
+    assert!(
+        sc.sam
+            .until(" TOPIC #ops")
+            .await
+            .ends_with(":the plan for today")
+    );
+    sc.official("said before you came").await;
+    sc.sam.until("said before you came").await;
+    // A second login of the same account joins: the burst as a standalone ircd gives it.
+    let mut late = irc::Raw::login(sc.gw.addr, "sam2", &sc.account, bridge::PASSWORD).await;
+    late.send("JOIN #ops").await;
+    let burst = late.lines_until("said before you came").await;
+    let at = |needle: &str| {
+        burst
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {burst:#?}"))
+    };
+    let (join, topic, who, names, end, facts, history) = (
+        at(" JOIN #ops"),
+        at(" 332 sam2 #ops :the plan for today"),
+        at(" 333 sam2 #ops xavier "),
+        at(" 353 "),
+        at(" 366 "),
+        at("Labels in #ops"),
+        at("said before you came"),
+    );
+    assert!(
+        join < topic && topic < who && who < names && names < end && end < facts && facts < history,
+        "{burst:#?}"
+    );
+    assert!(
+        !burst
+            .iter()
+            .any(|l| l.contains(" 331 ") || l.contains(" TOPIC ")),
+        "{burst:#?}"
+    );
+    late.send("TOPIC #ops").await;
+    late.until(" 332 ").await;
+    assert!(late.until(" 333 ").await.contains(" 333 sam2 #ops xavier "));
+    sc.x.quit().await;
+}

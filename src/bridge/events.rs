@@ -135,12 +135,13 @@ impl Pairing {
                         "the room's subject was not shown: the gateway did not see it set, so \
                          its label is unknown",
                     );
+                    self.complete_join(&channel, None, None).await;
                     return;
                 }
                 let remembered = remembered.unwrap_or_default();
                 // Withheld (and audited) when this user may not see it: the topic stays as the
                 // user last saw it.
-                if let Some(topic) = crossing::subject_to_irc(
+                let topic = crossing::subject_to_irc(
                     &self.now,
                     self.person(),
                     &room,
@@ -148,7 +149,14 @@ impl Pairing {
                     &message,
                     &subject,
                     &remembered,
-                ) {
+                );
+                if self.join_pending(&channel) {
+                    // The subject that ends a join's history: the JOIN burst goes now.
+                    let topic = topic.filter(|t| !t.get().is_empty());
+                    let by = by.map(|b| b.nick);
+                    let by = topic.as_ref().and(by);
+                    self.complete_join(&channel, topic, by).await;
+                } else if let Some(topic) = topic {
                     self.deliver(Delivery::Topic {
                         channel,
                         topic: Some(topic),

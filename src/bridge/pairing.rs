@@ -28,6 +28,31 @@ use crate::xmpp::tls;
 pub const MARKING_TAG: &str = "labelgate/marking";
 /// Messages held per user while their XMPP session reconnects or rejoins.
 pub const HELD_LIMIT: usize = 32;
+/// How long a JOIN burst waits for the room's subject before it goes without one.
+pub(super) const JOIN_SUBJECT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A join whose IRC burst waits for the room's subject: what concerns the channel meanwhile
+/// (history, occupants coming and going, label facts) is held in order.
+pub(super) struct PendingJoin {
+    pub(super) channel: String,
+    pub(super) members: Vec<Member>,
+    pub(super) buffered: Vec<Delivery>,
+    pub(super) deadline: tokio::time::Instant,
+}
+
+/// The channel a delivery is about, if any.
+fn channel_of(d: &Delivery) -> Option<&str> {
+    match d {
+        Delivery::Joined { channel, .. }
+        | Delivery::Join { channel, .. }
+        | Delivery::Part { channel, .. }
+        | Delivery::Kick { channel, .. }
+        | Delivery::Topic { channel, .. }
+        | Delivery::ChannelNotice { channel, .. } => Some(channel),
+        Delivery::Message { target, .. } if target.starts_with('#') => Some(target),
+        _ => None,
+    }
+}
 
 pub(super) struct Room {
     pub(super) channel: String,
@@ -79,6 +104,8 @@ pub(super) struct Pairing {
     pub(super) held: VecDeque<Outgoing>,
     /// The bridge's shared state (subjects' labels).
     pub(super) inner: Arc<Inner>,
+    /// Joins whose burst waits for the subject, by folded channel.
+    pub(super) pending: std::sync::Mutex<HashMap<String, PendingJoin>>,
 }
 
 async fn start_session(
@@ -130,6 +157,7 @@ pub(super) async fn run(
         connected: true,
         held: VecDeque::new(),
         inner: inner.clone(),
+        pending: Default::default(),
     };
     // The users file as the bridge has it now decides the clearance, not the one the IRC side
     // registered with.
@@ -168,6 +196,12 @@ pub(super) async fn run(
                 }
                 Some(r) => p.request(r).await,
             },
+            () = async {
+                match p.next_join_deadline() {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => p.expire_joins().await,
             e = async { match events.as_mut() { Some(ev) => ev.recv().await, None => std::future::pending().await } } => match e {
                 Some(XmppEvent::Closed) | None => {
                     p.notice("Your XMPP session has ended.".into()).await;
@@ -209,7 +243,88 @@ pub(super) fn member(source: Source, role: Role) -> Member {
 
 impl Pairing {
     pub(super) async fn deliver(&self, d: Delivery) {
+        if let Some(ch) = channel_of(&d)
+            && let Ok(mut pending) = self.pending.lock()
+            && let Some(p) = pending.get_mut(&names::fold(ch))
+        {
+            p.buffered.push(d);
+            return;
+        }
         let _ = self.out.send(d).await;
+    }
+
+    /// Starts holding a channel's deliveries until its JOIN burst can go.
+    pub(super) fn begin_join(&self, p: PendingJoin) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(names::fold(&p.channel), p);
+        }
+    }
+
+    /// Whether `channel`'s JOIN burst is waiting for the subject.
+    pub(super) fn join_pending(&self, channel: &str) -> bool {
+        self.pending
+            .lock()
+            .is_ok_and(|p| p.contains_key(&names::fold(channel)))
+    }
+
+    /// Sends a waiting JOIN burst — JOIN, topic, NAMES — then what was held for the channel.
+    pub(super) async fn complete_join(
+        &self,
+        channel: &str,
+        topic: Option<Cleared<String>>,
+        topic_by: Option<String>,
+    ) {
+        let Some(p) = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&names::fold(channel)))
+        else {
+            return;
+        };
+        let joined = Delivery::Joined {
+            channel: p.channel,
+            topic,
+            topic_by,
+            members: p.members,
+        };
+        let _ = self.out.send(joined).await;
+        for d in p.buffered {
+            let _ = self.out.send(d).await;
+        }
+    }
+
+    /// When the next waiting JOIN burst goes without a subject.
+    fn next_join_deadline(&self) -> Option<tokio::time::Instant> {
+        self.pending
+            .lock()
+            .ok()
+            .and_then(|p| p.values().map(|j| j.deadline).min())
+    }
+
+    /// Sends the JOIN bursts whose subject did not come in time, without a topic.
+    async fn expire_joins(&self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<String> = self
+            .pending
+            .lock()
+            .map(|p| {
+                p.values()
+                    .filter(|j| j.deadline <= now)
+                    .map(|j| j.channel.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for channel in due {
+            self.complete_join(&channel, None, None).await;
+        }
+    }
+
+    /// Forgets a waiting JOIN burst (the channel was left before it went).
+    fn drop_join(&self, channel: &str) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.remove(&names::fold(channel));
+        }
     }
 
     /// A notice in the gateway's own words.
@@ -348,6 +463,7 @@ impl Pairing {
         let Some(r) = self.rooms.remove(room) else {
             return;
         };
+        self.drop_join(&r.channel);
         self.by_channel.remove(&names::fold(&r.channel));
         self.nicks.forget_room(&room.to_string());
         self.refuse_held(room, held_why).await;

@@ -8,7 +8,9 @@ use jid::BareJid;
 
 use super::codes::Code;
 use super::crossing::{self, AUDIT_FAILED};
-use super::pairing::{HELD_LIMIT, Outgoing, Pairing, Room, member, occupant_as};
+use super::pairing::{
+    HELD_LIMIT, JOIN_SUBJECT_WAIT, Outgoing, Pairing, PendingJoin, Room, member, occupant_as,
+};
 use crate::irc::backend::{Delivery, JoinRefusal, Request, Text};
 use crate::irc::proto::names;
 use crate::metrics::METRICS;
@@ -205,18 +207,22 @@ impl Pairing {
                     .get(&mapping_room)
                     .map(|r| crossing::label_facts(&self.now, &r.mapping))
                     .unwrap_or_default();
-                self.deliver(Delivery::Joined {
-                    channel: channel.clone(),
-                    topic: None,
+                // The JOIN burst waits for the room's subject (it follows the history), so
+                // that the topic comes before NAMES and the history after; meanwhile what
+                // concerns the channel is held, in order, starting with its label facts.
+                let buffered = facts
+                    .into_iter()
+                    .map(|text| Delivery::ChannelNotice {
+                        channel: channel.clone(),
+                        text,
+                    })
+                    .collect();
+                self.begin_join(PendingJoin {
+                    channel,
                     members,
-                })
-                .await;
-                // Where the user looks: the channel's label facts, once, on join.
-                for text in facts {
-                    let channel = channel.clone();
-                    self.deliver(Delivery::ChannelNotice { channel, text })
-                        .await;
-                }
+                    buffered,
+                    deadline: tokio::time::Instant::now() + JOIN_SUBJECT_WAIT,
+                });
             }
         }
     }

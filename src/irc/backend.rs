@@ -161,6 +161,8 @@ pub enum Delivery {
         channel: String,
         /// Topic.
         topic: Option<Cleared<String>>,
+        /// Who set it (for 333), if known.
+        topic_by: Option<String>,
         /// Members, the user included.
         members: Vec<Member>,
     },

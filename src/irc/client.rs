@@ -92,6 +92,8 @@ struct SaslState {
 struct ChannelView {
     name: String,
     topic: String,
+    /// Who set the topic and when (seconds since the epoch), for 333.
+    topic_set: (String, u64),
     members: BTreeMap<String, Member>,
 }
 
@@ -140,6 +142,14 @@ fn verb_of(text: &str) -> String {
         w = words.next().unwrap_or_default();
     }
     w.chars().filter(|c| !c.is_control()).take(32).collect()
+}
+
+/// (setter, now) for RPL_TOPICWHOTIME: the setter, or the server when unknown.
+fn topic_set(by: Option<&str>, server: &str) -> (String, u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (by.unwrap_or(server).to_owned(), now)
 }
 
 fn now_tag() -> String {
@@ -1123,10 +1133,12 @@ impl<B: Backend> Client<B> {
         match msg.params.get(1) {
             None => {
                 let (name, topic) = (view.name.clone(), view.topic.clone());
+                let (by, at) = view.topic_set.clone();
                 if topic.is_empty() {
                     self.numeric(n::RPL_NOTOPIC(&name));
                 } else {
                     self.numeric(n::RPL_TOPIC(&name, &topic));
+                    self.numeric(n::RPL_TOPICWHOTIME(&name, &by, at));
                 }
             }
             Some(t) => {
@@ -1397,6 +1409,7 @@ impl<B: Backend> Client<B> {
             Delivery::Joined {
                 channel,
                 topic,
+                topic_by,
                 members,
             } => {
                 let key = names::fold(&channel);
@@ -1410,9 +1423,11 @@ impl<B: Backend> Client<B> {
                 );
                 self.send(join);
                 let topic = topic.map(Cleared::into_inner).unwrap_or_default();
+                let set = topic_set(topic_by.as_deref(), &self.shared.config.server_name);
                 let view = ChannelView {
                     name: channel.clone(),
                     topic: topic.clone(),
+                    topic_set: set.clone(),
                     members: members
                         .into_iter()
                         .map(|m| (names::fold(&m.source.nick), m))
@@ -1421,6 +1436,7 @@ impl<B: Backend> Client<B> {
                 self.channels.insert(key.clone(), view);
                 if !topic.is_empty() {
                     self.numeric(n::RPL_TOPIC(&channel, &topic));
+                    self.numeric(n::RPL_TOPICWHOTIME(&channel, &set.0, set.1));
                 }
                 self.names_of(&key);
             }
@@ -1543,8 +1559,10 @@ impl<B: Backend> Client<B> {
             Delivery::Topic { channel, topic, by } => {
                 let topic = topic.map(Cleared::into_inner).unwrap_or_default();
                 let key = names::fold(&channel);
+                let server = self.shared.config.server_name.clone();
                 if let Some(view) = self.channels.get_mut(&key) {
                     view.topic = topic.clone();
+                    view.topic_set = topic_set(by.as_ref().map(|b| b.nick.as_str()), &server);
                 }
                 match by {
                     Some(who) => self

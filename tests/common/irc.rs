@@ -114,6 +114,7 @@ impl LocalBackend {
                             Delivery::Joined {
                                 channel: name,
                                 topic: Some(topic).filter(|t| !t.is_empty()).map(peer_cleared),
+                                topic_by: None,
                                 members,
                             },
                         ));

@@ -85,6 +85,8 @@ numerics! {
     RPL_NOTOPIC = 331 (channel: &str) => [channel, "No topic is set"];
     /// 332
     RPL_TOPIC = 332 (channel: &str, topic: &str) => [channel, topic];
+    /// 333
+    RPL_TOPICWHOTIME = 333 (channel: &str, by: &str, at: u64) => [channel, by, at];
     /// 351
     RPL_VERSION = 351 (version: &str, server: &str, comments: &str) => [version, server, comments];
     /// 352
