@@ -1,0 +1,590 @@
+//! One IRC client connection: reading (bounded lines, flood control), registration and
+//! authentication (CAP, SASL PLAIN/EXTERNAL, PASS), commands, deliveries from the backend, and
+//! writing through a byte-bounded send queue. Handlers write replies into a buffer, never to
+//! the socket.
+
+mod flow;
+mod messages;
+mod queries;
+mod registration;
+mod render;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+
+use super::backend::{Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request};
+use super::proto::caps::{Cap, CapSet};
+use super::proto::codec::{Line, LineCodec};
+use super::proto::ctcp::{self, Ctcp};
+use super::proto::message::Message;
+use super::proto::names;
+use super::proto::numeric::{self as n, Numeric};
+use super::server::Shared;
+use crate::audit::Cleared;
+use crate::config::users::User;
+use flow::{Bucket, SendQ};
+
+const VERSION: &str = concat!("labelgate-", env!("CARGO_PKG_VERSION"));
+/// Most targets in one PRIVMSG or NOTICE (ISUPPORT MAXTARGETS); more get 407.
+const MAX_TARGETS: usize = 4;
+
+#[derive(Default)]
+struct SaslState {
+    mechanism: Option<String>,
+    buffer: String,
+}
+
+struct ChannelView {
+    name: String,
+    topic: String,
+    /// Who set the topic and when (seconds since the epoch), for 333.
+    topic_set: (String, u64),
+    members: BTreeMap<String, Member>,
+}
+
+struct Client<B: Backend> {
+    shared: Arc<Shared<B>>,
+    id: u64,
+    peer: SocketAddr,
+    host: String,
+    cert: Option<Vec<u8>>,
+    out: SendQ,
+    caps: CapSet,
+    cap_negotiating: bool,
+    nick: Option<String>,
+    user: Option<(String, String)>,
+    pass: Option<String>,
+    sasl: SaslState,
+    account: Option<User>,
+    registered: bool,
+    to_backend: Option<mpsc::Sender<Request>>,
+    channels: BTreeMap<String, ChannelView>,
+    away: Option<String>,
+    /// Lines produced by the command being handled (for labeled-response).
+    buffer: Vec<Message>,
+    quit: Option<String>,
+    /// SASL exchanges that failed on this connection.
+    sasl_failures: u32,
+    /// Channels (folded) the user has asked to part whose PART has not come back yet: a JOIN
+    /// right after (`/cycle`) goes through.
+    parting: std::collections::HashSet<String>,
+}
+
+/// Failed SASL exchanges a connection may have before it is closed.
+const SASL_ATTEMPTS: u32 = 3;
+
+/// Bytes of tags a client may send (IRCv3 message-tags).
+const MAX_CLIENT_TAGS: usize = 4094;
+
+/// The command word of a line (after its tags and source), for a 421.
+fn verb_of(text: &str) -> String {
+    let mut words = text.split(' ').filter(|w| !w.is_empty());
+    let mut w = words.next().unwrap_or_default();
+    if w.starts_with('@') {
+        w = words.next().unwrap_or_default();
+    }
+    if w.starts_with(':') {
+        w = words.next().unwrap_or_default();
+    }
+    w.chars().filter(|c| !c.is_control()).take(32).collect()
+}
+
+/// (setter, now) for RPL_TOPICWHOTIME: the setter, or the server when unknown.
+fn topic_set(by: Option<&str>, server: &str) -> (String, u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (by.unwrap_or(server).to_owned(), now)
+}
+
+fn now_tag() -> String {
+    crate::util::timestamp_now(true)
+}
+
+/// Runs one client until it quits, is dropped, or the server shuts down.
+pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
+    shared: Arc<Shared<B>>,
+    id: u64,
+    peer: SocketAddr,
+    stream: S,
+    _tls: bool,
+    cert: Option<Vec<u8>>,
+) {
+    let (rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer_queued = queued.clone();
+    let writer = tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(4096);
+        while let Some(line) = rx.recv().await {
+            buf.clear();
+            let mut n = line.len() + 2;
+            buf.extend_from_slice(line.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+            // Batch what is already queued into one write.
+            while buf.len() < 16 * 1024 {
+                match rx.try_recv() {
+                    Ok(more) => {
+                        n += more.len() + 2;
+                        buf.extend_from_slice(more.as_bytes());
+                        buf.extend_from_slice(b"\r\n");
+                    }
+                    Err(_) => break,
+                }
+            }
+            if wr.write_all(&buf).await.is_err() {
+                break;
+            }
+            writer_queued.fetch_sub(n, Ordering::Relaxed);
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    // The reader task decodes lines into a bounded queue; a full queue is excess flood.
+    let cfg = &shared.config;
+    let depth = (cfg.flood_burst + cfg.flood_max_debt).max(1) as usize;
+    let (line_tx, mut line_rx) = mpsc::channel::<Line>(depth);
+    let (flood_tx, mut flood_rx) = mpsc::channel::<()>(1);
+    let reader = tokio::spawn(async move {
+        let mut framed = FramedRead::new(rd, LineCodec::default());
+        while let Some(Ok(line)) = framed.next().await {
+            if line_tx.try_send(line).is_err() {
+                let _ = flood_tx.try_send(());
+                return;
+            }
+        }
+    });
+
+    let mut c = Client {
+        host: peer.ip().to_string(),
+        shared: shared.clone(),
+        id,
+        peer,
+        cert,
+        out: SendQ {
+            tx,
+            queued,
+            limit: cfg.sendq_bytes,
+            exceeded: false,
+        },
+        caps: CapSet::default(),
+        cap_negotiating: false,
+        nick: None,
+        user: None,
+        pass: None,
+        sasl: SaslState::default(),
+        sasl_failures: 0,
+        parting: Default::default(),
+        account: None,
+        registered: false,
+        to_backend: None,
+        channels: BTreeMap::new(),
+        away: None,
+        buffer: Vec::new(),
+        quit: None,
+    };
+    let (dtx, mut drx) = mpsc::channel::<Delivery>(256);
+    let mut dtx = Some(dtx);
+    let mut bucket = Bucket {
+        tokens: f64::from(cfg.flood_burst),
+        burst: f64::from(cfg.flood_burst),
+        rate: cfg.flood_rate.max(0.001),
+        last: Instant::now(),
+    };
+    let registration_deadline = Instant::now() + cfg.registration_timeout;
+    let mut last_activity = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    let mut next_ok = Instant::now();
+    let mut pending: VecDeque<Line> = VecDeque::new();
+    let mut shutdown = shared.shutdown.clone();
+
+    let reason: String = loop {
+        if c.out.exceeded {
+            break "SendQ exceeded".into();
+        }
+        if let Some(q) = c.quit.take() {
+            break q;
+        }
+        let timer = if !c.registered {
+            registration_deadline
+        } else if let Some(sent) = ping_sent {
+            sent + cfg.ping_timeout
+        } else {
+            last_activity + cfg.ping_interval
+        };
+        let throttled = !pending.is_empty();
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break "Server shutting down".into(),
+            _ = flood_rx.recv() => break "Excess Flood".into(),
+            _ = tokio::time::sleep_until(next_ok), if throttled => {
+                if let Some(line) = pending.pop_front() {
+                    c.line(line).await;
+                }
+                if let Some(next) = pending.front().map(|_| bucket.take(Instant::now())) {
+                    next_ok = next;
+                }
+            }
+            line = line_rx.recv(), if !throttled => match line {
+                None => break "Connection closed".into(),
+                Some(line) => {
+                    last_activity = Instant::now();
+                    ping_sent = None;
+                    let at = bucket.take(last_activity);
+                    if at <= last_activity {
+                        c.line(line).await;
+                    } else {
+                        pending.push_back(line);
+                        next_ok = at;
+                    }
+                }
+            },
+            d = drx.recv(), if c.registered => match d {
+                Some(d) => c.delivery(d),
+                None => break "Gateway session ended".into(),
+            },
+            _ = tokio::time::sleep_until(timer) => {
+                if !c.registered {
+                    break "Registration timed out".into();
+                }
+                if ping_sent.is_some() {
+                    break "Ping timeout".into();
+                }
+                c.send(Message::new("PING", vec![c.shared.config.server_name.clone()]));
+                ping_sent = Some(Instant::now());
+            }
+        }
+        if c.registered
+            && c.to_backend.is_none()
+            && let Some(d) = dtx.take()
+        {
+            c.attach(d);
+        }
+        c.flush_buffer(None);
+    };
+
+    // Tell the backend and the client, then close.
+    if let Some(tb) = c.to_backend.take() {
+        crate::metrics::METRICS.irc_clients(-1);
+        let _ = tb
+            .send(Request::Quit {
+                reason: reason.clone(),
+            })
+            .await;
+    }
+    c.out
+        .push_final(format!("ERROR :Closing link: ({}) [{reason}]", c.host));
+    drop(c);
+    reader.abort();
+    // Give the writer a moment to drain (a client that does not read does not get forever).
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+fn params_or(m: &Message, i: usize) -> Option<&str> {
+    m.params.get(i).map(String::as_str)
+}
+
+impl<B: Backend> Client<B> {
+    fn nick_or_star(&self) -> String {
+        self.nick.clone().unwrap_or_else(|| "*".into())
+    }
+
+    fn mask(&self) -> String {
+        let user = self.user.as_ref().map(|u| u.0.as_str()).unwrap_or("~u");
+        format!("{}!{}@{}", self.nick_or_star(), user, self.host)
+    }
+
+    /// Queues a message into the reply buffer.
+    fn send(&mut self, m: Message) {
+        self.buffer.push(m);
+    }
+
+    fn numeric(&mut self, r: Numeric) {
+        let mut params = Vec::with_capacity(r.params.len() + 1);
+        params.push(self.nick_or_star());
+        params.extend(r.params);
+        let m = Message::new(format!("{:03}", r.code), params)
+            .with_source(self.shared.config.server_name.clone());
+        self.send(m);
+    }
+
+    fn server_notice(&mut self, text: &str) {
+        let m = Message::new("NOTICE", vec![self.nick_or_star(), text.to_owned()])
+            .with_source(self.shared.config.server_name.clone());
+        self.send(m);
+    }
+
+    /// Writes the buffer out, applying labeled-response for `label`, and dropping tags the
+    /// client did not ask for.
+    fn flush_buffer(&mut self, label: Option<String>) {
+        let mut msgs = std::mem::take(&mut self.buffer);
+        let tags_ok = self.caps.has(Cap::MessageTags);
+        let label = label.filter(|_| self.caps.has(Cap::LabeledResponse));
+        match (&label, msgs.len()) {
+            (Some(l), 0) => msgs.push(
+                Message::new("ACK", vec![])
+                    .with_source(self.shared.config.server_name.clone())
+                    .with_tag("label", Some(l.clone())),
+            ),
+            (Some(l), 1) => msgs[0].tags.insert(0, ("label".into(), Some(l.clone()))),
+            (Some(l), _) if self.caps.has(Cap::Batch) => {
+                let id = format!("lr{}", self.id);
+                let start =
+                    Message::new("BATCH", vec![format!("+{id}"), "labeled-response".into()])
+                        .with_source(self.shared.config.server_name.clone())
+                        .with_tag("label", Some(l.clone()));
+                for m in msgs.iter_mut() {
+                    m.tags.insert(0, ("batch".into(), Some(id.clone())));
+                }
+                msgs.insert(0, start);
+                msgs.push(
+                    Message::new("BATCH", vec![format!("-{id}")])
+                        .with_source(self.shared.config.server_name.clone()),
+                );
+            }
+            _ => {}
+        }
+        for mut m in msgs {
+            if !tags_ok {
+                m.tags.retain(|(k, _)| {
+                    (k == "time" && self.caps.has(Cap::ServerTime))
+                        || (k == "account" && self.caps.has(Cap::AccountTag))
+                        || ((k == "label" || k == "batch") && self.caps.has(Cap::LabeledResponse))
+                });
+            }
+            self.out.push(m.to_line());
+        }
+    }
+
+    async fn line(&mut self, line: Line) {
+        let text = match line {
+            Line::Text(t) => t,
+            Line::TooLong => {
+                self.numeric(n::ERR_INPUTTOOLONG());
+                return;
+            }
+            Line::InvalidUtf8 => {
+                self.server_notice("Your line was not valid UTF-8 and was ignored");
+                return;
+            }
+        };
+        // IRCv3 message-tags: a client's tags take at most 4094 bytes.
+        if let Some(tags) = text.strip_prefix('@') {
+            let len = tags.find(' ').unwrap_or(tags.len());
+            if len > MAX_CLIENT_TAGS {
+                self.numeric(n::ERR_INPUTTOOLONG());
+                return;
+            }
+        }
+        let msg = match Message::parse(&text) {
+            Ok(m) => m,
+            Err(super::proto::message::ParseError::Empty) => return,
+            Err(super::proto::message::ParseError::BadCommand) => {
+                let verb = verb_of(&text);
+                if self.registered {
+                    self.numeric(n::ERR_UNKNOWNCOMMAND(&verb));
+                } else {
+                    self.numeric(n::ERR_NOTREGISTERED());
+                }
+                return;
+            }
+            Err(e) => {
+                self.server_notice(&format!("Malformed line ignored: {e}"));
+                return;
+            }
+        };
+        let label = match msg.tag("label") {
+            Some(Some(l)) => Some(l.to_owned()),
+            _ => None,
+        };
+        self.command(msg).await;
+        self.flush_buffer(label);
+    }
+
+    async fn command(&mut self, msg: Message) {
+        let verb = msg.verb.to_ascii_uppercase();
+        let Some(spec) = COMMANDS.iter().find(|c| c.name == verb) else {
+            if self.registered {
+                self.numeric(n::ERR_UNKNOWNCOMMAND(&msg.verb));
+            } else {
+                self.numeric(n::ERR_NOTREGISTERED());
+            }
+            return;
+        };
+        if !spec.pre_registration && !self.registered {
+            self.numeric(n::ERR_NOTREGISTERED());
+            return;
+        }
+        if msg.params.len() < spec.min_params {
+            self.numeric(n::ERR_NEEDMOREPARAMS(&verb));
+            return;
+        }
+        match spec.handler {
+            H::Cap => self.cap(&msg),
+            H::Authenticate => self.authenticate(&msg).await,
+            H::Pass => self.pass = msg.params.first().cloned(),
+            H::Nick => self.nick_cmd(&msg).await,
+            H::User => self.user_cmd(&msg),
+            H::Ping => {
+                let token = msg.params.first().cloned().unwrap_or_default();
+                let server = self.shared.config.server_name.clone();
+                self.send(Message::new("PONG", vec![server.clone(), token]).with_source(server));
+            }
+            H::Pong => {}
+            H::Quit => {
+                self.quit = Some(format!("Quit: {}", params_or(&msg, 0).unwrap_or("")));
+            }
+            H::Join => self.join(&msg).await,
+            H::Part => self.part(&msg).await,
+            H::Privmsg | H::Notice => self.privmsg(&msg, spec.handler == H::Notice).await,
+            H::Topic => self.topic(&msg).await,
+            H::Names => self.names(&msg),
+            H::Who => self.who(&msg),
+            H::Whois => self.whois(&msg),
+            H::Mode => self.mode(&msg),
+            H::List => self.request(Request::List).await,
+            H::Labels => {
+                let chans: Vec<String> = match msg.params.first() {
+                    Some(c) if !self.channels.contains_key(&names::fold(c)) => {
+                        self.numeric(n::ERR_NOTONCHANNEL(c));
+                        vec![]
+                    }
+                    Some(c) => vec![c.clone()],
+                    None => self.channels.values().map(|v| v.name.clone()).collect(),
+                };
+                for channel in chans {
+                    self.request(Request::Labels { channel }).await;
+                }
+            }
+            H::Help => self.help(&msg),
+            H::Away => self.away_cmd(&msg).await,
+            H::Motd => self.motd(),
+            H::Version => {
+                let server = self.shared.config.server_name.clone();
+                self.numeric(n::RPL_VERSION(
+                    VERSION,
+                    &server,
+                    "security-labelled IRC/XMPP gateway",
+                ));
+            }
+            H::Ison => self.ison(&msg),
+            H::Time => {
+                let server = self.shared.config.server_name.clone();
+                self.numeric(n::RPL_TIME(&server, &now_tag()));
+            }
+            // Client-only tags (typing notifications and the like) do not cross the gateway;
+            // the target is checked like a message's.
+            H::Tagmsg => {
+                let target = msg.params[0].clone();
+                if target.starts_with('#') && !self.channels.contains_key(&names::fold(&target)) {
+                    self.numeric(n::ERR_CANNOTSENDTOCHAN(
+                        &target,
+                        "You are not on that channel",
+                    ));
+                } else if !target.starts_with('#') && self.find_member(&target).is_none() {
+                    self.numeric(n::ERR_NOSUCHNICK(&target));
+                }
+            }
+            H::Userhost => self.userhost(&msg),
+        }
+        if !self.registered {
+            self.try_register().await;
+        }
+    }
+
+    async fn request(&mut self, r: Request) {
+        if let Some(tb) = &self.to_backend
+            && tb.send(r).await.is_err()
+        {
+            self.quit = Some("Gateway session ended".into());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum H {
+    Cap,
+    Authenticate,
+    Pass,
+    Nick,
+    User,
+    Ping,
+    Pong,
+    Quit,
+    Join,
+    Part,
+    Privmsg,
+    Notice,
+    Topic,
+    Names,
+    Who,
+    Whois,
+    Mode,
+    List,
+    Away,
+    Motd,
+    Version,
+    Ison,
+    Userhost,
+    Time,
+    Tagmsg,
+    Labels,
+    Help,
+}
+
+/// One row of the command table.
+struct CommandSpec {
+    name: &'static str,
+    handler: H,
+    min_params: usize,
+    pre_registration: bool,
+}
+
+macro_rules! commands {
+    ($( $name:literal => $h:ident, $min:literal, $pre:literal; )*) => {
+        const COMMANDS: &[CommandSpec] = &[
+            $( CommandSpec { name: $name, handler: H::$h, min_params: $min, pre_registration: $pre }, )*
+        ];
+    };
+}
+
+// name => handler, minimum parameters, allowed before registration.
+commands! {
+    "CAP" => Cap, 1, true;
+    "AUTHENTICATE" => Authenticate, 1, true;
+    "PASS" => Pass, 1, true;
+    "NICK" => Nick, 1, true;
+    "USER" => User, 4, true;
+    "PING" => Ping, 1, true;
+    "PONG" => Pong, 0, true;
+    "QUIT" => Quit, 0, true;
+    "JOIN" => Join, 1, false;
+    "PART" => Part, 1, false;
+    "PRIVMSG" => Privmsg, 0, false;
+    "NOTICE" => Notice, 0, false;
+    "TOPIC" => Topic, 1, false;
+    "NAMES" => Names, 0, false;
+    "WHO" => Who, 0, false;
+    "WHOIS" => Whois, 1, false;
+    "MODE" => Mode, 1, false;
+    "LIST" => List, 0, false;
+    "AWAY" => Away, 0, false;
+    "MOTD" => Motd, 0, false;
+    "VERSION" => Version, 0, false;
+    "ISON" => Ison, 1, false;
+    "USERHOST" => Userhost, 1, false;
+    "TIME" => Time, 0, false;
+    "TAGMSG" => Tagmsg, 1, false;
+    "LABELS" => Labels, 0, false;
+    "HELP" => Help, 0, false;
+}
