@@ -574,6 +574,7 @@ async fn main() -> Result<()> {
                 body: format!("m x{k} {seq} {} O", now_us()),
                 label: None,
                 origin_id: origin_id(),
+                notice: false,
             };
             x.send_groupchat(&room, &peer_cleared(out)).await?;
             *expected.entry(Path2::XmppToIrc).or_default() += per_room(a.users, r);
@@ -588,6 +589,7 @@ async fn main() -> Result<()> {
                 body: format!("m y{k} {seq} {} O", now_us()),
                 label: None,
                 origin_id: origin_id(),
+                notice: false,
             };
             y.send_groupchat(&broom, &peer_cleared(out)).await?;
             *expected.entry(Path2::XmppToXmpp).or_default() += per_room(a.users, r) - 1;

@@ -145,6 +145,7 @@ async fn labels_and_clearances_both_ways() {
         body: body.into(),
         label: marking.map(|m| label_element(&pol, m)),
         origin_id: origin_id(),
+        notice: false,
     };
     carol
         .send_groupchat(

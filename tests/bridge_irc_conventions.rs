@@ -212,3 +212,27 @@ async fn the_join_burst_gives_the_topic_before_names_and_history_after() {
     assert!(late.until(" 333 ").await.contains(" 333 sam2 #ops xavier "));
     sc.x.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_stays_a_notice_for_other_irc_users() {
+    let mut sc = Scene::start("notice", "SECRET, UK", "").await;
+    let mut other = irc::Raw::login(sc.gw.addr, "sam2", &sc.account, bridge::PASSWORD).await;
+    other.send("JOIN #ops").await;
+    other.until(" 366 ").await;
+    sc.sam.send("NOTICE #ops :heads up, bots stay quiet").await;
+    // XMPP clients see an ordinary message; IRC users of the gateway see a NOTICE.
+    let m = sc.from("sam").await;
+    assert_eq!(
+        m.body.as_deref(),
+        Some("[DEMO-UK OFFICIAL] heads up, bots stay quiet")
+    );
+    let l = other.until("heads up").await;
+    assert!(
+        l.starts_with(":sam!") && l.contains(" NOTICE #ops :[DEMO-UK OFFICIAL] heads up"),
+        "{l}"
+    );
+    sc.sam.send("PRIVMSG #ops :and this one is a message").await;
+    let l = other.until("and this one").await;
+    assert!(l.contains(" PRIVMSG #ops :"), "{l}");
+    sc.x.quit().await;
+}

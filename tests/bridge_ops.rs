@@ -26,6 +26,7 @@ fn message(p: &labelgate::label::PolicySet, body: &str, marking: &str) -> Outgoi
         body: body.into(),
         label: Some(label_element(p, marking)),
         origin_id: origin_id(),
+        notice: false,
     }
 }
 

@@ -53,6 +53,7 @@ async fn labelled_groupchat_private_and_history() {
         body: "[DEMO-UK SECRET - UK EYES ONLY] meet at noon".into(),
         label: Some(label.clone()),
         origin_id: origin_id(),
+        notice: false,
     };
     alice
         .send_groupchat(&r, &peer_cleared(out.clone()))
@@ -85,6 +86,7 @@ async fn labelled_groupchat_private_and_history() {
         body: "just for you".into(),
         label: Some(label.clone()),
         origin_id: origin_id(),
+        notice: false,
     };
     alice
         .send_private(&r, "bob", &peer_cleared(pm))
@@ -191,6 +193,7 @@ async fn sending_to_a_room_not_joined_is_refused() {
         body: "x".into(),
         label: None,
         origin_id: origin_id(),
+        notice: false,
     };
     let err = a
         .send_groupchat(&room("nowhere"), &peer_cleared(out))

@@ -62,6 +62,7 @@ async fn sessions_survive_a_server_restart() {
         body: "after the restart".into(),
         label: None,
         origin_id: origin_id(),
+        notice: false,
     };
     sessions[0]
         .1

@@ -245,6 +245,7 @@ pub(super) fn typed_message(
     private: bool,
     text: &str,
     action: bool,
+    notice: bool,
     origin_id: String,
 ) -> Result<TypedOut, (Code, String)> {
     let room_text = room.to_string();
@@ -275,6 +276,7 @@ pub(super) fn typed_message(
             equivalents: vec![],
         }),
         origin_id: origin_id.clone(),
+        notice,
     };
     let defaulted = defaulted.then(|| display_text(&message));
     let checks = [

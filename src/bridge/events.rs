@@ -439,7 +439,7 @@ impl Pairing {
             target: channel,
             lines: out.lines,
             action: out.action,
-            notice: false,
+            notice: m.notice,
             tags: vec![(MARKING_TAG.into(), Some(out.marking))],
             time: m.delay.clone(),
         })
@@ -513,7 +513,7 @@ impl Pairing {
             target: self.user.nick.clone(),
             lines: out.lines,
             action: out.action,
-            notice: false,
+            notice: m.notice,
             tags: vec![(MARKING_TAG.into(), Some(out.marking))],
             time: None,
         })

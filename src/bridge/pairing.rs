@@ -610,7 +610,15 @@ impl Pairing {
             let private = o.nick.is_some();
             let person = self.person();
             match crossing::typed_message(
-                &self.now, person, &o.room, &mapping, private, &o.typed, o.action, id,
+                &self.now,
+                person,
+                &o.room,
+                &mapping,
+                private,
+                &o.typed,
+                o.action,
+                o.command == "NOTICE",
+                id,
             ) {
                 Ok(t) => {
                     o.message = t.message;

@@ -22,6 +22,8 @@ use crate::xmpp::session::origin_id;
 struct Line<'a> {
     text: &'a str,
     action: bool,
+    /// An IRC NOTICE: it stays one for the gateway's other users.
+    notice: bool,
 }
 
 impl Pairing {
@@ -68,6 +70,7 @@ impl Pairing {
                 let line = Line {
                     text: &text,
                     action,
+                    notice,
                 };
                 if target.starts_with('#') {
                     self.send_to_room(command, &target, line, echo).await;
@@ -327,6 +330,7 @@ impl Pairing {
             nick.is_some(),
             text.text,
             text.action,
+            text.notice,
             origin_id(),
         )
     }

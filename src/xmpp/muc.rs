@@ -293,6 +293,8 @@ pub struct ReceivedMessage {
     pub id: Option<String>,
     /// A stanza error, for type error.
     pub error: Option<StanzaErrorInfo>,
+    /// It was an IRC NOTICE (see [`NS_IRC_NOTICE`]).
+    pub notice: bool,
     /// Every payload element as received.
     pub payloads: Vec<Element>,
 }
@@ -352,6 +354,7 @@ pub fn read_message(m: &Message) -> ReceivedMessage {
         } else {
             None
         },
+        notice: m.payloads.iter().any(|e| e.is("notice", NS_IRC_NOTICE)),
         payloads: m.payloads.clone(),
     }
 }
@@ -365,7 +368,13 @@ pub struct OutgoingMessage {
     pub label: Option<SecurityLabel>,
     /// XEP-0359 origin-id (also used as the stanza id).
     pub origin_id: String,
+    /// An IRC NOTICE (marked so that the gateway's other users get a NOTICE, which bots must
+    /// never answer; XMPP clients see an ordinary message).
+    pub notice: bool,
 }
+
+/// The payload marking a message that was an IRC NOTICE.
+pub const NS_IRC_NOTICE: &str = "urn:labelgate:irc-notice:0";
 
 /// Builds a message stanza of the given type to `to`.
 pub fn build_message(to: Jid, kind: MessageType, out: &OutgoingMessage) -> Message {
@@ -380,6 +389,10 @@ pub fn build_message(to: Jid, kind: MessageType, out: &OutgoingMessage) -> Messa
             .attr(attr_name("id"), out.origin_id.as_str())
             .build(),
     );
+    if out.notice {
+        m.payloads
+            .push(Element::builder("notice", NS_IRC_NOTICE).build());
+    }
     if kind == MessageType::Chat {
         // A private message through the room (XEP-0045 §7.5).
         m.payloads.push(Element::builder("x", NS_MUC_USER).build());
