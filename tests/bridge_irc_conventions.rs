@@ -125,7 +125,7 @@ async fn labels_are_shown_where_irc_users_look() {
     assert!(
         facts.starts_with(
             ":labelgate NOTICE #ops :Labels in #ops: a line without a marking goes \
-             out as DEMO-UK OFFICIAL; the room carries at most SECRET, UK; mark a line by \
+             out as DEMO-UK OFFICIAL; the room carries labels up to SECRET; mark a line by \
              starting it with [MARKING]"
         ),
         "{facts}"

@@ -256,7 +256,7 @@ pub(super) fn typed_message(
     };
     let mut ctx = from.ctx(direction, &room_text);
     ctx.origin_id = Some(&origin_id);
-    let (label, rest, defaulted) = typed_label(state, &ctx, mapping, text)?;
+    let (label, rest, defaulted) = typed_label(state, &ctx, mapping, from.clearance, text)?;
     ctx.body = Some(&rest);
     let policy = state.gate.policies().primary();
     let display = policy
@@ -305,21 +305,39 @@ fn display_text(m: &OutgoingMessage) -> String {
         .unwrap_or_default()
 }
 
-/// A channel's label facts, in the gateway's words: the default label, the ceiling, the
-/// syntax, the catalog.
-pub(super) fn label_facts(state: &State, mapping: &Mapping) -> Vec<String> {
-    let policy = state.gate.policies().primary();
+/// A channel's label facts for `who`, in the gateway's words: the default label, the ceiling's
+/// classification (its categories are not named: a codeword's name can itself be above a
+/// user's clearance), the syntax, and the catalog labels `who` is cleared for.
+pub(super) fn label_facts(state: &State, mapping: &Mapping, who: &Clearance) -> Vec<String> {
+    let policies = state.gate.policies();
+    let policy = policies.primary();
     let render = |l: &Label| policy.render_marking(l).unwrap_or_else(|_| "?".into());
+    let ceiling = mapping
+        .clearance
+        .classes
+        .iter()
+        .filter_map(|c| policy.classification(*c))
+        .max_by_key(|c| {
+            (
+                c.hierarchy.unwrap_or(0),
+                policy.classification_index(c.lacv),
+            )
+        })
+        .map_or("?", |c| c.name.as_str());
     let mut out = vec![format!(
-        "Labels in {}: a line without a marking goes out as {}; the room carries at most {}; \
-         mark a line by starting it with {}",
+        "Labels in {}: a line without a marking goes out as {}; the room carries labels up to \
+         {ceiling}; mark a line by starting it with {}",
         mapping.channel,
         render(&mapping.default_label),
-        mapping.clearance_text,
         mapping.flot.prefix("MARKING").trim_end(),
     )];
-    if !mapping.catalog.is_empty() {
-        let list: Vec<String> = mapping.catalog.iter().map(render).collect();
+    let usable: Vec<&Label> = mapping
+        .catalog
+        .iter()
+        .filter(|l| policies.check(who, l).is_ok())
+        .collect();
+    if !usable.is_empty() {
+        let list: Vec<String> = usable.into_iter().map(render).collect();
         let only = if mapping.restrict_to_catalog {
             "only these may be used"
         } else {
@@ -480,6 +498,7 @@ fn typed_label(
     state: &State,
     ctx: &Context<'_>,
     mapping: &Mapping,
+    who: &Clearance,
     text: &str,
 ) -> Result<(Label, String, bool), (Code, String)> {
     let policy = state.gate.policies().primary();
@@ -492,11 +511,12 @@ fn typed_label(
     let defaulted = typed.label.is_none();
     let label = typed.label.unwrap_or_else(|| mapping.default_label.clone());
     if mapping.restrict_to_catalog && !mapping.catalog.contains(&label) {
-        let policy = state.gate.policies().primary();
+        let policies = state.gate.policies();
         let list: Vec<String> = mapping
             .catalog
             .iter()
-            .filter_map(|l| policy.render_marking(l).ok())
+            .filter(|l| policies.check(who, l).is_ok())
+            .filter_map(|l| policies.primary().render_marking(l).ok())
             .collect();
         let why = format!(
             "the room allows only the labels of its catalog: {}",

@@ -106,7 +106,7 @@ impl Pairing {
                 else {
                     return;
                 };
-                for text in crossing::label_facts(&self.now, &m) {
+                for text in crossing::label_facts(&self.now, &m, &self.clearance) {
                     let channel = m.channel.clone();
                     self.deliver(Delivery::ChannelNotice { channel, text })
                         .await;
@@ -208,7 +208,7 @@ impl Pairing {
                 let facts = self
                     .rooms
                     .get(&mapping_room)
-                    .map(|r| crossing::label_facts(&self.now, &r.mapping))
+                    .map(|r| crossing::label_facts(&self.now, &r.mapping, &self.clearance))
                     .unwrap_or_default();
                 // The JOIN burst waits for the room's subject (it follows the history), so
                 // that the topic comes before NAMES and the history after; meanwhile what
