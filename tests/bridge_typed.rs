@@ -12,6 +12,8 @@ mod common;
 mod irc;
 #[path = "common/proxy.rs"]
 mod proxy;
+#[path = "common/scene.rs"]
+mod scene;
 #[path = "common/slix.rs"]
 mod slix;
 #[path = "common/support.rs"]
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use bridge::{Gateway, PASSWORD, channel, hashed, users};
 use common::{Identity, endpoint, room, server, unique};
 use labelgate::xmpp::connect::TlsMode;
+use scene::Scene;
 use slix::{Slix, SlixLabel};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,33 +171,11 @@ async fn a_nick_names_one_person_and_their_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_message_is_cut_with_a_note_not_thirty_thousand_lines() {
-    let pol = support::demo_policies();
-    let ops = room(&unique("huge"));
-    let s = unique("sam");
-    let block = format!(
-        "{}max_lines = 8\n\n",
-        channel("#ops", &ops, "OFFICIAL", "SECRET, UK")
-    );
-    let gw = Gateway::on_test_server(pol.clone(), &block, &[(&s, "SECRET, UK")]).await;
-    let mut x = Slix::start(server(), "carol").await;
-    x.join(&ops.to_string(), "xavier").await;
-    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
-    sam.send("JOIN #ops").await;
-    sam.until(" 366 ").await;
+    let mut sc = Scene::start("huge", "SECRET, UK", "max_lines = 8\n").await;
     let body: String = (0..30_000).map(|i| format!("l{i}\n")).collect();
-    x.send(
-        &ops.to_string(),
-        &body,
-        Some(SlixLabel::marking(&pol, "OFFICIAL")),
-    )
-    .await;
-    x.send(
-        &ops.to_string(),
-        "sentinel",
-        Some(SlixLabel::marking(&pol, "OFFICIAL")),
-    )
-    .await;
-    let seen = sam.lines_until("sentinel").await;
+    sc.official(&body).await;
+    sc.official("sentinel").await;
+    let seen = sc.sam.lines_until("sentinel").await;
     let lines: Vec<&String> = seen
         .iter()
         .filter(|l| l.contains(" PRIVMSG #ops "))
@@ -210,7 +191,7 @@ async fn a_huge_message_is_cut_with_a_note_not_thirty_thousand_lines() {
         "{}",
         lines[7]
     );
-    x.quit().await;
+    sc.x.quit().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
