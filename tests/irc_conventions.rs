@@ -90,3 +90,34 @@ async fn registration_edge_cases_get_their_numerics() {
     c.send("PING alive").await;
     assert!(c.until("PONG").await.ends_with(" alive"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_takes_its_mask_and_a_long_topic_is_refused_not_cut() {
+    let s = start(config()).await;
+    let mut a = Raw::login(s.plain, "alice", "alice", "alice-pw").await;
+    a.send("JOIN #ops,#other").await;
+    a.until("#other :End of").await;
+    a.send("LIST #ot*").await;
+    a.until(" 321 ").await;
+    let l = a.line().await.unwrap();
+    assert!(l.contains(" 322 alice #other 1 :"), "{l}");
+    assert!(
+        a.line().await.unwrap().contains(" 323 "),
+        "only #other matches"
+    );
+    a.send("LIST").await;
+    a.until(" 321 ").await;
+    let (one, two) = (a.line().await.unwrap(), a.line().await.unwrap());
+    assert!(one.contains(" #op") || two.contains(" #op"), "{one} {two}");
+    a.until(" 323 ").await;
+
+    a.send(&format!("TOPIC #ops :{}", "t".repeat(391))).await;
+    let l = a.until("TOPICLEN").await;
+    assert!(
+        l.contains("[#ops] Not sent: the topic is longer than 390 bytes"),
+        "{l}"
+    );
+    a.send(&format!("TOPIC #ops :{}", "t".repeat(390))).await;
+    let l = a.until(" TOPIC #ops").await;
+    assert!(l.ends_with(&"t".repeat(390)), "{l}");
+}

@@ -91,7 +91,9 @@ impl Pairing {
                         .check(&self.clearance, &m.default_label)
                         .is_ok()
                     {
-                        entries.push((m.channel.clone(), 0, Text::Own(m.room.to_string())));
+                        // Counts and topics of rooms the user is not in are not known here
+                        // (and a topic is only ever shown as decided for them).
+                        entries.push((m.channel.clone(), 0, Text::Own(String::new())));
                     }
                 }
                 entries.sort_by(|a, b| a.0.cmp(&b.0));

@@ -244,11 +244,18 @@ impl<B: Backend> Client<B> {
                     self.numeric(n::RPL_TOPICWHOTIME(&name, &by, at));
                 }
             }
+            // Too long is refused in words, never cut short without a word.
+            Some(t) if t.len() > names::TOPICLEN => {
+                let why = format!(
+                    "Not sent: the topic is longer than {} bytes (TOPICLEN)",
+                    names::TOPICLEN
+                );
+                self.standard_fail("TOPIC", "TOO_LONG", &channel, &why);
+            }
             Some(t) => {
-                let topic: String = t.chars().take(names::TOPICLEN).collect();
                 self.request(Request::Topic {
                     channel,
-                    topic: Some(topic),
+                    topic: Some(t.clone()),
                 })
                 .await;
             }

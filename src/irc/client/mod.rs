@@ -75,6 +75,8 @@ struct Client<B: Backend> {
     quit: Option<String>,
     /// SASL exchanges that failed on this connection.
     sasl_failures: u32,
+    /// The masks of the LIST asked for last (empty: every channel).
+    list_masks: Vec<String>,
     /// Channels (folded) the user has asked to part whose PART has not come back yet: a JOIN
     /// right after (`/cycle`) goes through.
     parting: std::collections::HashSet<String>,
@@ -185,6 +187,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         sasl: SaslState::default(),
         sasl_failures: 0,
         parting: Default::default(),
+        list_masks: Vec::new(),
         account: None,
         registered: false,
         to_backend: None,
@@ -452,7 +455,15 @@ impl<B: Backend> Client<B> {
             H::Who => self.who(&msg),
             H::Whois => self.whois(&msg),
             H::Mode => self.mode(&msg),
-            H::List => self.request(Request::List).await,
+            H::List => {
+                // The mask (`LIST #o*,#ts`) is applied when the answer comes.
+                self.list_masks = msg
+                    .params
+                    .first()
+                    .map(|m| m.split(',').map(names::fold).collect())
+                    .unwrap_or_default();
+                self.request(Request::List).await
+            }
             H::Labels => {
                 let chans: Vec<String> = match msg.params.first() {
                     Some(c) if !self.channels.contains_key(&names::fold(c)) => {

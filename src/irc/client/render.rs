@@ -195,8 +195,19 @@ impl<B: Backend> Client<B> {
             }
             Delivery::List { entries } => {
                 self.numeric(n::RPL_LISTSTART());
+                let masks = std::mem::take(&mut self.list_masks);
                 for (c, users, topic) in entries {
-                    self.numeric(n::RPL_LIST(&c, users, topic.as_str()));
+                    let key = names::fold(&c);
+                    if !masks.is_empty() && !masks.iter().any(|m| names::glob(m, &key)) {
+                        continue;
+                    }
+                    // For a channel the user is in: its members and the topic as decided for
+                    // them; for others, what the backend knows.
+                    let (users, topic) = match self.channels.get(&key) {
+                        Some(v) => (v.members.len(), v.topic.clone()),
+                        None => (users, topic.as_str().to_owned()),
+                    };
+                    self.numeric(n::RPL_LIST(&c, users, &topic));
                 }
                 self.numeric(n::RPL_LISTEND());
             }
