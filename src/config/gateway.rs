@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::irc::IrcConfig;
 use super::mappings::Mappings;
 use super::users::{FileError, FileProblem, Users, line_of};
-use crate::irc::server::IrcConfig;
 use crate::label::{PolicySet, load_policy};
 
 #[derive(Deserialize)]
@@ -245,7 +245,7 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         match l.address.get_ref().parse::<SocketAddr>() {
             Ok(a) => {
                 if !l.tls
-                    && let Err(e) = crate::irc::server::check_plaintext(a)
+                    && let Err(e) = super::irc::check_plaintext(a)
                 {
                     problems.push(problem(Some(l.address.span().start), e.to_string()));
                 }

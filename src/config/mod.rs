@@ -1,6 +1,8 @@
-//! Configuration: the user directory and the channel mappings (the gateway file arrives with
-//! the bridge). Every loader refuses a file whole and names each problem with file and line.
+//! Configuration: the gateway file, the IRC front-end's settings, the user directory and the
+//! channel mappings. Every loader refuses a file whole and names each problem with file and
+//! line. `config` uses only the pure parts of the protocols (`irc::proto::names`).
 
 pub mod gateway;
+pub mod irc;
 pub mod mappings;
 pub mod users;
