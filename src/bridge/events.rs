@@ -370,12 +370,7 @@ impl Pairing {
             crossing::free_text_to_irc(&self.now, self.person(), &room, &mapping, what, text)
                 .map(Text::Cleared);
         if kicked {
-            let by = Source {
-                nick: "room".into(),
-                user: "xmpp".into(),
-                host: room.domain().to_string(),
-                account: None,
-            };
+            let by = room_source(&room);
             self.deliver(Delivery::Kick {
                 channel,
                 by,
@@ -399,11 +394,18 @@ impl Pairing {
             return;
         };
         let Some(body) = m.body.clone() else { return };
+        let channel = r.channel.clone();
         // A message from the room itself (a configuration notice): decided like any body, shown
         // as a NOTICE from `room` (a name no occupant can take).
-        let nick = match nick {
-            Some(n) => n,
-            None => return self.room_notice(room, m, body).await,
+        let Some(nick) = nick else {
+            let to = Relay {
+                from: room_source(&room),
+                target: channel,
+                notice: true,
+                direction: Direction::XmppToIrc,
+                way: Way::XmppToIrc,
+            };
+            return self.relay(&room, &m, &body, to).await;
         };
         let own = nick == r.nick;
         if own
@@ -413,70 +415,24 @@ impl Pairing {
         {
             return; // our own reflection, not asked to echo
         }
-        let (mapping, channel) = (r.mapping.clone(), r.channel.clone());
         let (direction, way) = if m.delay.is_some() {
             (Direction::History, Way::History)
         } else {
             (Direction::XmppToIrc, Way::XmppToIrc)
         };
-        let person = self.person();
-        let out =
-            match crossing::body_to_irc(&self.now, person, direction, &room, &mapping, &m, &body) {
-                Ok(o) => o,
-                Err(reason) => {
-                    METRICS.withheld(way, reason);
-                    return; // withheld, audited
-                }
-            };
-        METRICS.relayed(way);
         let from = if own {
             self.self_source()
         } else {
             self.occupant_source(&room, &nick)
         };
-        self.deliver(Delivery::Message {
+        let to = Relay {
             from,
             target: channel,
-            lines: out.lines,
-            action: out.action,
             notice: m.notice,
-            tags: vec![(MARKING_TAG.into(), Some(out.marking))],
-            time: m.delay.clone(),
-        })
-        .await;
-    }
-
-    async fn room_notice(&mut self, room: BareJid, m: ReceivedMessage, body: String) {
-        let Some(r) = self.rooms.get(&room) else {
-            return;
+            direction,
+            way,
         };
-        let (mapping, channel) = (r.mapping.clone(), r.channel.clone());
-        let person = self.person();
-        let direction = Direction::XmppToIrc;
-        let out =
-            match crossing::body_to_irc(&self.now, person, direction, &room, &mapping, &m, &body) {
-                Ok(o) => o,
-                Err(reason) => {
-                    METRICS.withheld(Way::XmppToIrc, reason);
-                    return;
-                }
-            };
-        let from = Source {
-            nick: "room".into(),
-            user: "xmpp".into(),
-            host: room.domain().to_string(),
-            account: None,
-        };
-        self.deliver(Delivery::Message {
-            from,
-            target: channel,
-            lines: out.lines,
-            action: out.action,
-            notice: true,
-            tags: vec![(MARKING_TAG.into(), Some(out.marking))],
-            time: None,
-        })
-        .await;
+        self.relay(&room, &m, &body, to).await;
     }
 
     /// XMPP → IRC private message from a room occupant.
@@ -484,9 +440,8 @@ impl Pairing {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        let mapping = r.mapping.clone();
         let Some(body) = m.body.clone() else { return };
-        if !mapping.private_messages {
+        if !r.mapping.private_messages {
             METRICS.withheld(Way::Private, crate::metrics::Reason::PrivateDisabled);
             crossing::ignored(
                 &self.now,
@@ -496,27 +451,63 @@ impl Pairing {
             );
             return;
         }
+        let to = Relay {
+            from: self.occupant_source(&room, &nick),
+            target: self.user.nick.clone(),
+            notice: m.notice,
+            direction: Direction::Private,
+            way: Way::Private,
+        };
+        self.relay(&room, &m, &body, to).await;
+    }
+
+    /// A received body, decided for this user (withheld and audited, or delivered with its
+    /// marking on every line, the `server-time` of history kept).
+    async fn relay(&self, room: &BareJid, m: &ReceivedMessage, body: &str, to: Relay) {
+        let Some(mapping) = self.rooms.get(room).map(|r| r.mapping.clone()) else {
+            return;
+        };
         let person = self.person();
-        let direction = Direction::Private;
         let out =
-            match crossing::body_to_irc(&self.now, person, direction, &room, &mapping, &m, &body) {
+            match crossing::body_to_irc(&self.now, person, to.direction, room, &mapping, m, body) {
                 Ok(o) => o,
                 Err(reason) => {
-                    METRICS.withheld(Way::Private, reason);
-                    return;
+                    METRICS.withheld(to.way, reason);
+                    return; // withheld, audited
                 }
             };
-        METRICS.relayed(Way::Private);
-        let from = self.occupant_source(&room, &nick);
+        METRICS.relayed(to.way);
+        let time = (to.direction == Direction::History)
+            .then(|| m.delay.clone())
+            .flatten();
         self.deliver(Delivery::Message {
-            from,
-            target: self.user.nick.clone(),
+            from: to.from,
+            target: to.target,
             lines: out.lines,
             action: out.action,
-            notice: m.notice,
+            notice: to.notice,
             tags: vec![(MARKING_TAG.into(), Some(out.marking))],
-            time: None,
+            time,
         })
         .await;
+    }
+}
+
+/// Where and how a received body goes on IRC.
+struct Relay {
+    from: Source,
+    target: String,
+    notice: bool,
+    direction: Direction,
+    way: Way,
+}
+
+/// The room itself as an IRC source (kicks, the room's own notices).
+fn room_source(room: &BareJid) -> Source {
+    Source {
+        nick: "room".into(),
+        user: "xmpp".into(),
+        host: room.domain().to_string(),
+        account: None,
     }
 }
