@@ -217,15 +217,17 @@ impl AuditLog {
         }
         let sink = &mut *out;
         let result = match &mut sink.w {
-            Out::File(f) => {
-                let before = f.metadata()?.len();
-                let r = whole(f, &line);
-                if r.is_err() {
-                    // Cut off what part of the record got out: no half record stays.
-                    let _ = f.set_len(before);
+            Out::File(f) => whole(f, &line).inspect_err(|e| {
+                // A record written in part: cut off what got out (the file's end now, less
+                // that part), so no half record stays. A failed write wrote nothing, so the
+                // file's length is looked up only here, never on the way of every record.
+                if let Some(PartialRecord(n, _)) = e.get_ref().and_then(|i| i.downcast_ref()) {
+                    let n = *n as u64;
+                    let _ = f
+                        .metadata()
+                        .and_then(|m| f.set_len(m.len().saturating_sub(n)));
                 }
-                r
-            }
+            }),
             Out::Other(w) => whole(w, &line),
         };
         sink.torn = result.is_err();
@@ -263,13 +265,15 @@ impl Refusal {
 fn whole(w: &mut impl Write, line: &[u8]) -> std::io::Result<()> {
     match w.write(line) {
         Ok(n) if n == line.len() => w.flush(),
-        Ok(n) => Err(std::io::Error::other(format!(
-            "only {n} of {} bytes of the record were written",
-            line.len()
-        ))),
+        Ok(n) => Err(std::io::Error::other(PartialRecord(n, line.len()))),
         Err(e) => Err(e),
     }
 }
+
+/// A record of which only the first `.0` of `.1` bytes were written.
+#[derive(Debug, thiserror::Error)]
+#[error("only {0} of {1} bytes of the record were written")]
+struct PartialRecord(usize, usize);
 
 /// The access decision, audited.
 #[derive(Debug, Clone)]
