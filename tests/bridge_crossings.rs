@@ -390,3 +390,55 @@ async fn the_rooms_clearance_is_a_ceiling_on_the_way_in_and_delays_are_the_rooms
     );
     x.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_actions_and_catalogs_above_a_user_are_withheld_from_them() {
+    let pol = support::demo_policies();
+    let ops = room(&unique("above"));
+    let (o, s) = (unique("olive"), unique("sam"));
+    let block = format!(
+        "{}room_label = \"SECRET UK EYES ONLY\"\npresence_status = \"room-label\"\n\
+         catalog = [\"OFFICIAL\", \"SECRET UK EYES ONLY\"]\n\n",
+        channel("#ops", &ops, "OFFICIAL", "SECRET, UK")
+    );
+    let gw =
+        Gateway::on_test_server(pol.clone(), &block, &[(&o, "OFFICIAL"), (&s, "SECRET, UK")]).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    let mut olive = irc::Raw::login(gw.addr, "olive", &o, PASSWORD).await;
+    let mut sam = irc::Raw::login(gw.addr, "sam", &s, PASSWORD).await;
+    for c in [&mut olive, &mut sam] {
+        c.send("JOIN #ops").await;
+        c.until(" 366 ").await;
+    }
+    // The catalog shown is the part each user is cleared for.
+    olive.send("LABELS #ops").await;
+    let l = olive.until("Catalog of #ops").await;
+    assert!(
+        l.ends_with(
+            ":Catalog of #ops: DEMO-UK OFFICIAL (any label within the ceiling may be used)"
+        ),
+        "{l}"
+    );
+    // A SECRET /me from XMPP: an action, withheld like any body.
+    x.send(
+        &ops.to_string(),
+        "/me hides the plan",
+        Some(SlixLabel::marking(&pol, "SECRET UK EYES ONLY")),
+    )
+    .await;
+    let l = sam.until("hides the plan").await;
+    assert!(
+        l.contains("\x01ACTION [DEMO-UK SECRET - UK EYES ONLY] hides the plan"),
+        "{l}"
+    );
+    // Status text at a room label above olive: sam sees it, olive sees only the PART.
+    x.leave(&ops.to_string(), "xavier", Some("off to the bunker"))
+        .await;
+    let l = sam.until(" PART #ops").await;
+    assert!(l.ends_with(" PART #ops :off to the bunker"), "{l}");
+    let seen = olive.lines_until("PART ").await;
+    unseen(&seen, "hides the plan");
+    unseen(&seen, "bunker");
+    x.quit().await;
+}
