@@ -438,6 +438,15 @@ pub fn stanza_id_by(payloads: &[Element], by: &BareJid) -> Option<String> {
 /// A room's occupants by nick.
 pub type Occupants = BTreeMap<String, Occupant>;
 
+/// Moves an occupant from `old` to `new` (the first half of a nick change, status 303), so
+/// the roster is never without them while the second half is on its way.
+pub fn rename_occupant(occupants: &mut Occupants, old: &str, new: &str) {
+    if let Some(mut o) = occupants.remove(old) {
+        new.clone_into(&mut o.nick);
+        occupants.insert(new.to_owned(), o);
+    }
+}
+
 #[allow(clippy::expect_used)]
 fn attr_name(s: &'static str) -> minidom::rxml::NcName {
     minidom::rxml::NcName::try_from(s).expect("constant attribute names are valid NCNames")

@@ -1094,7 +1094,7 @@ impl Worker {
                 && let Some(new) = op.new_nick.clone()
             {
                 let old = std::mem::replace(&mut r.nick, new.clone());
-                r.occupants.remove(&old);
+                muc::rename_occupant(&mut r.occupants, &old, &new);
                 if r.joined {
                     self.emit(XmppEvent::NickChanged { room, old, new }).await;
                 }
@@ -1166,14 +1166,16 @@ impl Worker {
             }
             return;
         }
-        r.occupants.remove(&nick);
-        if !joined {
-            return;
-        }
         if op.codes.contains(&303)
-            && let Some(new) = op.new_nick
+            && let Some(new) = op.new_nick.clone()
         {
-            // The available presence under the new nick follows and re-adds the occupant.
+            // The occupant is known under the new nick at once, so the roster never misses
+            // them between the two halves; the available presence under the new nick follows
+            // and brings the rest of its details.
+            muc::rename_occupant(&mut r.occupants, &nick, &new);
+            if !joined {
+                return;
+            }
             r.renaming.push(new.clone());
             self.emit(XmppEvent::NickChanged {
                 room,
@@ -1181,6 +1183,10 @@ impl Worker {
                 new,
             })
             .await;
+            return;
+        }
+        r.occupants.remove(&nick);
+        if !joined {
             return;
         }
         self.emit(XmppEvent::OccupantLeft {
