@@ -403,28 +403,40 @@ pub(super) fn typed_subject(
         .map_err(|r| refusal(&r, "this topic's label"))
 }
 
-/// A PART or QUIT reason typed on IRC, as the room's presence status: folded away unless the
-/// mapping lets status cross; at the room's label (a marked reason must be marked with it).
-/// `Ok(None)`: nothing goes with the presence; `Err`: refused, with words for the user.
+/// A PART or QUIT reason (`what` = [`What::Reason`]) or an AWAY message ([`What::Status`])
+/// typed on IRC, as the room's presence status: folded away unless the mapping lets status
+/// cross; at the room's label (a marked text must be marked with it). `Ok(None)`: nothing goes
+/// with the presence; `Err`: refused, with words for the user.
 pub(super) fn typed_reason(
     state: &State,
     from: Person<'_>,
     room: &BareJid,
     mapping: &Mapping,
+    what: What,
     text: Option<&str>,
 ) -> Result<Option<Cleared<String>>, String> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
+    let kind = if what == What::Status {
+        "an away message"
+    } else {
+        "a part or quit message"
+    };
     if mapping.presence_status == PresenceStatus::Fold {
+        let kinds = if what == What::Status {
+            "away messages"
+        } else {
+            "part and quit messages"
+        };
         return Err(format!(
-            "{} does not pass part and quit messages to the room",
+            "{} does not pass {kinds} to the room",
             mapping.channel
         ));
     }
     let room_text = room.to_string();
     let mut ctx = from.ctx(Direction::IrcToXmpp, &room_text);
-    ctx.what = Some(What::Reason);
+    ctx.what = Some(what);
     let policy = state.gate.policies().primary();
     let typed = read_typed(&mapping.flot, policy, text)
         .map_err(|e| state.gate.refuse(&ctx, &syntax_hint(mapping, &e)))?;
@@ -438,8 +450,7 @@ pub(super) fn typed_reason(
             .render_marking(&mapping.room_label)
             .unwrap_or_else(|_| "?".into());
         let why = format!(
-            "a part or quit message can only be at the room's label [{room_marking}]: presence \
-             carries no label"
+            "{kind} can only be at the room's label [{room_marking}]: presence carries no label"
         );
         return Err(state.gate.refuse(&ctx, &why));
     }

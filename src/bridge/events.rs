@@ -42,8 +42,28 @@ impl Pairing {
                 let irc = self
                     .nicks
                     .add(&room.to_string(), &occupant.nick, person.as_deref());
-                let who = member(occupant_as(&room, irc), occupant.role);
+                let source = occupant_as(&room, irc);
+                let who = member(source.clone(), occupant.role);
+                let mapping = r.mapping.clone();
                 self.deliver(Delivery::Join { channel, who }).await;
+                if occupant.away {
+                    let status = occupant.status.as_deref();
+                    let text = self.away_text(&room, &mapping, true, status);
+                    self.deliver(Delivery::Away { who: source, text }).await;
+                }
+            }
+            XmppEvent::OccupantAway {
+                room,
+                nick,
+                away,
+                status,
+            } => {
+                let Some(mapping) = self.rooms.get(&room).map(|r| r.mapping.clone()) else {
+                    return;
+                };
+                let who = self.occupant_source(&room, &nick);
+                let text = self.away_text(&room, &mapping, away, status.as_deref());
+                self.deliver(Delivery::Away { who, text }).await;
             }
             XmppEvent::OccupantLeft {
                 room,
@@ -51,7 +71,11 @@ impl Pairing {
                 codes,
                 reason,
                 status,
-            } => self.occupant_left(room, nick, codes, reason, status).await,
+                quit,
+            } => {
+                self.occupant_left(room, nick, codes, reason, status, quit)
+                    .await
+            }
             XmppEvent::NickChanged { room, old, new } => {
                 let key = room.to_string();
                 if let Some(r) = self.rooms.get_mut(&room)
@@ -350,6 +374,7 @@ impl Pairing {
         codes: Vec<u16>,
         reason: Option<String>,
         status: Option<String>,
+        quit: bool,
     ) {
         let key = room.to_string();
         let Some(r) = self.rooms.get(&room) else {
@@ -378,6 +403,11 @@ impl Pairing {
                 reason: said,
             })
             .await;
+        } else if quit {
+            // An IRC user of a gateway quitting: one QUIT (the IRC side shows it once, for
+            // every channel shared).
+            let who = occupant_as(&room, irc);
+            self.deliver(Delivery::Quit { who, reason: said }).await;
         } else {
             let who = occupant_as(&room, irc);
             self.deliver(Delivery::Part {
@@ -387,6 +417,29 @@ impl Pairing {
             })
             .await;
         }
+    }
+
+    /// An occupant's away state for IRC: `None` when back; when away, their status as decided
+    /// for this user, or the gateway's own word when it may not be shown.
+    pub(super) fn away_text(
+        &self,
+        room: &BareJid,
+        mapping: &crate::config::mappings::Mapping,
+        away: bool,
+        status: Option<&str>,
+    ) -> Option<Text> {
+        if !away {
+            return None;
+        }
+        let said = crossing::free_text_to_irc(
+            &self.now,
+            self.person(),
+            room,
+            mapping,
+            What::Status,
+            status,
+        );
+        Some(said.map_or_else(|| Text::Own("away".into()), Text::Cleared))
     }
 
     async fn groupchat(&mut self, room: BareJid, nick: Option<String>, m: ReceivedMessage) {
@@ -408,12 +461,15 @@ impl Pairing {
             return self.relay(&room, &m, &body, to).await;
         };
         let own = nick == r.nick;
+        let mut answer = None;
         if own
             && let Some(id) = &m.origin_id
             && let Some(sent) = self.sent.take(id)
-            && !sent.echo
         {
-            return; // our own reflection, not asked to echo
+            if !sent.echo {
+                return; // our own reflection, not asked to echo
+            }
+            answer = sent.label;
         }
         let (direction, way) = if m.delay.is_some() {
             (Direction::History, Way::History)
@@ -432,7 +488,13 @@ impl Pairing {
             direction,
             way,
         };
+        // The echo of a labelled message is its answer.
+        let Some(label) = answer else {
+            return self.relay(&room, &m, &body, to).await;
+        };
+        self.answer_start(label);
         self.relay(&room, &m, &body, to).await;
+        self.answer_end().await;
     }
 
     /// XMPP → IRC private message from a room occupant.
@@ -486,7 +548,7 @@ impl Pairing {
             lines: out.lines,
             action: out.action,
             notice: to.notice,
-            tags: vec![(MARKING_TAG.into(), Some(out.marking))],
+            tags: message_tags(m, out.marking),
             time,
         })
         .await;
@@ -500,6 +562,16 @@ struct Relay {
     notice: bool,
     direction: Direction,
     way: Way,
+}
+
+/// The tags of a relayed message: its marking, and as `msgid` the id the room gave it (XEP-0359
+/// stanza-id, the same for every reader), else the sender's own (origin-id).
+fn message_tags(m: &ReceivedMessage, marking: String) -> Vec<(String, Option<String>)> {
+    let mut tags = vec![(MARKING_TAG.to_owned(), Some(marking))];
+    if let Some(id) = m.stanza_id.as_ref().or(m.origin_id.as_ref()) {
+        tags.push(("msgid".to_owned(), Some(id.clone())));
+    }
+    tags
 }
 
 /// The room itself as an IRC source (kicks, the room's own notices).

@@ -14,7 +14,7 @@ use super::crossing::{self, Person};
 use super::nick::Nicks;
 use super::sent::{Sent, SentLog};
 use super::{Inner, State};
-use crate::audit::{Cleared, Direction};
+use crate::audit::{Cleared, Direction, What};
 use crate::config::mappings::Mapping;
 use crate::irc::backend::{Delivery, Member, RegisteredUser, Request, Source, Text};
 use crate::irc::proto::names;
@@ -38,6 +38,14 @@ pub(super) struct PendingJoin {
     pub(super) members: Vec<Member>,
     pub(super) buffered: Vec<Delivery>,
     pub(super) deadline: tokio::time::Instant,
+    /// The label of the JOIN, when the client asked for a labelled answer: the burst is it.
+    pub(super) label: Option<String>,
+}
+
+/// The deliveries answering a labelled request so far (IRCv3 labeled-response).
+pub(super) struct Answer {
+    label: String,
+    deliveries: Vec<Delivery>,
 }
 
 /// The channel a delivery is about, if any.
@@ -102,10 +110,14 @@ pub(super) struct Pairing {
     pub(super) connected: bool,
     /// Messages typed while their room was not ready, in order (at most [`HELD_LIMIT`]).
     pub(super) held: VecDeque<Outgoing>,
+    /// The user's AWAY message, while away.
+    pub(super) away: Option<String>,
     /// The bridge's shared state (subjects' labels).
     pub(super) inner: Arc<Inner>,
     /// Joins whose burst waits for the subject, by folded channel.
     pub(super) pending: std::sync::Mutex<HashMap<String, PendingJoin>>,
+    /// The answer being collected for the labelled request being handled.
+    pub(super) answer: std::sync::Mutex<Option<Answer>>,
 }
 
 async fn start_session(
@@ -156,8 +168,10 @@ pub(super) async fn run(
         sent: SentLog::default(),
         connected: true,
         held: VecDeque::new(),
+        away: None,
         inner: inner.clone(),
         pending: Default::default(),
+        answer: Default::default(),
     };
     // The users file as the bridge has it now decides the clearance, not the one the IRC side
     // registered with.
@@ -250,7 +264,64 @@ impl Pairing {
             p.buffered.push(d);
             return;
         }
+        if let Ok(mut answer) = self.answer.lock()
+            && let Some(a) = answer.as_mut()
+        {
+            a.deliveries.push(d);
+            return;
+        }
         let _ = self.out.send(d).await;
+    }
+
+    /// Starts collecting the answer to a labelled request.
+    pub(super) fn answer_start(&self, label: String) {
+        if let Ok(mut answer) = self.answer.lock() {
+            *answer = Some(Answer {
+                label,
+                deliveries: Vec::new(),
+            });
+        }
+    }
+
+    /// Moves the label to an answer that comes later (a JOIN burst, an echo): what was
+    /// collected so far goes out as it is.
+    pub(super) async fn answer_later(&self) -> Option<String> {
+        let a = self.answer.lock().ok().and_then(|mut a| a.take())?;
+        for d in a.deliveries {
+            let _ = self.out.send(d).await;
+        }
+        Some(a.label)
+    }
+
+    /// Sends the answer collected (nothing collected: the client says `ACK`).
+    pub(super) async fn answer_end(&self) {
+        let Some(a) = self.answer.lock().ok().and_then(|mut a| a.take()) else {
+            return;
+        };
+        let _ = self
+            .out
+            .send(Delivery::Response {
+                label: a.label,
+                deliveries: a.deliveries,
+            })
+            .await;
+    }
+
+    /// Sends `deliveries` as the answer to `label`, or as they are without one.
+    pub(super) async fn send_answer(&self, label: Option<String>, deliveries: Vec<Delivery>) {
+        match label {
+            Some(label) => {
+                let _ = self
+                    .out
+                    .send(Delivery::Response { label, deliveries })
+                    .await;
+            }
+            None => {
+                for d in deliveries {
+                    let _ = self.out.send(d).await;
+                }
+            }
+        }
     }
 
     /// Starts holding a channel's deliveries until its JOIN burst can go.
@@ -288,10 +359,9 @@ impl Pairing {
             topic_by,
             members: p.members,
         };
-        let _ = self.out.send(joined).await;
-        for d in p.buffered {
-            let _ = self.out.send(d).await;
-        }
+        let mut burst = vec![joined];
+        burst.extend(p.buffered);
+        self.send_answer(p.label, burst).await;
     }
 
     /// When the next waiting JOIN burst goes without a subject.
@@ -494,14 +564,20 @@ impl Pairing {
             .map(|(j, r)| (j.clone(), r.mapping.clone()))
             .collect();
         for (room, mapping) in rooms {
-            let status =
-                crossing::typed_reason(&self.now, self.person(), &room, &mapping, Some(reason))
-                    .ok()
-                    .flatten();
+            let status = crossing::typed_reason(
+                &self.now,
+                self.person(),
+                &room,
+                &mapping,
+                What::Reason,
+                Some(reason),
+            )
+            .ok()
+            .flatten();
             // Without words of the user's that may cross, the session's close leaves the room
             // with the gateway's own ("gateway session closed").
             if let (Some(s), Some(status)) = (&self.session, &status) {
-                s.leave(&room, Some(status)).await;
+                s.quit(&room, Some(status)).await;
             }
         }
     }
@@ -562,12 +638,14 @@ impl Pairing {
                         out.target
                     );
                     let channel = out.target.clone();
-                    let _ = self
-                        .out
-                        .send(Delivery::ChannelNotice { channel, text })
+                    self.deliver(Delivery::ChannelNotice { channel, text })
                         .await;
                 }
                 let mut record = Sent::new(&out.target, &message.body, out.echo);
+                if out.echo {
+                    // The echo is the answer.
+                    record.label = self.answer_later().await;
+                }
                 record.to = match &out.nick {
                     None => out.room.to_string(),
                     Some(n) => format!("{}/{n}", out.room),

@@ -11,6 +11,7 @@ use super::crossing::{self, AUDIT_FAILED};
 use super::pairing::{
     HELD_LIMIT, JOIN_SUBJECT_WAIT, Outgoing, Pairing, PendingJoin, Room, member, occupant_as,
 };
+use crate::audit::What;
 use crate::irc::backend::{Delivery, JoinRefusal, Request, Text};
 use crate::irc::proto::names;
 use crate::metrics::METRICS;
@@ -28,7 +29,14 @@ struct Line<'a> {
 
 impl Pairing {
     pub(super) async fn request(&mut self, r: Request) {
+        if let Request::Labelled { label, request } = r {
+            self.answer_start(label);
+            Box::pin(self.request(*request)).await;
+            self.answer_end().await;
+            return;
+        }
         match r {
+            Request::Labelled { .. } => {}
             Request::Join { channel } => self.join(channel).await,
             Request::Part { channel, reason } => {
                 let Some(room) = self.by_channel.get(&names::fold(&channel)).cloned() else {
@@ -42,6 +50,7 @@ impl Pairing {
                     self.person(),
                     &room,
                     &mapping,
+                    What::Reason,
                     reason.as_deref(),
                 ) {
                     Ok(s) => s,
@@ -132,7 +141,14 @@ impl Pairing {
                     }
                 }
             }
-            Request::Away { .. } | Request::Quit { .. } => {}
+            Request::Away { text } => {
+                self.away = text;
+                let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
+                for room in rooms {
+                    self.away_in(&room).await;
+                }
+            }
+            Request::Quit { .. } => {}
         }
     }
 
@@ -187,6 +203,7 @@ impl Pairing {
                 let mut present: Vec<_> = joined.occupants.values().collect();
                 present.sort_by(|a, b| a.nick.cmp(&b.nick));
                 let mut members = Vec::new();
+                let mut away = Vec::new();
                 for o in present {
                     let source = if o.nick == joined.nick {
                         self.self_source()
@@ -195,6 +212,9 @@ impl Pairing {
                         let irc = self.nicks.add(&room_key, &o.nick, person.as_deref());
                         occupant_as(&room, irc)
                     };
+                    if o.away && o.nick != joined.nick {
+                        away.push((source.clone(), o.status.clone()));
+                    }
                     members.push(member(source, o.role));
                 }
                 self.by_channel.insert(names::fold(&channel), room.clone());
@@ -215,31 +235,47 @@ impl Pairing {
                 // The JOIN burst waits for the room's subject (it follows the history), so
                 // that the topic comes before NAMES and the history after; meanwhile what
                 // concerns the channel is held, in order, starting with its label facts.
-                let buffered = facts
+                let mut buffered: Vec<Delivery> = facts
                     .into_iter()
                     .map(|text| Delivery::ChannelNotice {
                         channel: channel.clone(),
                         text,
                     })
                     .collect();
+                // Who is away already (for WHO, 301 and away-notify).
+                if let Some(m) = self.rooms.get(&mapping_room).map(|r| r.mapping.clone()) {
+                    for (who, status) in away {
+                        let text = self.away_text(&mapping_room, &m, true, status.as_deref());
+                        buffered.push(Delivery::Away { who, text });
+                    }
+                }
                 self.begin_join(PendingJoin {
                     channel,
                     members,
                     buffered,
                     deadline: tokio::time::Instant::now() + JOIN_SUBJECT_WAIT,
+                    label: self.answer_later().await,
                 });
+                if self.away.is_some() {
+                    self.away_in(&mapping_room).await;
+                }
             }
         }
     }
 
     async fn topic(&mut self, channel: &str, topic: Option<String>) {
-        let (Some(room), Some(t)) = (self.by_channel.get(&names::fold(channel)).cloned(), topic)
+        let joined = self.by_channel.get(&names::fold(channel)).cloned();
+        let Some((room, mapping)) =
+            joined.and_then(|room| Some((room.clone(), self.rooms.get(&room)?.mapping.clone())))
         else {
+            let mapped = self.now.mappings.get(channel).is_some();
+            let channel = channel.to_owned();
+            self.deliver(Delivery::NotInChannel { channel, mapped })
+                .await;
             return;
         };
-        let Some(mapping) = self.rooms.get(&room).map(|r| r.mapping.clone()) else {
-            return;
-        };
+        // A query is answered by the IRC side from what it was given.
+        let Some(t) = topic else { return };
         let subject = match crossing::typed_subject(&self.now, self.person(), &room, &mapping, &t) {
             Ok(s) => s,
             Err((code, why)) => {
@@ -252,6 +288,43 @@ impl Pairing {
         {
             let why = format!("the topic was not changed: {e}");
             self.fail("TOPIC", Code::XmppError, channel, why).await;
+        }
+    }
+
+    /// Shows the user's away state (with its message where it may cross) in `room`.
+    pub(super) async fn away_in(&mut self, room: &BareJid) {
+        let Some((channel, mapping)) = self
+            .rooms
+            .get(room)
+            .map(|r| (r.channel.clone(), r.mapping.clone()))
+        else {
+            return;
+        };
+        let Some(text) = self.away.clone() else {
+            if let Some(s) = &self.session {
+                s.set_away(room, None).await;
+            }
+            return;
+        };
+        let person = self.person();
+        let status = match crossing::typed_reason(
+            &self.now,
+            person,
+            room,
+            &mapping,
+            What::Status,
+            Some(&text),
+        ) {
+            Ok(s) => s,
+            Err(why) => {
+                let text =
+                    format!("[{channel}] You are shown away there without your message: {why}.");
+                self.notice(text).await;
+                None
+            }
+        };
+        if let Some(s) = &self.session {
+            s.set_away(room, Some(status.as_ref())).await;
         }
     }
 

@@ -18,6 +18,8 @@ pub struct Sent {
     pub echo: bool,
     /// Where the stanza went (the room, or `room/nick`): only an error from there is about it.
     pub to: String,
+    /// The client's label, for its echo (IRCv3 labeled-response).
+    pub label: Option<String>,
 }
 
 impl Sent {
@@ -32,6 +34,7 @@ impl Sent {
             snippet,
             echo,
             to: String::new(),
+            label: None,
         }
     }
 }

@@ -139,6 +139,14 @@ pub enum Request {
         /// Reason.
         reason: String,
     },
+    /// A request whose answer the client wants labelled (IRCv3 `labeled-response`): the
+    /// backend answers it with one [`Delivery::Response`] carrying the label.
+    Labelled {
+        /// The client's label.
+        label: String,
+        /// The request.
+        request: Box<Request>,
+    },
 }
 
 /// Why a JOIN was refused.
@@ -276,10 +284,25 @@ pub enum Delivery {
         /// Words.
         text: String,
     },
+    /// A command named a channel the user is not in: 442 when the channel is mapped, 403
+    /// when no room is mapped to it.
+    NotInChannel {
+        /// The channel.
+        channel: String,
+        /// A room is mapped to it.
+        mapped: bool,
+    },
     /// No such nick or channel for a message.
     NoSuchTarget {
         /// The target.
         target: String,
+    },
+    /// The answer to a [`Request::Labelled`]: what it produced (nothing: an `ACK`).
+    Response {
+        /// The client's label.
+        label: String,
+        /// The deliveries answering it, in order.
+        deliveries: Vec<Delivery>,
     },
     /// The backend ends the user's session.
     Disconnect {

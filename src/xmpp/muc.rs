@@ -69,6 +69,10 @@ pub struct Occupant {
     pub affiliation: Affiliation,
     /// The real JID, when the room exposes it.
     pub jid: Option<Jid>,
+    /// Away (`<show>` away, xa or dnd).
+    pub away: bool,
+    /// Their presence status text, as sent (not decided).
+    pub status: Option<String>,
 }
 
 /// Why a room could not be joined.
@@ -173,8 +177,13 @@ pub fn join_presence(room: &BareJid, nick: &str, history: &History) -> Option<Pr
     Some(p)
 }
 
-/// Builds the leave presence.
-pub fn leave_presence(room: &BareJid, nick: &str, status: Option<&str>) -> Option<Presence> {
+/// Builds the leave presence; `quit` marks it as the IRC user quitting (see [`NS_IRC_QUIT`]).
+pub fn leave_presence(
+    room: &BareJid,
+    nick: &str,
+    status: Option<&str>,
+    quit: bool,
+) -> Option<Presence> {
     let to = room.with_resource_str(nick).ok()?;
     let mut p = Presence::new(PresenceType::Unavailable);
     p.to = Some(Jid::from(to));
@@ -182,8 +191,32 @@ pub fn leave_presence(room: &BareJid, nick: &str, status: Option<&str>) -> Optio
         p.statuses
             .insert(xmpp_parsers::message::Lang::default(), s.to_owned());
     }
+    if quit {
+        p.payloads
+            .push(Element::builder("quit", NS_IRC_QUIT).build());
+    }
     Some(p)
 }
+
+/// Builds an occupant's presence update: away (`<show>away</show>`) with an optional status,
+/// or back (no show, no status).
+pub fn away_presence(room: &BareJid, nick: &str, away: Option<Option<&str>>) -> Option<Presence> {
+    let to = room.with_resource_str(nick).ok()?;
+    let mut p = Presence::new(PresenceType::None);
+    p.to = Some(Jid::from(to));
+    if let Some(status) = away {
+        p.show = Some(xmpp_parsers::presence::Show::Away);
+        if let Some(s) = status {
+            p.statuses
+                .insert(xmpp_parsers::message::Lang::default(), s.to_owned());
+        }
+    }
+    Some(p)
+}
+
+/// The payload marking a leave that is an IRC user quitting (their other gateway users see a
+/// QUIT rather than a PART; XMPP clients see an ordinary leave).
+pub const NS_IRC_QUIT: &str = "urn:labelgate:irc-quit:0";
 
 /// What an occupant presence says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +235,8 @@ pub struct OccupantPresence {
     pub reason: Option<String>,
     /// Free-text status.
     pub status: Option<String>,
+    /// A leave marked as an IRC user quitting.
+    pub quit: bool,
 }
 
 impl OccupantPresence {
@@ -240,6 +275,15 @@ pub fn read_occupant_presence(p: &Presence) -> Option<OccupantPresence> {
         role: Role::None,
         affiliation: Affiliation::None,
         jid: None,
+        away: matches!(
+            p.show,
+            Some(
+                xmpp_parsers::presence::Show::Away
+                    | xmpp_parsers::presence::Show::Xa
+                    | xmpp_parsers::presence::Show::Dnd
+            )
+        ),
+        status: p.statuses.values().next().cloned(),
     };
     let mut new_nick = None;
     let mut reason = None;
@@ -267,6 +311,7 @@ pub fn read_occupant_presence(p: &Presence) -> Option<OccupantPresence> {
         new_nick,
         reason,
         status: p.statuses.values().next().cloned(),
+        quit: p.payloads.iter().any(|e| e.is("quit", NS_IRC_QUIT)),
     })
 }
 

@@ -160,6 +160,19 @@ pub enum XmppEvent {
         reason: Option<String>,
         /// The occupant's own presence status text.
         status: Option<String>,
+        /// Marked as an IRC user of a gateway quitting.
+        quit: bool,
+    },
+    /// An occupant went away, came back, or changed their status text.
+    OccupantAway {
+        /// The room.
+        room: BareJid,
+        /// Their nick.
+        nick: String,
+        /// Away (`<show>` away, xa or dnd).
+        away: bool,
+        /// Their status text, as sent (not decided).
+        status: Option<String>,
     },
     /// Someone changed nick.
     NickChanged {
@@ -314,6 +327,11 @@ enum Command {
     Leave {
         room: BareJid,
         status: Option<String>,
+        quit: bool,
+    },
+    Away {
+        room: BareJid,
+        away: Option<Option<String>>,
     },
     Send {
         stanza: Box<Stanza>,
@@ -465,8 +483,30 @@ impl Session {
             .send(Command::Leave {
                 room: room.clone(),
                 status: status.map(|s| s.get().clone()),
+                quit: false,
             })
             .await;
+    }
+
+    /// Leaves a room because the user quits (marked so, see [`muc::NS_IRC_QUIT`]), with a
+    /// status text that was cleared to cross.
+    pub async fn quit(&self, room: &BareJid, status: Option<&Cleared<String>>) {
+        let _ = self
+            .tx
+            .send(Command::Leave {
+                room: room.clone(),
+                status: status.map(|s| s.get().clone()),
+                quit: true,
+            })
+            .await;
+    }
+
+    /// Shows the user away in a room (`<show>away</show>`, with a status text that was cleared
+    /// to cross, or none), or back with `None`. Kept for the room's rejoins.
+    pub async fn set_away(&self, room: &BareJid, away: Option<Option<&Cleared<String>>>) {
+        let away = away.map(|status| status.map(|s| s.get().clone()));
+        let room = room.clone();
+        let _ = self.tx.send(Command::Away { room, away }).await;
     }
 
     /// The occupants of a joined room, with our own nick.
@@ -719,6 +759,13 @@ struct RoomState {
     /// Joined, and the room has not sent its subject yet: messages now are the history it
     /// replays on join (XEP-0045 §7.2.15), the only ones whose `<delay/>` is honoured.
     history_open: bool,
+    /// Away, with its status, as last set (sent again after a rejoin).
+    away: Option<Option<String>>,
+}
+
+/// The away state as [`muc::away_presence`] takes it.
+fn away_of(away: &Option<Option<String>>) -> Option<Option<&str>> {
+    away.as_ref().map(|s| s.as_deref())
 }
 
 /// A message sent on a stream with stream management (XEP-0198) whose receipt the server has
@@ -808,7 +855,9 @@ impl Worker {
             .map(|(j, r)| (j.clone(), r.nick.clone()))
             .collect();
         for (room, nick) in rooms {
-            if let Some(p) = muc::leave_presence(&room, &nick, Some("gateway session closed")) {
+            // The session closing is its user quitting.
+            let status = Some("gateway session closed");
+            if let Some(p) = muc::leave_presence(&room, &nick, status, true) {
                 let _ = self.stream.send(Box::new(Stanza::Presence(p))).await;
             }
         }
@@ -850,13 +899,24 @@ impl Worker {
                         last_seen: None,
                         renaming: Vec::new(),
                         history_open: false,
+                        away: None,
                     },
                 );
                 self.stream.send(Box::new(Stanza::Presence(p))).await;
             }
-            Command::Leave { room, status } => {
+            Command::Away { room, away } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.away = away;
+                    if r.joined
+                        && let Some(p) = muc::away_presence(&room, &r.nick, away_of(&r.away))
+                    {
+                        self.stream.send(Box::new(Stanza::Presence(p))).await;
+                    }
+                }
+            }
+            Command::Leave { room, status, quit } => {
                 if let Some(r) = self.rooms.remove(&room)
-                    && let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref())
+                    && let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref(), quit)
                 {
                     self.stream.send(Box::new(Stanza::Presence(p))).await;
                     // Its answer (our unavailable presence) may come after a new join of the
@@ -1135,6 +1195,11 @@ impl Worker {
             let _ = reply.send(Ok(joined));
         } else if r.rejoining {
             r.rejoining = false;
+            if r.away.is_some()
+                && let Some(p) = muc::away_presence(&room, &r.nick, away_of(&r.away))
+            {
+                self.stream.send(Box::new(Stanza::Presence(p))).await;
+            }
             self.emit(XmppEvent::Rejoined {
                 room,
                 occupants: joined.occupants,
@@ -1151,18 +1216,37 @@ impl Worker {
         let joined = r.joined;
         let nick = op.occupant.nick.clone();
         if op.available {
-            r.occupants.insert(nick.clone(), op.occupant.clone());
+            let before = r
+                .occupants
+                .insert(nick.clone(), op.occupant.clone())
+                .map(|o| (o.away, o.status));
+            let now = (op.occupant.away, op.occupant.status.clone());
             if let Some(i) = r.renaming.iter().position(|n| *n == nick) {
                 // The second half of a nick change, already reported as `NickChanged`.
                 r.renaming.swap_remove(i);
                 return;
             }
-            if joined {
-                self.emit(XmppEvent::OccupantJoined {
-                    room,
-                    occupant: op.occupant,
-                })
-                .await;
+            if !joined {
+                return;
+            }
+            match before {
+                None => {
+                    self.emit(XmppEvent::OccupantJoined {
+                        room,
+                        occupant: op.occupant,
+                    })
+                    .await
+                }
+                Some(before) if before != now => {
+                    self.emit(XmppEvent::OccupantAway {
+                        room,
+                        nick,
+                        away: now.0,
+                        status: now.1,
+                    })
+                    .await
+                }
+                Some(_) => {}
             }
             return;
         }
@@ -1195,6 +1279,7 @@ impl Worker {
             codes: op.codes,
             reason: op.reason,
             status: op.status,
+            quit: op.quit,
         })
         .await;
     }

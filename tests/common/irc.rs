@@ -57,13 +57,20 @@ impl LocalBackend {
     }
 
     async fn handle(&self, id: u64, r: Request) -> bool {
+        // A labelled request: what goes back to the asker is its answer, with the label.
+        let (label, r) = match r {
+            Request::Labelled { label, request } => (Some(label), *request),
+            r => (None, r),
+        };
         let mut keep = true;
+        let mine: Option<mpsc::Sender<Delivery>>;
         let sends: Vec<(mpsc::Sender<Delivery>, Delivery)> = {
             let mut st = self.state.lock().unwrap();
             let Some(me) = st.users.get(&id).map(|c| (c.source.clone(), c.tx.clone())) else {
                 return false;
             };
             let (src, my_tx) = me;
+            mine = Some(my_tx.clone());
             let mut out = Vec::new();
             match r {
                 Request::Join { channel } => {
@@ -266,6 +273,7 @@ impl LocalBackend {
                         }
                     }
                 }
+                Request::Labelled { .. } => {}
                 Request::Quit { reason } => {
                     st.users.remove(&id);
                     for (_, ids, _) in st.channels.values_mut() {
@@ -285,8 +293,22 @@ impl LocalBackend {
             }
             out
         };
+        let mut answer = Vec::new();
         for (tx, d) in sends {
-            let _ = tx.send(d).await;
+            match (&label, &mine) {
+                (Some(_), Some(me)) if tx.same_channel(me) => answer.push(d),
+                _ => {
+                    let _ = tx.send(d).await;
+                }
+            }
+        }
+        if let (Some(label), Some(me)) = (label, mine) {
+            let _ = me
+                .send(Delivery::Response {
+                    label,
+                    deliveries: answer,
+                })
+                .await;
         }
         keep
     }

@@ -19,7 +19,8 @@ Events:
    "body": TEXT, "subject": TEXT, "id": ORIGIN_ID, "delay": BOOL, "label": null | {"ess", "display", "fg", "bg",
    "other": BOOL}}
   {"ev": "presence", "room": ROOM, "nick": NICK, "type": "available"|"unavailable",
-   "status": TEXT | null, "jid": REAL_JID | null, "codes": [CODE...], "reason": TEXT | null}
+   "status": TEXT | null, "show": SHOW | null, "jid": REAL_JID | null, "codes": [CODE...],
+   "reason": TEXT | null}
   {"ev": "error", "text": TEXT} for anything that went wrong (the test fails on it)
 """
 
@@ -99,6 +100,7 @@ class Peer(slixmpp.ClientXMPP):
     def on_presence(self, pres):
         xml = pres.xml
         status = xml.find("{jabber:client}status")
+        show = xml.find("{jabber:client}show")
         x = xml.find("{%s}x" % MUC_USER)
         item = x.find("{%s}item" % MUC_USER) if x is not None else None
         reason = item.find("{%s}reason" % MUC_USER) if item is not None else None
@@ -110,6 +112,7 @@ class Peer(slixmpp.ClientXMPP):
                 "nick": pres["from"].resource,
                 "type": xml.get("type", "available"),
                 "status": status.text if status is not None else None,
+                "show": show.text if show is not None else None,
                 "jid": item.get("jid") if item is not None else None,
                 "codes": codes,
                 "reason": reason.text if reason is not None else None,

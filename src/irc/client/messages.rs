@@ -117,6 +117,9 @@ impl<B: Backend> Client<B> {
                     self.numeric(n::ERR_NOSUCHNICK(target));
                 }
                 continue;
+            } else if !notice && let Some(t) = self.away_of.get(&names::fold(target)).cloned() {
+                // As an ircd does: the message goes, and the sender learns they are away.
+                self.numeric(n::RPL_AWAY(target, &t));
             }
             let echo = self.caps.has(Cap::EchoMessage);
             self.request(Request::Message {
@@ -230,7 +233,9 @@ impl<B: Backend> Client<B> {
     pub(super) async fn topic(&mut self, msg: &Message) {
         let channel = msg.params[0].clone();
         let Some(view) = self.channels.get(&names::fold(&channel)) else {
-            self.numeric(n::ERR_NOTONCHANNEL(&channel));
+            // Whether it is 442 (mapped) or 403 (not) is the backend's to say.
+            let topic = msg.params.get(1).cloned();
+            self.request(Request::Topic { channel, topic }).await;
             return;
         };
         match msg.params.get(1) {

@@ -70,8 +70,14 @@ struct Client<B: Backend> {
     to_backend: Option<mpsc::Sender<Request>>,
     channels: BTreeMap<String, ChannelView>,
     away: Option<String>,
+    /// Who in the user's channels is away, by folded nick, with the text shown for them.
+    away_of: std::collections::HashMap<String, String>,
     /// Lines produced by the command being handled (for labeled-response).
     buffer: Vec<Message>,
+    /// The label of the command being handled, until a request to the backend takes it.
+    label: Option<String>,
+    /// labeled-response batches opened so far (for their ids).
+    batches: u64,
     quit: Option<String>,
     /// SASL exchanges that failed on this connection.
     sasl_failures: u32,
@@ -193,7 +199,10 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         to_backend: None,
         channels: BTreeMap::new(),
         away: None,
+        away_of: Default::default(),
         buffer: Vec::new(),
+        label: None,
+        batches: 0,
         quit: None,
     };
     let (dtx, mut drx) = mpsc::channel::<Delivery>(256);
@@ -341,7 +350,8 @@ impl<B: Backend> Client<B> {
             ),
             (Some(l), 1) => msgs[0].tags.insert(0, ("label".into(), Some(l.clone()))),
             (Some(l), _) if self.caps.has(Cap::Batch) => {
-                let id = format!("lr{}", self.id);
+                self.batches += 1;
+                let id = format!("lr{}", self.batches);
                 let start =
                     Message::new("BATCH", vec![format!("+{id}"), "labeled-response".into()])
                         .with_source(self.shared.config.server_name.clone())
@@ -406,11 +416,13 @@ impl<B: Backend> Client<B> {
                 return;
             }
         };
-        let label = match msg.tag("label") {
-            Some(Some(l)) => Some(l.to_owned()),
+        self.label = match msg.tag("label") {
+            Some(Some(l)) if self.caps.has(Cap::LabeledResponse) => Some(l.to_owned()),
             _ => None,
         };
         self.command(msg).await;
+        // Still here: the command was answered here, not by the backend.
+        let label = self.label.take();
         self.flush_buffer(label);
     }
 
@@ -514,6 +526,24 @@ impl<B: Backend> Client<B> {
     }
 
     async fn request(&mut self, r: Request) {
+        // Requests the backend answers are sent with the command's label, which the answer
+        // then carries; the first such request of a command takes it.
+        let answered = matches!(
+            r,
+            Request::Join { .. }
+                | Request::Part { .. }
+                | Request::Message { .. }
+                | Request::Topic { .. }
+                | Request::List
+                | Request::Labels { .. }
+        );
+        let r = match self.label.take_if(|_| answered) {
+            Some(label) => Request::Labelled {
+                label,
+                request: Box::new(r),
+            },
+            None => r,
+        };
         if let Some(tb) = &self.to_backend
             && tb.send(r).await.is_err()
         {

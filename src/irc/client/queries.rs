@@ -100,7 +100,8 @@ impl<B: Backend> Client<B> {
             }
         }
         for (chan, m) in rows {
-            let mut flags = String::from("H");
+            let away = self.away_of.contains_key(&names::fold(&m.source.nick));
+            let mut flags = String::from(if away { "G" } else { "H" });
             if m.op {
                 flags.push('@');
             } else if m.voice {
@@ -159,6 +160,14 @@ impl<B: Backend> Client<B> {
                 if let Some(a) = &m.source.account {
                     self.numeric(n::RPL_WHOISACCOUNT(&m.source.nick, a));
                 }
+                if let Some(t) = self.away_of.get(&names::fold(&nick)).cloned() {
+                    self.numeric(n::RPL_AWAY(&m.source.nick, &t));
+                }
+                let what = format!(
+                    "is an XMPP user (an occupant of a room at {}), reached through the gateway",
+                    m.source.host
+                );
+                self.numeric(n::RPL_WHOISSPECIAL(&m.source.nick, &what));
                 self.numeric(n::RPL_ENDOFWHOIS(&m.source.nick));
             }
             None => {
@@ -237,8 +246,13 @@ impl<B: Backend> Client<B> {
                 let away = if self.away.is_some() { '-' } else { '+' };
                 replies.push(format!("{nick}={away}{user}@{}", self.host));
             } else if let Some((m, _)) = self.find_member(nick) {
+                let away = if self.away_of.contains_key(&names::fold(nick)) {
+                    '-'
+                } else {
+                    '+'
+                };
                 replies.push(format!(
-                    "{}=+{}@{}",
+                    "{}={away}{}@{}",
                     m.source.nick, m.source.user, m.source.host
                 ));
             }

@@ -26,6 +26,13 @@ impl<B: Backend> Client<B> {
         m
     }
 
+    /// Forgets `nick`'s away state once they share no channel with the user.
+    fn forget_away_if_gone(&mut self, nick: &str) {
+        if self.find_member(nick).is_none() {
+            self.away_of.remove(&names::fold(nick));
+        }
+    }
+
     pub(super) fn delivery(&mut self, d: Delivery) {
         match d {
             Delivery::Joined {
@@ -134,6 +141,7 @@ impl<B: Backend> Client<B> {
                     self.channels.remove(&key);
                     self.parting.remove(&key);
                 }
+                self.forget_away_if_gone(&who.nick);
             }
             Delivery::Quit { who, reason } => {
                 let key = names::fold(&who.nick);
@@ -141,6 +149,7 @@ impl<B: Backend> Client<B> {
                 for view in self.channels.values_mut() {
                     seen |= view.members.remove(&key).is_some();
                 }
+                self.away_of.remove(&key);
                 if seen {
                     let reason = reason.map(|r| r.as_str().to_owned()).unwrap_or_default();
                     self.send(Message::new("QUIT", vec![reason]).with_source(who.mask()));
@@ -148,6 +157,9 @@ impl<B: Backend> Client<B> {
             }
             Delivery::Nick { who, new } => {
                 let old = names::fold(&who.nick);
+                if let Some(t) = self.away_of.remove(&old) {
+                    self.away_of.insert(names::fold(&new), t);
+                }
                 let mut seen = false;
                 for view in self.channels.values_mut() {
                     if let Some(mut m) = view.members.remove(&old) {
@@ -177,6 +189,7 @@ impl<B: Backend> Client<B> {
                     self.channels.remove(&key);
                     self.parting.remove(&key);
                 }
+                self.forget_away_if_gone(&nick);
             }
             Delivery::Topic { channel, topic, by } => {
                 let topic = topic.map(Cleared::into_inner).unwrap_or_default();
@@ -212,8 +225,14 @@ impl<B: Backend> Client<B> {
                 self.numeric(n::RPL_LISTEND());
             }
             Delivery::Away { who, text } => {
-                if self.caps.has(Cap::AwayNotify) {
-                    let params = text.map(|t| t.as_str().to_owned()).into_iter().collect();
+                let key = names::fold(&who.nick);
+                let text = text.map(|t| t.as_str().to_owned());
+                let changed = match &text {
+                    Some(t) => self.away_of.insert(key, t.clone()).as_ref() != Some(t),
+                    None => self.away_of.remove(&key).is_some(),
+                };
+                if changed && self.caps.has(Cap::AwayNotify) {
+                    let params = text.into_iter().collect();
                     self.send(Message::new("AWAY", params).with_source(who.mask()));
                 }
             }
@@ -228,8 +247,24 @@ impl<B: Backend> Client<B> {
                 context,
                 text,
             } => self.standard_fail(&command, &code, &context, &text),
+            Delivery::NotInChannel { channel, mapped } => {
+                if mapped {
+                    self.numeric(n::ERR_NOTONCHANNEL(&channel));
+                } else {
+                    let why = "No room is mapped to this channel";
+                    self.numeric(n::ERR_NOSUCHCHANNEL(&channel, why));
+                }
+            }
             Delivery::NoSuchTarget { target } => self.numeric(n::ERR_NOSUCHNICK(&target)),
             Delivery::Disconnect { reason } => self.quit = Some(reason),
+            Delivery::Response { label, deliveries } => {
+                // What is in the buffer already is not part of this answer.
+                self.flush_buffer(None);
+                for d in deliveries {
+                    self.delivery(d);
+                }
+                self.flush_buffer(Some(label));
+            }
         }
     }
 }

@@ -53,6 +53,14 @@ numerics! {
     RPL_UMODEIS = 221 (modes: &str) => [modes];
     /// 301
     RPL_AWAY = 301 (nick: &str, text: &str) => [nick, text];
+    /// 320: free text about a user (here: that they are an XMPP user, and their address).
+    RPL_WHOISSPECIAL = 320 (nick: &str, text: &str) => [nick, text];
+    /// 341
+    RPL_INVITING = 341 (nick: &str, channel: &str) => [nick, channel];
+    /// 441
+    ERR_USERNOTINCHANNEL = 441 (nick: &str, channel: &str) => [nick, channel, "They aren't on that channel"];
+    /// 443
+    ERR_USERONCHANNEL = 443 (nick: &str, channel: &str) => [nick, channel, "is already on channel"];
     /// 302
     RPL_USERHOST = 302 (replies: &str) => [replies];
     /// 303
