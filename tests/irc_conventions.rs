@@ -89,6 +89,57 @@ async fn registration_edge_cases_get_their_numerics() {
     c.until(" 417 ").await;
     c.send("PING alive").await;
     assert!(c.until("PONG").await.ends_with(" alive"));
+
+    // CAP END while SASL is under way: the exchange is aborted (906), registration goes on
+    // (here with PASS).
+    let mut c = Raw::connect(s.plain).await;
+    c.send("CAP LS 302").await;
+    c.send("CAP REQ sasl").await;
+    c.until(" ACK ").await;
+    c.send("PASS alice:alice-pw").await;
+    c.send("NICK midsasl").await;
+    c.send("USER m 0 * :m").await;
+    c.send("AUTHENTICATE PLAIN").await;
+    assert_eq!(c.line().await.unwrap(), "AUTHENTICATE +");
+    c.send("CAP END").await;
+    c.until(" 906 ").await;
+    c.until(" 001 ").await;
+
+    // A payload that never ends (400-byte chunks past 4096 bytes): 904, a failed exchange;
+    // one chunk over 400 bytes: 905.
+    let mut c = Raw::connect(s.plain).await;
+    c.send("CAP REQ sasl").await;
+    c.until(" ACK ").await;
+    c.send("AUTHENTICATE PLAIN").await;
+    c.line().await;
+    for _ in 0..11 {
+        c.send(&format!("AUTHENTICATE {}", "A".repeat(400))).await;
+    }
+    let l = c.until(" 90").await;
+    assert!(l.contains(" 904 "), "{l}");
+    c.send("AUTHENTICATE PLAIN").await;
+    c.line().await;
+    c.send(&format!("AUTHENTICATE {}", "A".repeat(450))).await;
+    c.until(" 905 ").await;
+
+    // A real name that is not UTF-8: FAIL USER INVALID_UTF8, and USER can be sent again.
+    let mut c = Raw::connect(s.plain).await;
+    c.send("PASS alice:alice-pw").await;
+    c.send("NICK latin1").await;
+    c.send_bytes(b"USER u 0 * :i\xe8rc\xe9\r\n").await;
+    let l = c.until("FAIL").await;
+    assert!(l.contains(" FAIL USER INVALID_UTF8 :"), "{l}");
+    c.send("USER u 0 * :irc").await;
+    c.until(" 001 ").await;
+    // Any other line that is not UTF-8: FAIL with its command, labelled when asked.
+    c.send("CAP REQ :labeled-response batch").await;
+    c.until(" ACK ").await;
+    c.send_bytes(b"@label=u8 PRIVMSG #x :hi\xaa\r\n").await;
+    let l = c.until("FAIL").await;
+    assert!(
+        l.starts_with("@label=u8 :") && l.contains(" FAIL PRIVMSG INVALID_UTF8 :"),
+        "{l}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,7 +190,11 @@ async fn bad_input_gets_an_error_and_the_connection_lives() {
     c.send(&format!("PRIVMSG #x :{}", "a".repeat(700))).await;
     assert!(c.until(" 417 ").await.contains("Input line was too long"));
     c.send_bytes(b"PRIVMSG #x :\xff\xfe bad\r\n").await;
-    assert!(c.until("NOTICE").await.contains("not valid UTF-8"));
+    assert!(
+        c.until("FAIL")
+            .await
+            .contains(" FAIL PRIVMSG INVALID_UTF8 :Your line was not valid UTF-8")
+    );
     c.send(":only-a-source").await;
     assert!(c.until("NOTICE").await.contains("Malformed line ignored"));
     c.send("FROBNICATE x").await;

@@ -386,8 +386,27 @@ impl<B: Backend> Client<B> {
                 self.numeric(n::ERR_INPUTTOOLONG());
                 return;
             }
-            Line::InvalidUtf8 => {
-                self.server_notice("Your line was not valid UTF-8 and was ignored");
+            Line::InvalidUtf8(lossy) => {
+                // UTF8ONLY: refused with FAIL <command> INVALID_UTF8 (labelled if it was), never
+                // acted on; a USER line refused this way can be sent again.
+                let parsed = Message::parse(&lossy).ok();
+                let verb = parsed
+                    .as_ref()
+                    .map_or_else(|| "*".to_owned(), |m| m.verb.to_ascii_uppercase());
+                self.label = parsed
+                    .as_ref()
+                    .and_then(|m| m.tag("label").flatten().map(str::to_owned))
+                    .filter(|_| self.caps.has(Cap::LabeledResponse));
+                let what = if verb == "USER" {
+                    "Your real name or user name was not valid UTF-8; send USER again"
+                } else {
+                    "Your line was not valid UTF-8 and was not sent"
+                };
+                let server = self.shared.config.server_name.clone();
+                let params = vec![verb, "INVALID_UTF8".into(), what.into()];
+                self.send(Message::new("FAIL", params).with_source(server));
+                let label = self.label.take();
+                self.flush_buffer(label);
                 return;
             }
         };

@@ -60,7 +60,15 @@ impl<B: Backend> Client<B> {
                     self.send(reply(vec![nick, "NAK".into(), asked]));
                 }
             }
-            "END" => self.cap_negotiating = false,
+            "END" => {
+                self.cap_negotiating = false;
+                // Registration completed while SASL was under way: the exchange is aborted
+                // (906) and registration goes on without it (IRCv3 SASL 3.1).
+                if !self.registered && self.sasl.mechanism.is_some() {
+                    self.sasl = SaslState::default();
+                    self.numeric(n::ERR_SASLABORTED());
+                }
+            }
             _ => self.send(
                 Message::new("410", vec![nick, sub, "Invalid CAP command".into()])
                     .with_source(server),
@@ -104,9 +112,12 @@ impl<B: Backend> Client<B> {
             self.sasl.buffer.push_str(&arg);
         }
         if arg.len() == 400 {
+            // A single chunk over 400 bytes is 905; a payload that never ends is a failed
+            // exchange (904), counted like any other.
             if self.sasl.buffer.len() > 4096 {
                 self.sasl = SaslState::default();
-                self.numeric(n::ERR_SASLTOOLONG());
+                self.sasl_failed(None, "the SASL payload is over 4096 bytes")
+                    .await;
             }
             return; // more to come
         }

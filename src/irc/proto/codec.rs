@@ -17,8 +17,9 @@ pub enum Line {
     Text(String),
     /// The line was longer than allowed; its bytes were discarded.
     TooLong,
-    /// The line was not valid UTF-8.
-    InvalidUtf8,
+    /// The line was not valid UTF-8: its text with each bad sequence replaced (U+FFFD), only
+    /// to name the command and label in the refusal; it is never acted on.
+    InvalidUtf8(String),
 }
 
 /// Splits input into [`Line`]s; accepts LF or CR LF endings (and a lone CR, as some clients).
@@ -94,7 +95,7 @@ impl Decoder for LineCodec {
             }
             return Ok(Some(match std::str::from_utf8(text) {
                 Ok(s) => Line::Text(s.to_owned()),
-                Err(_) => Line::InvalidUtf8,
+                Err(_) => Line::InvalidUtf8(String::from_utf8_lossy(text).into_owned()),
             }));
         }
     }
@@ -139,7 +140,10 @@ mod tests {
         assert_eq!(all(&long), [Line::TooLong, Line::Text("PING y".into())]);
         assert_eq!(
             all(b"PRIVMSG #a :\xff\xfe\r\nPING z\r\n"),
-            [Line::InvalidUtf8, Line::Text("PING z".into())]
+            [
+                Line::InvalidUtf8("PRIVMSG #a :\u{fffd}\u{fffd}".into()),
+                Line::Text("PING z".into())
+            ]
         );
         // A long line arriving in pieces is discarded without buffering it whole.
         let mut c = LineCodec::default();
