@@ -238,8 +238,12 @@ async fn presence_status_and_reasons_are_folded_or_decided() {
          <item nick='sam' role='none'><reason>enough for today</reason></item></query></iq>"
     );
     x.raw(&kick).await;
-    let l = sam.until(" PART #open").await;
-    assert!(l.ends_with(":enough for today"), "{l}");
+    // Shown as the kick it is, from the room.
+    let l = sam.until(" KICK #open").await;
+    assert!(
+        l.starts_with(":room!") && l.ends_with(" KICK #open sam :enough for today"),
+        "{l}"
+    );
     x.quit().await;
 }
 

@@ -236,3 +236,100 @@ async fn answers_are_labelled_messages_carry_msgid_and_unmapped_channels_are_403
     );
     x.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kick_and_invite_are_the_rooms_moderation() {
+    let pol = support::demo_policies();
+    let (a, b) = (room(&unique("kick")), room(&unique("two")));
+    let (sam_account, ann_account) = (unique("sam"), unique("ann"));
+    let block = format!(
+        "{}presence_status = \"room-label\"\n\n{}",
+        channel("#ops", &a, "OFFICIAL", "SECRET, UK"),
+        channel("#two", &b, "OFFICIAL", "SECRET, UK")
+    );
+    let accounts = [(&*sam_account, "SECRET, UK"), (&*ann_account, "SECRET, UK")];
+    let gw = Gateway::on_test_server(pol, &block, &accounts).await;
+    let (ra, rb) = (a.to_string(), b.to_string());
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ra, "xavier").await;
+    let mut sam = Raw::login(gw.addr, "sam", &sam_account, PASSWORD).await;
+    sam.send("JOIN #ops").await;
+    sam.until(" 366 ").await;
+    let mut ann = Raw::login(gw.addr, "ann", &ann_account, PASSWORD).await;
+    ann.send("JOIN #ops").await;
+    ann.until(" 366 ").await;
+    sam.until(" JOIN #ops").await;
+
+    // Not a moderator of the room: 482; someone not in the channel: 441.
+    sam.send("KICK #ops ann :out").await;
+    assert!(
+        sam.until(" 482 ")
+            .await
+            .contains(" 482 sam #ops :You are not a moderator")
+    );
+    sam.send("KICK #ops nobody").await;
+    assert!(sam.until(" 441 ").await.contains(" 441 sam nobody #ops "));
+    sam.send("KICK #elsewhere ann").await;
+    assert!(sam.until(" 442 ").await.contains(" #elsewhere "));
+
+    // The owner makes sam an admin (a moderator, who may also invite); sam's KICK is then the
+    // room's kick, with its reason.
+    x.raw(&format!(
+        "<iq type='set' to='{ra}' id='mod1'><query xmlns='http://jabber.org/protocol/muc#admin'>\
+         <item jid='{sam_account}@labelgate.test' affiliation='admin'/></query></iq>"
+    ))
+    .await;
+    loop {
+        let p = x.presence_of(&ra, "sam", "available", 10).await;
+        if p["role"] == "moderator" {
+            break;
+        }
+    }
+    sam.send("KICK #ops ann :enough for today").await;
+    let l = ann.until(" KICK ").await;
+    assert!(l.contains(" KICK #ops ann :enough for today"), "{l}");
+    let p = x.presence_of(&ra, "ann", "unavailable", 10).await;
+    assert!(p["codes"].as_array().unwrap().contains(&307.into()), "{p}");
+    assert_eq!(p["reason"], "enough for today", "{p}");
+    assert!(
+        sam.until(" KICK ")
+            .await
+            .contains(" KICK #ops ann :enough for today")
+    );
+
+    // INVITE: a mediated invitation to someone whose address a shared room shows (sam owns
+    // the room of #two, so sees real addresses there).
+    sam.send("JOIN #two").await;
+    sam.until(" 366 ").await;
+    let mut d = Slix::start(server(), "dave").await;
+    d.join(&rb, "dora").await;
+    sam.until(" JOIN #two").await;
+    sam.send("INVITE dora #ops").await;
+    let l = sam.until(" 341 ").await;
+    assert!(l.contains(" 341 sam dora ") && l.ends_with("#ops"), "{l}");
+    let (to, from) = d.invitation(10).await;
+    assert_eq!(to, ra);
+    assert!(from.starts_with(&sam_account), "{from}");
+    // Already there: 443; an address the rooms do not show: refused in words.
+    sam.send("INVITE xavier #ops").await;
+    assert!(sam.until(" 443 ").await.contains(" 443 sam xavier #ops "));
+    sam.send("INVITE xavier #two").await;
+    let l = sam.until("cannot invite").await;
+    assert!(l.contains("do not show their XMPP address"), "{l}");
+    d.quit().await;
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_counts_the_people_in_rooms_not_joined() {
+    let (gw, room, mut x, sam_account, _) = two_users("list").await;
+    let _ = (&room, &mut x);
+    let mut sam = Raw::login(gw.addr, "sam", &sam_account, PASSWORD).await;
+    sam.send("LIST").await;
+    let l = sam.until(" 322 ").await;
+    assert!(
+        l.contains(" 322 sam #ops 1 :"),
+        "xavier is in the room: {l}"
+    );
+    x.quit().await;
+}

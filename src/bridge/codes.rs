@@ -33,7 +33,7 @@ impl Code {
             Code::QueueFull => Some(Reason::QueueFull),
             Code::XmppError => Some(Reason::XmppError),
             Code::AuditFailed => Some(Reason::XmppError),
-            Code::NotInChannel => None,
+            Code::NotInChannel | Code::CannotInvite => None,
         }
     }
 }
@@ -57,6 +57,8 @@ codes! {
     XmppError = "XMPP_ERROR";
     /// The decision could not be written to the audit trail, so nothing was sent.
     AuditFailed = "AUDIT_FAILED";
+    /// An invitation cannot be made: the invitee's XMPP address is not visible to the user.
+    CannotInvite = "CANNOT_INVITE";
 }
 
 #[cfg(test)]

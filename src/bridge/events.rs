@@ -99,7 +99,7 @@ impl Pairing {
                 room,
                 reason,
                 condition,
-                ..
+                codes,
             } => {
                 let Some(mapping) = self.rooms.get(&room).map(|r| r.mapping.clone()) else {
                     return;
@@ -117,6 +117,9 @@ impl Pairing {
                     (None, Some(c)) => Text::Own(format!("removed from the XMPP room: {c}")),
                     (None, None) => Text::Own("removed from the XMPP room".into()),
                 };
+                if codes.contains(&307) || codes.contains(&301) {
+                    return self.kicked(&room, Some(why)).await;
+                }
                 let held_why = "you were removed from the room".to_owned();
                 self.part(&room, &held_why, false, None, Some(why)).await;
             }
@@ -575,7 +578,7 @@ fn message_tags(m: &ReceivedMessage, marking: String) -> Vec<(String, Option<Str
 }
 
 /// The room itself as an IRC source (kicks, the room's own notices).
-fn room_source(room: &BareJid) -> Source {
+pub(super) fn room_source(room: &BareJid) -> Source {
     Source {
         nick: "room".into(),
         user: "xmpp".into(),

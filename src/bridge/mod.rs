@@ -12,6 +12,7 @@
 mod codes;
 pub mod crossing;
 mod events;
+mod moderation;
 pub mod nick;
 mod pairing;
 mod requests;

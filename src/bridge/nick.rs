@@ -170,6 +170,11 @@ impl Nicks {
             .unwrap_or_default()
     }
 
+    /// The real JID of the person an IRC nick names, when their rooms show it.
+    pub fn person(&self, irc: &str) -> Option<String> {
+        self.by_irc.get(&fold(irc)).and_then(|h| h.person.clone())
+    }
+
     /// The user's own nick changed.
     pub fn set_own(&mut self, own: &str) {
         self.own = fold(own);

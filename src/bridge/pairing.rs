@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::codes::Code;
 use super::crossing::{self, Person};
+use super::events::room_source;
 use super::nick::Nicks;
 use super::sent::{Sent, SentLog};
 use super::{Inner, State};
@@ -544,6 +545,27 @@ impl Pairing {
         self.deliver(Delivery::Part {
             channel: r.channel,
             who,
+            reason,
+        })
+        .await;
+    }
+
+    /// The room kicked (or banned) the user: the channel is gone for them, shown as a KICK.
+    pub(super) async fn kicked(&mut self, room: &BareJid, reason: Option<Text>) {
+        let Some(r) = self.rooms.remove(room) else {
+            return;
+        };
+        self.drop_join(&r.channel);
+        self.by_channel.remove(&names::fold(&r.channel));
+        self.nicks.forget_room(&room.to_string());
+        self.refuse_held(room, "you were removed from the room")
+            .await;
+        let nick = self.user.nick.clone();
+        let by = room_source(room);
+        self.deliver(Delivery::Kick {
+            channel: r.channel,
+            by,
+            nick,
             reason,
         })
         .await;

@@ -90,21 +90,32 @@ impl Pairing {
             Request::Topic { channel, topic } => self.topic(&channel, topic).await,
             Request::List => {
                 let mappings = self.now.mappings.clone();
-                let mut entries = Vec::new();
                 // Only the channels the user could join.
-                for m in mappings.iter() {
-                    if self
-                        .now
-                        .gate
-                        .policies()
-                        .check(&self.clearance, &m.default_label)
-                        .is_ok()
-                    {
-                        // Counts and topics of rooms the user is not in are not known here
-                        // (and a topic is only ever shown as decided for them).
-                        entries.push((m.channel.clone(), 0, Text::Own(String::new())));
+                let open: Vec<_> = mappings
+                    .iter()
+                    .filter(|m| {
+                        self.now
+                            .gate
+                            .policies()
+                            .check(&self.clearance, &m.default_label)
+                            .is_ok()
+                    })
+                    .collect();
+                // How many are in the rooms the user is not in, as each room says (asked
+                // together); the topic of such a room is never shown: it was not decided for
+                // this user (the IRC side shows its own for the channels the user is in).
+                let counts = futures::future::join_all(open.iter().map(|m| async {
+                    match (&self.session, self.rooms.contains_key(&m.room)) {
+                        (Some(s), false) => s.room_occupants(&m.room).await.ok().flatten(),
+                        _ => None,
                     }
-                }
+                }))
+                .await;
+                let mut entries: Vec<_> = open
+                    .iter()
+                    .zip(counts)
+                    .map(|(m, n)| (m.channel.clone(), n.unwrap_or(0), Text::Own(String::new())))
+                    .collect();
                 entries.sort_by(|a, b| a.0.cmp(&b.0));
                 self.deliver(Delivery::List { entries }).await;
             }
@@ -148,6 +159,12 @@ impl Pairing {
                     self.away_in(&room).await;
                 }
             }
+            Request::Kick {
+                channel,
+                nick,
+                reason,
+            } => self.kick(&channel, &nick, reason).await,
+            Request::Invite { nick, channel } => self.invite(&nick, &channel).await,
             Request::Quit { .. } => {}
         }
     }
@@ -264,14 +281,7 @@ impl Pairing {
     }
 
     async fn topic(&mut self, channel: &str, topic: Option<String>) {
-        let joined = self.by_channel.get(&names::fold(channel)).cloned();
-        let Some((room, mapping)) =
-            joined.and_then(|room| Some((room.clone(), self.rooms.get(&room)?.mapping.clone())))
-        else {
-            let mapped = self.now.mappings.get(channel).is_some();
-            let channel = channel.to_owned();
-            self.deliver(Delivery::NotInChannel { channel, mapped })
-                .await;
+        let Some((room, mapping)) = self.room_of(channel).await else {
             return;
         };
         // A query is answered by the IRC side from what it was given.

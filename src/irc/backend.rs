@@ -134,6 +134,22 @@ pub enum Request {
         /// The new nick.
         nick: String,
     },
+    /// KICK: remove an occupant from the room (the room decides whether the user may).
+    Kick {
+        /// Channel.
+        channel: String,
+        /// Who (their IRC nick).
+        nick: String,
+        /// Reason.
+        reason: Option<String>,
+    },
+    /// INVITE someone the user shares a room with into a channel the user is in.
+    Invite {
+        /// Who (their IRC nick).
+        nick: String,
+        /// Channel.
+        channel: String,
+    },
     /// The user quits.
     Quit {
         /// Reason.
@@ -291,6 +307,20 @@ pub enum Delivery {
         channel: String,
         /// A room is mapped to it.
         mapped: bool,
+    },
+    /// The room refused a moderator's action: 482.
+    NotOperator {
+        /// Channel.
+        channel: String,
+        /// Words.
+        why: String,
+    },
+    /// An invitation went out: 341.
+    Inviting {
+        /// Who (IRC nick).
+        nick: String,
+        /// Channel.
+        channel: String,
     },
     /// No such nick or channel for a message.
     NoSuchTarget {

@@ -363,7 +363,4 @@ async fn connect_inner(
     })
 }
 
-#[allow(clippy::expect_used)]
-fn attr_name(s: &'static str) -> minidom::rxml::NcName {
-    minidom::rxml::NcName::try_from(s).expect("constant attribute names are valid NCNames")
-}
+use super::muc::attr_name;

@@ -492,7 +492,8 @@ pub fn rename_occupant(occupants: &mut Occupants, old: &str, new: &str) {
     }
 }
 
+/// An attribute name known at compile time (shared by the XMPP modules that build elements).
 #[allow(clippy::expect_used)]
-fn attr_name(s: &'static str) -> minidom::rxml::NcName {
+pub(crate) fn attr_name(s: &'static str) -> minidom::rxml::NcName {
     minidom::rxml::NcName::try_from(s).expect("constant attribute names are valid NCNames")
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jid::{BareJid, FullJid, Jid};
-use minidom::Element;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::Stanza;
@@ -30,7 +29,6 @@ use super::muc::{
     OutgoingSubject, ReceivedMessage,
 };
 use crate::audit::Cleared;
-use crate::label::xep0258::{Catalog, CatalogRequest};
 
 /// How a session authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +357,7 @@ enum Command {
 pub struct Session {
     tx: mpsc::Sender<Command>,
     bound: FullJid,
-    config: Arc<SessionConfig>,
+    pub(super) config: Arc<SessionConfig>,
 }
 
 impl std::fmt::Debug for Command {
@@ -368,7 +366,7 @@ impl std::fmt::Debug for Command {
     }
 }
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     let n: u128 = rand::rng().random();
     format!("lg-{n:032x}")
 }
@@ -526,6 +524,15 @@ impl Session {
         self.send_tracked(stanza, room, None).await
     }
 
+    /// Sends a stanza to a room we are in (refused when we are not).
+    pub(super) async fn send_room_stanza(
+        &self,
+        stanza: Stanza,
+        room: &BareJid,
+    ) -> Result<(), SendError> {
+        self.send_tracked(stanza, Some(room.clone()), None).await
+    }
+
     /// Sends a stanza; a message given as `track` (origin-id, body) is followed until the
     /// server acknowledges it (see [`XmppEvent::Unconfirmed`]).
     async fn send_tracked(
@@ -588,32 +595,6 @@ impl Session {
             .await
     }
 
-    /// Kicks an occupant (we must be a moderator): XEP-0045 §8.2.
-    pub async fn kick(
-        &self,
-        room: &BareJid,
-        nick: &str,
-        reason: Option<&Cleared<String>>,
-    ) -> Result<(), IqError> {
-        let mut item = Element::builder("item", NS_MUC_ADMIN)
-            .attr(attr_name("nick"), nick)
-            .attr(attr_name("role"), "none");
-        if let Some(r) = reason {
-            let r = r.get().as_str();
-            item = item.append(Element::builder("reason", NS_MUC_ADMIN).append(r).build());
-        }
-        let query = Element::builder("query", NS_MUC_ADMIN)
-            .append(item.build())
-            .build();
-        let iq = Iq::Set {
-            from: None,
-            to: Some(Jid::from(room.clone())),
-            id: new_id(),
-            payload: query,
-        };
-        self.iq(iq).await.map(|_| ())
-    }
-
     /// Changes a room's subject.
     pub async fn set_subject(
         &self,
@@ -626,8 +607,9 @@ impl Session {
     }
 
     /// Sends an IQ and waits for its answer (matched by id). Not public: an IQ could carry any
-    /// text, and text leaves only as a `Cleared` value through the typed calls above.
-    async fn iq(&self, iq: Iq) -> Result<Iq, IqError> {
+    /// text, and text leaves only as a `Cleared` value through the typed calls here and in
+    /// [`admin`](super::admin).
+    pub(super) async fn iq(&self, iq: Iq) -> Result<Iq, IqError> {
         let id = match &iq {
             Iq::Get { id, .. }
             | Iq::Set { id, .. }
@@ -650,32 +632,6 @@ impl Session {
                 let _ = self.tx.send(Command::ForgetIq(id)).await;
                 Err(IqError::Timeout(self.config.iq_timeout))
             }
-        }
-    }
-
-    /// Asks our server for the XEP-0258 label catalog of `target` (e.g. a room).
-    pub async fn catalog(&self, target: &Jid) -> Result<Catalog, CatalogError> {
-        let req = CatalogRequest {
-            to: target.to_string(),
-        };
-        let iq = Iq::Get {
-            from: None,
-            to: Some(Jid::from(self.config.jid.domain().to_owned())),
-            id: new_id(),
-            payload: Element::from(&req),
-        };
-        match self.iq(iq).await {
-            Ok(Iq::Result {
-                payload: Some(p), ..
-            }) => Catalog::try_from(&p).map_err(|e| CatalogError::Bad(e.to_string())),
-            Ok(Iq::Result { payload: None, .. }) => Err(CatalogError::Bad("empty result".into())),
-            Ok(Iq::Error { error, .. }) => Err(CatalogError::NoService(format!(
-                "{:?}",
-                error.defined_condition
-            ))),
-            Ok(_) => Err(CatalogError::Bad("not a result".into())),
-            Err(IqError::Error { condition }) => Err(CatalogError::NoService(condition)),
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -1411,13 +1367,6 @@ impl Worker {
             }
         }
     }
-}
-
-const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
-
-#[allow(clippy::expect_used)]
-fn attr_name(s: &'static str) -> minidom::rxml::NcName {
-    minidom::rxml::NcName::try_from(s).expect("constant attribute names are valid NCNames")
 }
 
 /// A fresh origin-id for an outgoing message.

@@ -274,6 +274,14 @@ impl LocalBackend {
                     }
                 }
                 Request::Labelled { .. } => {}
+                // No rooms to moderate here.
+                Request::Kick { channel, .. } | Request::Invite { channel, .. } => out.push((
+                    my_tx.clone(),
+                    Delivery::NotOperator {
+                        channel,
+                        why: "nobody moderates the local backend".into(),
+                    },
+                )),
                 Request::Quit { reason } => {
                     st.users.remove(&id);
                     for (_, ids, _) in st.channels.values_mut() {

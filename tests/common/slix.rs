@@ -184,6 +184,19 @@ impl Slix {
         }
     }
 
+    /// The next mediated room invitation (skipping other events): (room, inviter), within `secs`.
+    pub async fn invitation(&mut self, secs: u64) -> (String, String) {
+        loop {
+            let v = self.wait_event("message", secs).await;
+            if let Some(from) = v["invite_from"].as_str() {
+                return (
+                    v["room"].as_str().unwrap_or_default().to_owned(),
+                    from.to_owned(),
+                );
+            }
+        }
+    }
+
     /// Leaves and waits for the client to exit.
     pub async fn quit(mut self) {
         self.command(json!({"op": "quit"})).await;

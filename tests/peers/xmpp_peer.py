@@ -17,9 +17,10 @@ Events:
   {"ev": "joined", "room": ROOM}
   {"ev": "message", "type": "groupchat"|"chat"|"error", "room": ROOM, "nick": NICK,
    "body": TEXT, "subject": TEXT, "id": ORIGIN_ID, "delay": BOOL, "label": null | {"ess", "display", "fg", "bg",
-   "other": BOOL}}
+   "other": BOOL}, "invite_from": JID | null (a mediated room invitation)}
   {"ev": "presence", "room": ROOM, "nick": NICK, "type": "available"|"unavailable",
-   "status": TEXT | null, "show": SHOW | null, "jid": REAL_JID | null, "codes": [CODE...],
+   "status": TEXT | null, "show": SHOW | null, "jid": REAL_JID | null, "role": ROLE | null,
+   "codes": [CODE...],
    "reason": TEXT | null}
   {"ev": "error", "text": TEXT} for anything that went wrong (the test fails on it)
 """
@@ -114,6 +115,7 @@ class Peer(slixmpp.ClientXMPP):
                 "status": status.text if status is not None else None,
                 "show": show.text if show is not None else None,
                 "jid": item.get("jid") if item is not None else None,
+                "role": item.get("role") if item is not None else None,
                 "codes": codes,
                 "reason": reason.text if reason is not None else None,
             }
@@ -129,6 +131,8 @@ class Peer(slixmpp.ClientXMPP):
         body = xml.find("{jabber:client}body")
         subject = xml.find("{jabber:client}subject")
         oid = xml.find("{%s}origin-id" % SID)
+        x = xml.find("{%s}x" % MUC_USER)
+        invite = x.find("{%s}invite" % MUC_USER) if x is not None else None
         emit(
             {
                 "ev": "message",
@@ -140,6 +144,7 @@ class Peer(slixmpp.ClientXMPP):
                 "id": oid.get("id") if oid is not None else None,
                 "delay": xml.find("{%s}delay" % DELAY) is not None,
                 "label": read_label(xml),
+                "invite_from": invite.get("from") if invite is not None else None,
             }
         )
 

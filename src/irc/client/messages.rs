@@ -266,4 +266,55 @@ impl<B: Backend> Client<B> {
             }
         }
     }
+
+    /// KICK: a moderator's kick in the room (the room decides whether the user may).
+    pub(super) async fn kick(&mut self, msg: &Message) {
+        let channel = msg.params[0].clone();
+        let Some(view) = self.channels.get(&names::fold(&channel)) else {
+            self.numeric(n::ERR_NOTONCHANNEL(&channel));
+            return;
+        };
+        let name = view.name.clone();
+        let reason = msg.params.get(2).filter(|r| !r.is_empty()).cloned();
+        for nick in msg.params[1]
+            .split(',')
+            .filter(|n| !n.is_empty())
+            .take(MAX_TARGETS)
+        {
+            let present = self
+                .channels
+                .get(&names::fold(&channel))
+                .is_some_and(|v| v.members.contains_key(&names::fold(nick)));
+            if !present {
+                self.numeric(n::ERR_USERNOTINCHANNEL(nick, &name));
+                continue;
+            }
+            self.request(Request::Kick {
+                channel: name.clone(),
+                nick: nick.to_owned(),
+                reason: reason.clone(),
+            })
+            .await;
+        }
+    }
+
+    /// INVITE: a mediated invitation through the room (XEP-0045).
+    pub(super) async fn invite(&mut self, msg: &Message) {
+        let (nick, channel) = (msg.params[0].clone(), msg.params[1].clone());
+        let Some(view) = self.channels.get(&names::fold(&channel)) else {
+            self.numeric(n::ERR_NOTONCHANNEL(&channel));
+            return;
+        };
+        if view.members.contains_key(&names::fold(&nick)) {
+            let name = view.name.clone();
+            self.numeric(n::ERR_USERONCHANNEL(&nick, &name));
+            return;
+        }
+        if self.find_member(&nick).is_none() {
+            self.numeric(n::ERR_NOSUCHNICK(&nick));
+            return;
+        }
+        let channel = view.name.clone();
+        self.request(Request::Invite { nick, channel }).await;
+    }
 }

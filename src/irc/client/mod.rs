@@ -510,6 +510,8 @@ impl<B: Backend> Client<B> {
             }
             H::Help => self.help(&msg),
             H::Away => self.away_cmd(&msg).await,
+            H::Kick => self.kick(&msg).await,
+            H::Invite => self.invite(&msg).await,
             H::Motd => self.motd(),
             H::Version => {
                 let server = self.shared.config.server_name.clone();
@@ -555,6 +557,8 @@ impl<B: Backend> Client<B> {
                 | Request::Topic { .. }
                 | Request::List
                 | Request::Labels { .. }
+                | Request::Kick { .. }
+                | Request::Invite { .. }
         );
         let r = match self.label.take_if(|_| answered) {
             Some(label) => Request::Labelled {
@@ -600,6 +604,8 @@ enum H {
     Tagmsg,
     Labels,
     Help,
+    Kick,
+    Invite,
 }
 
 /// One row of the command table.
@@ -647,4 +653,6 @@ commands! {
     "TAGMSG" => Tagmsg, 1, false;
     "LABELS" => Labels, 0, false;
     "HELP" => Help, 0, false;
+    "KICK" => Kick, 2, false;
+    "INVITE" => Invite, 2, false;
 }

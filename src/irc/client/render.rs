@@ -255,6 +255,12 @@ impl<B: Backend> Client<B> {
                     self.numeric(n::ERR_NOSUCHCHANNEL(&channel, why));
                 }
             }
+            Delivery::NotOperator { channel, why } => {
+                self.numeric(n::ERR_CHANOPRIVSNEEDED(&channel, &why));
+            }
+            Delivery::Inviting { nick, channel } => {
+                self.numeric(n::RPL_INVITING(&nick, &channel));
+            }
             Delivery::NoSuchTarget { target } => self.numeric(n::ERR_NOSUCHNICK(&target)),
             Delivery::Disconnect { reason } => self.quit = Some(reason),
             Delivery::Response { label, deliveries } => {
