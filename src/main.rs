@@ -343,12 +343,13 @@ fn check(config: &Path) -> Result<bool> {
                 })
                 .and_then(|l| primary.render_marking(&l).ok())
                 .unwrap_or_default();
-            out!("policy {}: markings read like `{example}`", primary.name);
+            let shown = primary.marking_name();
+            out!("policy {shown}: markings read like `{example}`");
             out!(
-                "{}: ok — policy {} ({}), {} users, {} channel mappings, {} listeners",
+                "{}: ok — policy {shown} ({} {}), {} users, {} channel mappings, {} listeners",
                 config.display(),
-                g.policies.primary().name,
-                g.policies.primary().id,
+                primary.name,
+                primary.id,
                 g.users.len(),
                 g.mappings.len(),
                 g.listen.len()

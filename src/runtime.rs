@@ -36,6 +36,7 @@ pub fn run(config: &Path) -> Result<bool> {
             );
         }
     };
+    let started_with = g.start_only();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let audit = match &g.audit.file {
@@ -109,11 +110,20 @@ pub fn run(config: &Path) -> Result<bool> {
                     // Reload policy, users and mappings atomically: a bad file keeps the old state.
                     match gateway::load(&g.path) {
                         Ok(new) => {
+                            // Said plainly: what a reload does not apply.
+                            let waiting = started_with.changed(&new.start_only());
+                            if !waiting.is_empty() {
+                                tracing::warn!(
+                                    settings = %waiting.join(", "),
+                                    "changed in the gateway file but not reloaded: they take effect at the next restart"
+                                );
+                            }
                             let users = Arc::new(new.users);
                             tracing::info!(
                                 policy = %new.policies.primary().name,
                                 mappings = new.mappings.len(),
                                 users = users.len(),
+                                not_reloaded = %if waiting.is_empty() { "none changed".to_owned() } else { waiting.join(", ") },
                                 "reloaded policy, mappings and users"
                             );
                             shared.reload_users(users.clone());

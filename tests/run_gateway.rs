@@ -52,11 +52,11 @@ impl Running {
         let s = server();
         let root = env!("CARGO_MANIFEST_DIR");
         let dir = support::demo_copy(name);
-        let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
+        let mappings = dir.join("mappings");
         // The demo mapping, with room names of this run.
         let lobby = format!("{}@{}", unique("lobby"), s.muc());
         let ops = format!("{}@{}", unique("ops"), s.muc());
-        let m = std::fs::read_to_string(format!("{root}/mappings/demo.toml")).unwrap();
+        let m = std::fs::read_to_string(format!("{root}/contrib/demo/mappings/demo.toml")).unwrap();
         std::fs::write(
             mappings.join("demo.toml"),
             m.replace("lobby@conference.labelgate.test", &lobby)
@@ -300,8 +300,20 @@ async fn sighup_reloads_policy_users_and_mappings() {
         "name=\"OFFICIAL\" lacv=\"10\" hierarchy=\"0\" color=\"#AAAAFF\"",
         "name=\"OFFICIAL\" lacv=\"10\" hierarchy=\"0\" color=\"#00AA00\"",
     );
+    // An edit of the gateway file itself waits for a restart, and the log says so.
+    edit(
+        &gw.dir.join("gateway.toml"),
+        "network = \"labelgate-demo\"",
+        "network = \"renamed\"",
+    );
     gw.signal("-HUP");
-    gw.logged("reloaded policy, mappings and users").await;
+    let waiting = gw.logged("not reloaded").await;
+    assert!(
+        waiting.contains("[irc]") && waiting.contains("next restart"),
+        "{waiting}"
+    );
+    let reloaded = gw.logged("reloaded policy, mappings and users").await;
+    assert!(reloaded.contains("not_reloaded=[irc]"), "{reloaded}");
     assert!(
         alice
             .until("clearance is now")

@@ -123,7 +123,7 @@ fn starttls() -> Spanned<String> {
 }
 
 /// An IRC listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listen {
     /// Address.
     pub address: SocketAddr,
@@ -132,7 +132,7 @@ pub struct Listen {
 }
 
 /// TLS files of the IRC side.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IrcTls {
     /// Certificate chain (PEM).
     pub certificate: PathBuf,
@@ -143,7 +143,7 @@ pub struct IrcTls {
 }
 
 /// How the gateway logs users in to XMPP.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum XmppIdentity {
     /// One trusted gateway certificate; the user's JID in the authzid.
     TrustedGateway {
@@ -160,7 +160,7 @@ pub enum XmppIdentity {
 }
 
 /// XMPP settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Xmpp {
     /// Server address.
     pub address: SocketAddr,
@@ -175,7 +175,7 @@ pub struct Xmpp {
 }
 
 /// Audit settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Audit {
     /// The JSON-lines file (`None`: standard error).
     pub file: Option<PathBuf>,
@@ -212,6 +212,58 @@ pub struct Gateway {
     pub audit: Audit,
     /// Where the Prometheus metrics endpoint listens (loopback only), if anywhere.
     pub metrics: Option<SocketAddr>,
+}
+
+/// The settings a running gateway took at start and keeps until restarted: a reload (SIGHUP)
+/// applies policy, users and mappings only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartOnly {
+    irc: IrcConfig,
+    listen: Vec<Listen>,
+    irc_tls: Option<IrcTls>,
+    xmpp: Xmpp,
+    audit: Audit,
+    metrics: Option<SocketAddr>,
+}
+
+impl StartOnly {
+    /// The names of the settings that differ in `new` (they wait for a restart).
+    pub fn changed(&self, new: &StartOnly) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.irc != new.irc {
+            out.push("[irc]");
+        }
+        if self.listen != new.listen {
+            out.push("listen");
+        }
+        if self.irc_tls != new.irc_tls {
+            out.push("IRC TLS");
+        }
+        if self.xmpp != new.xmpp {
+            out.push("[xmpp]");
+        }
+        if self.audit != new.audit {
+            out.push("[audit]");
+        }
+        if self.metrics != new.metrics {
+            out.push("metrics");
+        }
+        out
+    }
+}
+
+impl Gateway {
+    /// What of this configuration only a restart applies.
+    pub fn start_only(&self) -> StartOnly {
+        StartOnly {
+            irc: self.irc.clone(),
+            listen: self.listen.clone(),
+            irc_tls: self.irc_tls.clone(),
+            xmpp: self.xmpp.clone(),
+            audit: self.audit.clone(),
+            metrics: self.metrics,
+        }
+    }
 }
 
 /// Loads and checks `path` and every file it names.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Settings of the IRC front-end.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IrcConfig {
     /// The server's name (source of numerics).
     pub server_name: String,

@@ -235,6 +235,16 @@ fn has(md: Option<&MarkingData>, code: MarkingCode) -> bool {
 }
 
 impl Policy {
+    /// The policy as its markings name it (its prefix qualifier and the name or the phrase
+    /// that replaces it: `DEMO-UK` for a policy named `UK`), for operators' messages.
+    pub fn marking_name(&self) -> String {
+        format!(
+            "{}{}",
+            self.qualifiers.prefix.as_deref().unwrap_or(""),
+            policy_replacement(self).unwrap_or(&self.name)
+        )
+    }
+
     /// Renders a label's display marking, e.g. `DEMO-UK SECRET - UK / EU EYES ONLY`.
     ///
     /// The label must be under this policy with a known classification and categories (it need

@@ -38,9 +38,9 @@ impl Buf {
     }
 }
 
-/// A copy of contrib/demo in `target/NAME/cfg/demo`, with a fresh PKI from contrib/pki and the
-/// shipped mappings in `target/NAME/mappings` (where the demo gateway file, `../../mappings`,
-/// looks for them) — everything under `target/NAME`, so parallel tests do not share files.
+/// A copy of contrib/demo (its mappings folder included) in `target/NAME/cfg/demo`, with a
+/// fresh PKI from contrib/pki — everything under `target/NAME`, so parallel tests do not share
+/// files.
 pub fn demo_copy(name: &str) -> PathBuf {
     let root = env!("CARGO_MANIFEST_DIR");
     let top = PathBuf::from(format!("{root}/target/{name}"));
@@ -50,11 +50,10 @@ pub fn demo_copy(name: &str) -> PathBuf {
     for f in ["gateway.toml", "policy.xml", "users.toml"] {
         std::fs::copy(format!("{root}/contrib/demo/{f}"), dir.join(f)).unwrap();
     }
-    let mappings = dir.parent().unwrap().parent().unwrap().join("mappings");
-    let _ = std::fs::remove_dir_all(&mappings);
+    let mappings = dir.join("mappings");
     std::fs::create_dir_all(&mappings).unwrap();
     std::fs::copy(
-        format!("{root}/mappings/demo.toml"),
+        format!("{root}/contrib/demo/mappings/demo.toml"),
         mappings.join("demo.toml"),
     )
     .unwrap();
