@@ -147,6 +147,17 @@ async fn answers_are_labelled_messages_carry_msgid_and_unmapped_channels_are_403
     ann.send("JOIN #ops").await;
     ann.until(" 366 ").await;
 
+    // A PING sent right after a JOIN is answered after the JOIN's burst (clients synchronise on
+    // it, as with a standalone ircd); after a message, after its echo.
+    ann.send_bytes(b"PART #ops\r\nJOIN #ops\r\nPING sync1\r\n")
+        .await;
+    let seen = ann.lines_until("PONG").await;
+    assert!(
+        seen.iter().any(|l| l.contains(" 366 ann #ops ")),
+        "{seen:#?}"
+    );
+    assert!(seen.last().unwrap().ends_with(" sync1"), "{seen:#?}");
+
     // A labelled JOIN: its burst is one labeled-response batch.
     sam.send("@label=j1 JOIN #ops").await;
     let mut burst = sam.lines_until("BATCH -").await;
@@ -198,6 +209,10 @@ async fn answers_are_labelled_messages_carry_msgid_and_unmapped_channels_are_403
     };
     let seen = ann.until("hello all").await;
     assert_eq!(msgid(&echo), msgid(&seen));
+    sam.send_bytes(b"PRIVMSG #ops :then a ping\r\nPING sync2\r\n")
+        .await;
+    let seen = sam.lines_until("PONG").await;
+    assert!(seen.iter().any(|l| l.contains("then a ping")), "{seen:#?}");
     // From XMPP, too.
     x.send(&r, "from xmpp", Some(SlixLabel::marking(&pol, "OFFICIAL")))
         .await;
@@ -226,10 +241,8 @@ async fn answers_are_labelled_messages_carry_msgid_and_unmapped_channels_are_403
     // LIST from the backend: one batch.
     sam.send("@label=l1 LIST").await;
     let list = sam.lines_until("BATCH -").await;
-    assert!(
-        list[0].starts_with("@label=l1 :") && list[0].contains(" BATCH +"),
-        "{list:#?}"
-    );
+    let start = list.iter().find(|l| l.contains(" BATCH +")).unwrap();
+    assert!(start.starts_with("@label=l1 :"), "{list:#?}");
     assert!(
         list.iter().any(|l| l.contains(" 322 sam #ops ")),
         "{list:#?}"
@@ -304,6 +317,15 @@ async fn kick_and_invite_are_the_rooms_moderation() {
     let mut d = Slix::start(server(), "dave").await;
     d.join(&rb, "dora").await;
     sam.until(" JOIN #two").await;
+    // The room shows sam dora's address: WHOIS gives it as her account.
+    sam.send("WHOIS dora").await;
+    let whois = sam.lines_until(" 318 ").await;
+    assert!(
+        whois
+            .iter()
+            .any(|l| l.contains(" 330 sam dora dave@labelgate.test ")),
+        "{whois:#?}"
+    );
     sam.send("INVITE dora #ops").await;
     let l = sam.until(" 341 ").await;
     assert!(l.contains(" 341 sam dora ") && l.ends_with("#ops"), "{l}");

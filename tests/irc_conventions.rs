@@ -66,6 +66,18 @@ async fn queries_answer_with_the_standard_numerics() {
     a.send("@label=x1 NONEXISTENT_COMMAND with args").await;
     let l = a.until(" 421 ").await;
     assert!(l.contains("NONEXISTENT_COMMAND :Unknown command"), "{l}");
+    // With labeled-response, even a command the parser refuses is answered with its label.
+    a.send("CAP REQ :labeled-response batch").await;
+    a.until(" ACK ").await;
+    a.send("@label=x2 NONEXISTENT_COMMAND").await;
+    let l = a.until(" 421 ").await;
+    assert!(l.starts_with("@label=x2 :"), "{l}");
+    // No history of nicks is kept; there are no IRC operators.
+    a.send("WHOWAS someone").await;
+    assert!(a.until(" 406 ").await.contains(" 406 alice someone :"));
+    assert!(a.until(" 369 ").await.contains(" 369 alice someone :"));
+    a.send("OPER admin secret").await;
+    assert!(a.until(" 491 ").await.contains("no IRC operators"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,7 +42,7 @@ impl Pairing {
                 let irc = self
                     .nicks
                     .add(&room.to_string(), &occupant.nick, person.as_deref());
-                let source = occupant_as(&room, irc);
+                let source = self.shown(&room, irc);
                 let who = member(source.clone(), occupant.role);
                 let mapping = r.mapping.clone();
                 self.deliver(Delivery::Join { channel, who }).await;
@@ -237,7 +237,7 @@ impl Pairing {
                         let irc = self.nicks.add(&key, &o.nick, person.as_deref());
                         changes.push(Delivery::Join {
                             channel: channel.clone(),
-                            who: member(occupant_as(&room, irc), o.role),
+                            who: member(self.shown(&room, irc), o.role),
                         });
                     }
                 }

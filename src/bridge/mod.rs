@@ -15,6 +15,7 @@ mod events;
 mod moderation;
 pub mod nick;
 mod pairing;
+mod pong;
 mod requests;
 mod sent;
 

@@ -113,6 +113,8 @@ pub(super) struct Pairing {
     pub(super) held: VecDeque<Outgoing>,
     /// The user's AWAY message, while away.
     pub(super) away: Option<String>,
+    /// The client's PINGs waiting for what it sent before to be answered.
+    pub(super) pongs: VecDeque<super::pong::WaitingPong>,
     /// The bridge's shared state (subjects' labels).
     pub(super) inner: Arc<Inner>,
     /// Joins whose burst waits for the subject, by folded channel.
@@ -170,6 +172,7 @@ pub(super) async fn run(
         connected: true,
         held: VecDeque::new(),
         away: None,
+        pongs: VecDeque::new(),
         inner: inner.clone(),
         pending: Default::default(),
         answer: Default::default(),
@@ -212,7 +215,7 @@ pub(super) async fn run(
                 Some(r) => p.request(r).await,
             },
             () = async {
-                match p.next_join_deadline() {
+                match p.next_join_deadline().into_iter().chain(p.next_pong_deadline()).min() {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
@@ -226,6 +229,10 @@ pub(super) async fn run(
                 }
                 Some(e) => p.event(e).await,
             },
+        }
+        // A PING waiting for answers goes as soon as they have.
+        if !p.pongs.is_empty() {
+            p.flush_pongs().await;
         }
     }
     if let Some(s) = &p.session {
@@ -366,7 +373,7 @@ impl Pairing {
     }
 
     /// When the next waiting JOIN burst goes without a subject.
-    fn next_join_deadline(&self) -> Option<tokio::time::Instant> {
+    pub(super) fn next_join_deadline(&self) -> Option<tokio::time::Instant> {
         self.pending
             .lock()
             .ok()
@@ -414,7 +421,17 @@ impl Pairing {
 
     /// How an occupant of `room` (by room nick) appears on IRC.
     pub(super) fn occupant_source(&self, room: &BareJid, nick: &str) -> Source {
-        occupant_as(room, self.nicks.irc(&room.to_string(), nick, None))
+        self.shown(room, self.nicks.irc(&room.to_string(), nick, None))
+    }
+
+    /// The IRC source for the occupant shown as `irc`: their XMPP address as the account,
+    /// when their rooms show it to this user (WHOIS 330, `account-tag`).
+    pub(super) fn shown(&self, room: &BareJid, irc: String) -> Source {
+        let account = self.nicks.person(&irc);
+        Source {
+            account,
+            ..occupant_as(room, irc)
+        }
     }
 
     pub(super) fn self_source(&self) -> Source {
@@ -664,6 +681,7 @@ impl Pairing {
                         .await;
                 }
                 let mut record = Sent::new(&out.target, &message.body, out.echo);
+                record.reflects = out.nick.is_none();
                 if out.echo {
                     // The echo is the answer.
                     record.label = self.answer_later().await;

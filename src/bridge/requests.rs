@@ -8,9 +8,7 @@ use jid::BareJid;
 
 use super::codes::Code;
 use super::crossing::{self, AUDIT_FAILED};
-use super::pairing::{
-    HELD_LIMIT, JOIN_SUBJECT_WAIT, Outgoing, Pairing, PendingJoin, Room, member, occupant_as,
-};
+use super::pairing::{HELD_LIMIT, JOIN_SUBJECT_WAIT, Outgoing, Pairing, PendingJoin, Room, member};
 use crate::audit::What;
 use crate::irc::backend::{Delivery, JoinRefusal, Request, Text};
 use crate::irc::proto::names;
@@ -165,6 +163,7 @@ impl Pairing {
                 reason,
             } => self.kick(&channel, &nick, reason).await,
             Request::Invite { nick, channel } => self.invite(&nick, &channel).await,
+            Request::Ping { token } => self.ping(token).await,
             Request::Quit { .. } => {}
         }
     }
@@ -227,7 +226,7 @@ impl Pairing {
                     } else {
                         let person = o.jid.as_ref().map(|j| j.to_bare().to_string());
                         let irc = self.nicks.add(&room_key, &o.nick, person.as_deref());
-                        occupant_as(&room, irc)
+                        self.shown(&room, irc)
                     };
                     if o.away && o.nick != joined.nick {
                         away.push((source.clone(), o.status.clone()));

@@ -20,6 +20,10 @@ pub struct Sent {
     pub to: String,
     /// The client's label, for its echo (IRCv3 labeled-response).
     pub label: Option<String>,
+    /// Sent to a room, which reflects it (a client's PING waits for that, see `pong`).
+    pub reflects: bool,
+    /// When it was sent.
+    pub at: std::time::Instant,
 }
 
 impl Sent {
@@ -35,6 +39,8 @@ impl Sent {
             echo,
             to: String::new(),
             label: None,
+            reflects: false,
+            at: std::time::Instant::now(),
         }
     }
 }
@@ -69,6 +75,13 @@ impl SentLog {
     /// Takes a message out (it has been accounted for).
     pub fn peek(&self, id: &str) -> Option<&Sent> {
         self.by_id.get(id)
+    }
+
+    /// Whether a message sent to a room less than `within` ago has not been reflected yet.
+    pub fn awaiting_reflection(&self, within: std::time::Duration) -> bool {
+        self.by_id
+            .values()
+            .any(|s| s.reflects && s.at.elapsed() < within)
     }
 
     /// Forgets a message, returning it (its reflection came, or a report about it).

@@ -155,6 +155,12 @@ pub enum Request {
         /// Reason.
         reason: String,
     },
+    /// A client PING: answered with [`Delivery::Pong`] once what was asked before it has been
+    /// answered.
+    Ping {
+        /// The client's token.
+        token: String,
+    },
     /// A request whose answer the client wants labelled (IRCv3 `labeled-response`): the
     /// backend answers it with one [`Delivery::Response`] carrying the label.
     Labelled {
@@ -326,6 +332,11 @@ pub enum Delivery {
     NoSuchTarget {
         /// The target.
         target: String,
+    },
+    /// The answer to a client's PING.
+    Pong {
+        /// The client's token.
+        token: String,
     },
     /// The answer to a [`Request::Labelled`]: what it produced (nothing: an `ACK`).
     Response {

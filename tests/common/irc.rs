@@ -274,6 +274,7 @@ impl LocalBackend {
                     }
                 }
                 Request::Labelled { .. } => {}
+                Request::Ping { token } => out.push((my_tx.clone(), Delivery::Pong { token })),
                 // No rooms to moderate here.
                 Request::Kick { channel, .. } | Request::Invite { channel, .. } => out.push((
                     my_tx.clone(),

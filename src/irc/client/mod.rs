@@ -107,6 +107,15 @@ fn verb_of(text: &str) -> String {
     w.chars().filter(|c| !c.is_control()).take(32).collect()
 }
 
+/// The `label` tag of a line the parser refused, if its tags can be read.
+fn label_of(text: &str) -> Option<String> {
+    let tags = text.strip_prefix('@')?.split(' ').next()?;
+    tags.split(';')
+        .find_map(|t| t.strip_prefix("label="))
+        .filter(|l| !l.is_empty() && l.len() <= 64 && l.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+}
+
 /// (setter, now) for RPL_TOPICWHOTIME: the setter, or the server when unknown.
 fn topic_set(by: Option<&str>, server: &str) -> (String, u64) {
     let now = std::time::SystemTime::now()
@@ -330,6 +339,11 @@ impl<B: Backend> Client<B> {
         self.send(m);
     }
 
+    fn pong(&mut self, token: String) {
+        let server = self.shared.config.server_name.clone();
+        self.send(Message::new("PONG", vec![server.clone(), token]).with_source(server));
+    }
+
     fn server_notice(&mut self, text: &str) {
         let m = Message::new("NOTICE", vec![self.nick_or_star(), text.to_owned()])
             .with_source(self.shared.config.server_name.clone());
@@ -423,11 +437,14 @@ impl<B: Backend> Client<B> {
             Err(super::proto::message::ParseError::Empty) => return,
             Err(super::proto::message::ParseError::BadCommand) => {
                 let verb = verb_of(&text);
+                // The answer carries the line's label, as any other.
+                let label = label_of(&text).filter(|_| self.caps.has(Cap::LabeledResponse));
                 if self.registered {
                     self.numeric(n::ERR_UNKNOWNCOMMAND(&verb));
                 } else {
                     self.numeric(n::ERR_NOTREGISTERED());
                 }
+                self.flush_buffer(label);
                 return;
             }
             Err(e) => {
@@ -471,8 +488,12 @@ impl<B: Backend> Client<B> {
             H::User => self.user_cmd(&msg),
             H::Ping => {
                 let token = msg.params.first().cloned().unwrap_or_default();
-                let server = self.shared.config.server_name.clone();
-                self.send(Message::new("PONG", vec![server.clone(), token]).with_source(server));
+                if self.registered && self.to_backend.is_some() {
+                    // The PONG follows the answers to what the client asked before.
+                    self.request(Request::Ping { token }).await;
+                } else {
+                    self.pong(token);
+                }
             }
             H::Pong => {}
             H::Quit => {
@@ -512,6 +533,17 @@ impl<B: Backend> Client<B> {
             H::Away => self.away_cmd(&msg).await,
             H::Kick => self.kick(&msg).await,
             H::Invite => self.invite(&msg).await,
+            // No history of who was here is kept: every nick was never seen.
+            H::Whowas => {
+                for nick in msg.params[0].split(',').filter(|n| !n.is_empty()) {
+                    self.numeric(n::ERR_WASNOSUCHNICK(nick));
+                }
+                self.numeric(n::RPL_ENDOFWHOWAS(&msg.params[0]));
+            }
+            // No IRC operators here: the rooms' moderators moderate, in the rooms.
+            H::Oper => self.numeric(n::ERR_NOOPERHOST(
+                "There are no IRC operators on this gateway; rooms are moderated in XMPP",
+            )),
             H::Motd => self.motd(),
             H::Version => {
                 let server = self.shared.config.server_name.clone();
@@ -559,6 +591,7 @@ impl<B: Backend> Client<B> {
                 | Request::Labels { .. }
                 | Request::Kick { .. }
                 | Request::Invite { .. }
+                | Request::Ping { .. }
         );
         let r = match self.label.take_if(|_| answered) {
             Some(label) => Request::Labelled {
@@ -606,6 +639,8 @@ enum H {
     Help,
     Kick,
     Invite,
+    Whowas,
+    Oper,
 }
 
 /// One row of the command table.
@@ -655,4 +690,6 @@ commands! {
     "HELP" => Help, 0, false;
     "KICK" => Kick, 2, false;
     "INVITE" => Invite, 2, false;
+    "WHOWAS" => Whowas, 1, false;
+    "OPER" => Oper, 2, false;
 }

@@ -263,6 +263,7 @@ impl<B: Backend> Client<B> {
             }
             Delivery::NoSuchTarget { target } => self.numeric(n::ERR_NOSUCHNICK(&target)),
             Delivery::Disconnect { reason } => self.quit = Some(reason),
+            Delivery::Pong { token } => self.pong(token),
             Delivery::Response { label, deliveries } => {
                 // What is in the buffer already is not part of this answer.
                 self.flush_buffer(None);

@@ -61,6 +61,12 @@ numerics! {
     ERR_USERNOTINCHANNEL = 441 (nick: &str, channel: &str) => [nick, channel, "They aren't on that channel"];
     /// 443
     ERR_USERONCHANNEL = 443 (nick: &str, channel: &str) => [nick, channel, "is already on channel"];
+    /// 369
+    RPL_ENDOFWHOWAS = 369 (nick: &str) => [nick, "End of WHOWAS"];
+    /// 406
+    ERR_WASNOSUCHNICK = 406 (nick: &str) => [nick, "There was no such nickname"];
+    /// 491
+    ERR_NOOPERHOST = 491 (why: &str) => [why];
     /// 302
     RPL_USERHOST = 302 (replies: &str) => [replies];
     /// 303
