@@ -213,6 +213,24 @@ async fn answers_are_labelled_messages_carry_msgid_and_unmapped_channels_are_403
         .await;
     let seen = sam.lines_until("PONG").await;
     assert!(seen.iter().any(|l| l.contains("then a ping")), "{seen:#?}");
+    // A private message's echo is made by the gateway (no room reflects it): labelled, with
+    // the marking it went out with and the msgid its receiver sees.
+    sam.send("@label=p1 PRIVMSG ann :psst").await;
+    let echo = sam.until("psst").await;
+    assert!(echo.starts_with("@label=p1;"), "{echo}");
+    assert!(
+        echo.ends_with(" PRIVMSG ann :[DEMO-UK OFFICIAL] psst"),
+        "{echo}"
+    );
+    let got = ann.until("psst").await;
+    assert_eq!(msgid(&echo), msgid(&got));
+    sam.send_bytes(b"TOPIC #ops :the new plan\r\nPING sync3\r\n")
+        .await;
+    let seen = sam.lines_until("PONG").await;
+    assert!(
+        seen.iter().any(|l| l.contains(" TOPIC #ops :the new plan")),
+        "{seen:#?}"
+    );
     // From XMPP, too.
     x.send(&r, "from xmpp", Some(SlixLabel::marking(&pol, "OFFICIAL")))
         .await;

@@ -156,6 +156,41 @@ pub(super) fn body_to_irc(
     }
 }
 
+/// The echo of a private message the user sent (IRCv3 echo-message; a room reflects room
+/// messages itself): what went out, with the marking of the label it went out with, decided
+/// for the user as any delivery to them.
+pub(super) fn echo_to_sender(
+    state: &State,
+    me: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    sent: &OutgoingMessage,
+) -> Option<ToIrc> {
+    let room_text = room.to_string();
+    let mut ctx = me.ctx(Direction::Private, &room_text);
+    ctx.origin_id = Some(&sent.origin_id);
+    ctx.body = Some(&sent.body);
+    let Some(LabelPayload::Ess(label)) = sent.label.as_ref().map(|l| &l.label) else {
+        state.gate.refuse(&ctx, "the echo's label is not known");
+        return None;
+    };
+    let (action, text) = match sent.body.strip_prefix("/me ") {
+        Some(rest) => (true, rest),
+        None => (false, sent.body.as_str()),
+    };
+    let Some((marking, lines)) = render(state, mapping, label, text) else {
+        state.gate.refuse(&ctx, "the label has no display marking");
+        return None;
+    };
+    let checks = [Check::Person(me.clearance)];
+    let lines = state.gate.clear(&ctx, &checks, &[label], lines).ok()?;
+    Some(ToIrc {
+        lines,
+        marking,
+        action,
+    })
+}
+
 /// The labels a room subject carries: its `<securitylabel>`, and a FLOT marking at the start of
 /// its text (an IRC user's topic keeps its marking there). `Err`: unusable (withhold).
 pub(super) fn subject_labels(

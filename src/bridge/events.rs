@@ -135,6 +135,9 @@ impl Pairing {
                 };
                 let (channel, mapping) = (r.channel.clone(), r.mapping.clone());
                 let own = r.nick.clone();
+                if nick.as_deref() == Some(own.as_str()) {
+                    self.topics_set.retain(|(r, _)| *r != room);
+                }
                 let by = nick.map(|n| {
                     if n == own {
                         self.self_source()

@@ -115,6 +115,8 @@ pub(super) struct Pairing {
     pub(super) away: Option<String>,
     /// The client's PINGs waiting for what it sent before to be answered.
     pub(super) pongs: VecDeque<super::pong::WaitingPong>,
+    /// Rooms whose subject the user set, until the room announces it (and when it was set).
+    pub(super) topics_set: Vec<(BareJid, tokio::time::Instant)>,
     /// The bridge's shared state (subjects' labels).
     pub(super) inner: Arc<Inner>,
     /// Joins whose burst waits for the subject, by folded channel.
@@ -173,6 +175,7 @@ pub(super) async fn run(
         held: VecDeque::new(),
         away: None,
         pongs: VecDeque::new(),
+        topics_set: Vec::new(),
         inner: inner.clone(),
         pending: Default::default(),
         answer: Default::default(),
@@ -682,9 +685,11 @@ impl Pairing {
                 }
                 let mut record = Sent::new(&out.target, &message.body, out.echo);
                 record.reflects = out.nick.is_none();
-                if out.echo {
-                    // The echo is the answer.
+                if out.echo && out.nick.is_none() {
+                    // The room's reflection is the echo, and the answer.
                     record.label = self.answer_later().await;
+                } else if out.echo {
+                    self.echo_private(&out).await;
                 }
                 record.to = match &out.nick {
                     None => out.room.to_string(),
@@ -697,6 +702,33 @@ impl Pairing {
                     .await
             }
         }
+    }
+
+    /// The echo of a private message (echo-message): no room reflects it, so it is made here,
+    /// decided for the user like any delivery.
+    async fn echo_private(&self, out: &Outgoing) {
+        let Some(mapping) = self.rooms.get(&out.room).map(|r| r.mapping.clone()) else {
+            return;
+        };
+        let sent = out.message.get();
+        let Some(e) = crossing::echo_to_sender(&self.now, self.person(), &out.room, &mapping, sent)
+        else {
+            return; // refused, audited
+        };
+        let tags = vec![
+            (MARKING_TAG.to_owned(), Some(e.marking)),
+            ("msgid".to_owned(), Some(sent.origin_id.clone())),
+        ];
+        self.deliver(Delivery::Message {
+            from: self.self_source(),
+            target: out.target.clone(),
+            lines: e.lines,
+            action: e.action,
+            notice: sent.notice,
+            tags,
+            time: None,
+        })
+        .await;
     }
 
     /// Sends the held messages whose rooms are ready again, in the order they were typed.

@@ -1,5 +1,5 @@
 //! A client's PING answered after everything it asked before: a JOIN burst waiting for its
-//! room, the room's reflection of a message it sent. So the PONG a client waits for follows
+//! room, the room's reflection of a message it sent or of a topic it set. So the PONG a client waits for follows
 //! the answers, in order, as from a standalone ircd (clients and test suites synchronise on
 //! it) — but never later than [`PONG_WAIT`].
 
@@ -36,7 +36,11 @@ impl Pairing {
     /// Whether something asked before is still being answered.
     fn answering(&self) -> bool {
         let joining = self.pending.lock().map(|p| !p.is_empty()).unwrap_or(false);
-        joining || self.sent.awaiting_reflection(PONG_WAIT)
+        let topic = self
+            .topics_set
+            .iter()
+            .any(|(_, at)| at.elapsed() < PONG_WAIT);
+        joining || topic || self.sent.awaiting_reflection(PONG_WAIT)
     }
 
     /// Sends the PONGs whose earlier answers have gone (or that waited long enough).

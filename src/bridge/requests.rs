@@ -82,7 +82,7 @@ impl Pairing {
                 if target.starts_with('#') {
                     self.send_to_room(command, &target, line, echo).await;
                 } else {
-                    self.send_private(command, &target, line).await;
+                    self.send_private(command, &target, line, echo).await;
                 }
             }
             Request::Topic { channel, topic } => self.topic(&channel, topic).await,
@@ -292,11 +292,18 @@ impl Pairing {
                 return;
             }
         };
-        if let Some(s) = &self.session
-            && let Err(e) = s.set_subject(&room, &subject).await
-        {
-            let why = format!("the topic was not changed: {e}");
-            self.fail("TOPIC", Code::XmppError, channel, why).await;
+        let Some(s) = &self.session else { return };
+        match s.set_subject(&room, &subject).await {
+            // The room's answer is the TOPIC the user sees (a PING waits for it).
+            Ok(()) => {
+                let wait = super::pong::PONG_WAIT;
+                self.topics_set.retain(|(_, at)| at.elapsed() < wait);
+                self.topics_set.push((room, tokio::time::Instant::now()));
+            }
+            Err(e) => {
+                let why = format!("the topic was not changed: {e}");
+                self.fail("TOPIC", Code::XmppError, channel, why).await;
+            }
         }
     }
 
@@ -351,7 +358,7 @@ impl Pairing {
     /// IRC → XMPP private message to the one occupant the nick names, through the first of
     /// their rooms (in room order) that lets the line through; refused with the first room's
     /// reason when none does.
-    async fn send_private(&mut self, command: &str, target: &str, text: Line<'_>) {
+    async fn send_private(&mut self, command: &str, target: &str, text: Line<'_>, echo: bool) {
         let found = self.nicks.occupant(target);
         if found.is_empty() {
             self.deliver(Delivery::NoSuchTarget {
@@ -372,7 +379,7 @@ impl Pairing {
                         target: target.to_owned(),
                         room,
                         nick: Some(nick),
-                        echo: false,
+                        echo,
                         typed: text.text.to_owned(),
                         action: text.action,
                         message: t.message,

@@ -536,9 +536,14 @@ impl Raw {
 
     /// Reads until a line contains `needle`; returns every line read, that one last.
     pub async fn lines_until(&mut self, needle: &str) -> Vec<String> {
+        self.lines_until_within(needle, 15).await
+    }
+
+    /// [`Raw::lines_until`], waiting at most `secs` for each line.
+    pub async fn lines_until_within(&mut self, needle: &str, secs: u64) -> Vec<String> {
         let mut seen = Vec::new();
         loop {
-            match self.line_within(15).await {
+            match self.line_within(secs).await {
                 Some(l) => {
                     let done = l.contains(needle);
                     seen.push(l);
