@@ -1,0 +1,324 @@
+//! The rooms a session is in: their state, and what the worker makes of room presence (joins,
+//! leaves, nick changes, away, removals) and messages (groupchat, private, subjects, errors).
+
+use super::worker::{Worker, now_stamp};
+use super::*;
+
+pub(super) struct RoomState {
+    pub(super) nick: String,
+    pub(super) history: History,
+    pub(super) occupants: Occupants,
+    pub(super) joined: bool,
+    pub(super) pending: Option<oneshot::Sender<Result<Joined, JoinError>>>,
+    /// A rejoin after a reset (report as `Rejoined`, not to a caller).
+    pub(super) rejoining: bool,
+    /// The newest delay stamp or receive time seen, for `since` on rejoin.
+    pub(super) last_seen: Option<String>,
+    /// New nicks announced by a nick change whose available presence has not come yet.
+    pub(super) renaming: Vec<String>,
+    /// Joined, and the room has not sent its subject yet: messages now are the history it
+    /// replays on join (XEP-0045 §7.2.15), the only ones whose `<delay/>` is honoured.
+    pub(super) history_open: bool,
+    /// Away, with its status, as last set (sent again after a rejoin).
+    pub(super) away: Option<Option<String>>,
+}
+
+/// The away state as [`muc::away_presence`] takes it.
+pub(super) fn away_of(away: &Option<Option<String>>) -> Option<Option<&str>> {
+    away.as_ref().map(|s| s.as_deref())
+}
+
+impl Worker {
+    pub(super) async fn presence(&mut self, p: Presence) {
+        let Some(from) = p.from.clone() else { return };
+        let room = from.to_bare();
+        if p.type_ == PresenceType::Error {
+            // An error about another nick than ours is a refused nick change: we stay.
+            if let Some(r) = self.rooms.get(&room)
+                && r.pending.is_none()
+                && !r.rejoining
+                && from.resource().is_some_and(|n| n.as_str() != r.nick)
+            {
+                let nick = from
+                    .resource()
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default();
+                let error = muc::stanza_error(&p.payloads)
+                    .map(|e| JoinError::from_stanza_error(e, &nick))
+                    .unwrap_or(JoinError::Other {
+                        condition: "undefined-condition".into(),
+                        text: None,
+                    });
+                self.emit(XmppEvent::NickRefused { room, nick, error })
+                    .await;
+                return;
+            }
+            if let Some(mut r) = self.rooms.remove(&room) {
+                let err = muc::stanza_error(&p.payloads)
+                    .map(|e| JoinError::from_stanza_error(e, &r.nick))
+                    .unwrap_or(JoinError::Other {
+                        condition: "undefined-condition".into(),
+                        text: None,
+                    });
+                if let Some(reply) = r.pending.take() {
+                    let _ = reply.send(Err(err));
+                } else if r.rejoining {
+                    self.emit(XmppEvent::RejoinFailed { room, error: err })
+                        .await;
+                } else {
+                    self.emit(XmppEvent::RemovedFromRoom {
+                        room,
+                        codes: vec![],
+                        reason: None,
+                        condition: Some(err.to_string()),
+                    })
+                    .await;
+                }
+            }
+            return;
+        }
+        let Some(op) = muc::read_occupant_presence(&p) else {
+            return;
+        };
+        if !self.rooms.contains_key(&room) {
+            return;
+        }
+        if op.is_self() {
+            self.self_presence(op).await;
+        } else {
+            self.occupant_presence(op).await;
+        }
+    }
+
+    async fn self_presence(&mut self, op: OccupantPresence) {
+        let room = op.room.clone();
+        // Only while the room is left or being joined again: once joined, an unavailable
+        // presence is a real removal (the server answers a leave before a later join).
+        let rejoining = self.rooms.get(&room).is_none_or(|r| r.pending.is_some());
+        if !op.available
+            && !op.codes.contains(&303)
+            && rejoining
+            && let Some(n) = self.leaving.get_mut(&room)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.leaving.remove(&room);
+            }
+            return;
+        }
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if !op.available {
+            if op.codes.contains(&303)
+                && let Some(new) = op.new_nick.clone()
+            {
+                let old = std::mem::replace(&mut r.nick, new.clone());
+                muc::rename_occupant(&mut r.occupants, &old, &new);
+                if r.joined {
+                    self.emit(XmppEvent::NickChanged { room, old, new }).await;
+                }
+                return;
+            }
+            let was_joined = r.joined;
+            let pending = r.pending.take();
+            self.rooms.remove(&room);
+            if let Some(reply) = pending {
+                let _ = reply.send(Err(JoinError::Other {
+                    condition: "removed".into(),
+                    text: op.reason.clone(),
+                }));
+            } else if was_joined {
+                self.emit(XmppEvent::RemovedFromRoom {
+                    room,
+                    codes: op.codes,
+                    condition: None,
+                    reason: op.reason,
+                })
+                .await;
+            }
+            return;
+        }
+        // The room may have changed our nick (status 210).
+        r.nick = op.occupant.nick.clone();
+        r.occupants.insert(op.occupant.nick.clone(), op.occupant);
+        if r.joined {
+            return;
+        }
+        r.joined = true;
+        r.history_open = true;
+        let joined = Joined {
+            nick: r.nick.clone(),
+            occupants: r.occupants.clone(),
+        };
+        if let Some(reply) = r.pending.take() {
+            let _ = reply.send(Ok(joined));
+        } else if r.rejoining {
+            r.rejoining = false;
+            if r.away.is_some()
+                && let Some(p) = muc::away_presence(&room, &r.nick, away_of(&r.away))
+            {
+                self.stream.send(Box::new(Stanza::Presence(p))).await;
+            }
+            self.emit(XmppEvent::Rejoined {
+                room,
+                occupants: joined.occupants,
+            })
+            .await;
+        }
+    }
+
+    async fn occupant_presence(&mut self, op: OccupantPresence) {
+        let room = op.room.clone();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let joined = r.joined;
+        let nick = op.occupant.nick.clone();
+        if op.available {
+            let before = r
+                .occupants
+                .insert(nick.clone(), op.occupant.clone())
+                .map(|o| (o.away, o.status));
+            let now = (op.occupant.away, op.occupant.status.clone());
+            if let Some(i) = r.renaming.iter().position(|n| *n == nick) {
+                // The second half of a nick change, already reported as `NickChanged`.
+                r.renaming.swap_remove(i);
+                return;
+            }
+            if !joined {
+                return;
+            }
+            match before {
+                None => {
+                    self.emit(XmppEvent::OccupantJoined {
+                        room,
+                        occupant: op.occupant,
+                    })
+                    .await
+                }
+                Some(before) if before != now => {
+                    self.emit(XmppEvent::OccupantAway {
+                        room,
+                        nick,
+                        away: now.0,
+                        status: now.1,
+                    })
+                    .await
+                }
+                Some(_) => {}
+            }
+            return;
+        }
+        if op.codes.contains(&303)
+            && let Some(new) = op.new_nick.clone()
+        {
+            // The occupant is known under the new nick at once, so the roster never misses
+            // them between the two halves; the available presence under the new nick follows
+            // and brings the rest of its details.
+            muc::rename_occupant(&mut r.occupants, &nick, &new);
+            if !joined {
+                return;
+            }
+            r.renaming.push(new.clone());
+            self.emit(XmppEvent::NickChanged {
+                room,
+                old: nick,
+                new,
+            })
+            .await;
+            return;
+        }
+        r.occupants.remove(&nick);
+        if !joined {
+            return;
+        }
+        self.emit(XmppEvent::OccupantLeft {
+            room,
+            nick,
+            codes: op.codes,
+            reason: op.reason,
+            status: op.status,
+            quit: op.quit,
+        })
+        .await;
+    }
+
+    pub(super) async fn message(&mut self, m: Message) {
+        let mut received = muc::read_message(&m);
+        let from = m.from.clone();
+        if m.type_ == MessageType::Error {
+            self.emit(XmppEvent::MessageError {
+                from,
+                id: received.id.clone(),
+                error: received.error.clone(),
+            })
+            .await;
+            return;
+        }
+        let Some(from) = from else {
+            self.emit(XmppEvent::Direct {
+                message: Box::new(received),
+            })
+            .await;
+            return;
+        };
+        let room = from.to_bare();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            self.emit(XmppEvent::Direct {
+                message: Box::new(received),
+            })
+            .await;
+            return;
+        };
+        let nick = from.resource().map(|r| r.as_str().to_owned());
+        // Only the room assigns stanza-ids here (XEP-0359 `by`), and only the history the room
+        // replays on join is delayed: a sender's own <delay/> on a live message is ignored.
+        received.stanza_id = muc::stanza_id_by(&m.payloads, &room);
+        if !(m.type_ == MessageType::Groupchat && r.history_open) {
+            received.delay = None;
+        }
+        match m.type_ {
+            MessageType::Groupchat => {
+                r.last_seen = Some(received.delay.clone().unwrap_or_else(now_stamp));
+                if received.body.is_none()
+                    && let Some(subject) = received.subject.clone()
+                {
+                    // The subject ends the history (XEP-0045 §7.2.16).
+                    let replay = std::mem::replace(&mut r.history_open, false);
+                    self.emit(XmppEvent::Subject {
+                        room,
+                        nick,
+                        subject,
+                        message: Box::new(received),
+                        replay,
+                    })
+                    .await;
+                    return;
+                }
+                self.emit(XmppEvent::Groupchat {
+                    room,
+                    nick,
+                    message: Box::new(received),
+                })
+                .await;
+            }
+            _ => match nick {
+                Some(nick) => {
+                    self.emit(XmppEvent::Private {
+                        room,
+                        nick,
+                        message: Box::new(received),
+                    })
+                    .await
+                }
+                None => {
+                    self.emit(XmppEvent::Direct {
+                        message: Box::new(received),
+                    })
+                    .await
+                }
+            },
+        }
+    }
+}
