@@ -301,7 +301,13 @@ async fn kick_and_invite_are_the_rooms_moderation() {
     sam.send("KICK #ops nobody").await;
     assert!(sam.until(" 441 ").await.contains(" 441 sam nobody #ops "));
     sam.send("KICK #elsewhere ann").await;
-    assert!(sam.until(" 442 ").await.contains(" #elsewhere "));
+    assert!(
+        sam.until(" 403 ")
+            .await
+            .contains(" 403 sam #elsewhere :No room is mapped")
+    );
+    sam.send("INVITE ann #two").await;
+    assert!(sam.until(" 442 ").await.contains(" 442 sam #two "));
 
     // The owner makes sam an admin (a moderator, who may also invite); sam's KICK is then the
     // room's kick, with its reason.

@@ -270,12 +270,19 @@ impl<B: Backend> Client<B> {
     /// KICK: a moderator's kick in the room (the room decides whether the user may).
     pub(super) async fn kick(&mut self, msg: &Message) {
         let channel = msg.params[0].clone();
+        let reason = msg.params.get(2).filter(|r| !r.is_empty()).cloned();
         let Some(view) = self.channels.get(&names::fold(&channel)) else {
-            self.numeric(n::ERR_NOTONCHANNEL(&channel));
+            // 442 or 403 (no room mapped) is the backend's to say.
+            let nick = msg.params[1].clone();
+            self.request(Request::Kick {
+                channel,
+                nick,
+                reason,
+            })
+            .await;
             return;
         };
         let name = view.name.clone();
-        let reason = msg.params.get(2).filter(|r| !r.is_empty()).cloned();
         for nick in msg.params[1]
             .split(',')
             .filter(|n| !n.is_empty())
@@ -302,7 +309,8 @@ impl<B: Backend> Client<B> {
     pub(super) async fn invite(&mut self, msg: &Message) {
         let (nick, channel) = (msg.params[0].clone(), msg.params[1].clone());
         let Some(view) = self.channels.get(&names::fold(&channel)) else {
-            self.numeric(n::ERR_NOTONCHANNEL(&channel));
+            // 442 or 403 (no room mapped) is the backend's to say.
+            self.request(Request::Invite { nick, channel }).await;
             return;
         };
         if view.members.contains_key(&names::fold(&nick)) {
