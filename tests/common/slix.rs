@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use labelgate::label::{Label, PolicySet};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
 
 use crate::common::TestServer;
 
@@ -21,7 +22,9 @@ const PYTHON: &str = "/usr/bin/python3";
 pub struct Slix {
     child: Child,
     stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+    /// Its output, read as it comes (so the client never blocks on a full pipe while the test
+    /// is not reading, e.g. after a very large message).
+    lines: mpsc::UnboundedReceiver<String>,
     /// Its bare JID.
     pub jid: String,
 }
@@ -74,7 +77,15 @@ impl Slix {
             .spawn()
             .expect("start tests/peers/xmpp_peer.py with /usr/bin/python3 (python3-slixmpp)");
         let stdin = child.stdin.take().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let mut s = Slix {
             child,
             stdin,
@@ -94,10 +105,9 @@ impl Slix {
 
     /// The next event (panics on an `error` event, on end of output, or after `secs`).
     pub async fn event(&mut self, secs: u64) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(secs), self.lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(secs), self.lines.recv())
             .await
             .unwrap_or_else(|_| panic!("{}: no event within {secs} s", self.jid))
-            .unwrap()
             .unwrap_or_else(|| panic!("{}: the XMPP peer exited", self.jid));
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_ne!(v["ev"], "error", "{}: {line}", self.jid);
