@@ -25,7 +25,10 @@ fn parse(files: &[(&str, &str)]) -> Result<Mappings, String> {
 
 #[test]
 fn shipped_examples_load() {
-    let dir = PathBuf::from(format!("{}/mappings", env!("CARGO_MANIFEST_DIR")));
+    let dir = PathBuf::from(format!(
+        "{}/contrib/demo/mappings",
+        env!("CARGO_MANIFEST_DIR")
+    ));
     let m = Mappings::load_dir(&dir, &policies()).unwrap();
     assert_eq!(m.len(), 3);
     let ops = m.get("#OPS").unwrap();
