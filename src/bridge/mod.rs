@@ -14,6 +14,8 @@ pub mod crossing;
 mod events;
 mod moderation;
 pub mod nick;
+mod outbox;
+mod outgoing;
 mod pairing;
 mod pong;
 mod requests;

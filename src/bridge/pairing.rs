@@ -1,9 +1,11 @@
 //! One IRC user paired with their XMPP session: the session's bookkeeping (rooms, nicks, what
 //! was sent, what is held while rooms are rejoined) and the loop that applies reloads before
 //! anything else. What crosses is decided in [`crossing`](super::crossing); requests from IRC are
-//! in [`requests`](super::requests), events from XMPP in [`events`](super::events).
+//! in [`requests`](super::requests), events from XMPP in [`events`](super::events), lines on
+//! their way out in [`outgoing`](super::outgoing), what goes to IRC and when in
+//! [`outbox`](super::outbox).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use jid::BareJid;
@@ -13,7 +15,7 @@ use super::codes::Code;
 use super::crossing::{self, Person};
 use super::events::room_source;
 use super::nick::Nicks;
-use super::sent::{Sent, SentLog};
+use super::sent::SentLog;
 use super::{Inner, State};
 use crate::audit::{Cleared, Direction, What};
 use crate::config::mappings::Mapping;
@@ -41,26 +43,6 @@ pub(super) struct PendingJoin {
     pub(super) deadline: tokio::time::Instant,
     /// The label of the JOIN, when the client asked for a labelled answer: the burst is it.
     pub(super) label: Option<String>,
-}
-
-/// The deliveries answering a labelled request so far (IRCv3 labeled-response).
-pub(super) struct Answer {
-    label: String,
-    deliveries: Vec<Delivery>,
-}
-
-/// The channel a delivery is about, if any.
-fn channel_of(d: &Delivery) -> Option<&str> {
-    match d {
-        Delivery::Joined { channel, .. }
-        | Delivery::Join { channel, .. }
-        | Delivery::Part { channel, .. }
-        | Delivery::Kick { channel, .. }
-        | Delivery::Topic { channel, .. }
-        | Delivery::ChannelNotice { channel, .. } => Some(channel),
-        Delivery::Message { target, .. } if target.starts_with('#') => Some(target),
-        _ => None,
-    }
 }
 
 pub(super) struct Room {
@@ -122,7 +104,7 @@ pub(super) struct Pairing {
     /// Joins whose burst waits for the subject, by folded channel.
     pub(super) pending: std::sync::Mutex<HashMap<String, PendingJoin>>,
     /// The answer being collected for the labelled request being handled.
-    pub(super) answer: std::sync::Mutex<Option<Answer>>,
+    pub(super) answer: std::sync::Mutex<Option<super::outbox::Answer>>,
 }
 
 async fn start_session(
@@ -267,147 +249,6 @@ pub(super) fn member(source: Source, role: Role) -> Member {
 }
 
 impl Pairing {
-    pub(super) async fn deliver(&self, d: Delivery) {
-        if let Some(ch) = channel_of(&d)
-            && let Ok(mut pending) = self.pending.lock()
-            && let Some(p) = pending.get_mut(&names::fold(ch))
-        {
-            p.buffered.push(d);
-            return;
-        }
-        if let Ok(mut answer) = self.answer.lock()
-            && let Some(a) = answer.as_mut()
-        {
-            a.deliveries.push(d);
-            return;
-        }
-        let _ = self.out.send(d).await;
-    }
-
-    /// Starts collecting the answer to a labelled request.
-    pub(super) fn answer_start(&self, label: String) {
-        if let Ok(mut answer) = self.answer.lock() {
-            *answer = Some(Answer {
-                label,
-                deliveries: Vec::new(),
-            });
-        }
-    }
-
-    /// Moves the label to an answer that comes later (a JOIN burst, an echo): what was
-    /// collected so far goes out as it is.
-    pub(super) async fn answer_later(&self) -> Option<String> {
-        let a = self.answer.lock().ok().and_then(|mut a| a.take())?;
-        for d in a.deliveries {
-            let _ = self.out.send(d).await;
-        }
-        Some(a.label)
-    }
-
-    /// Sends the answer collected (nothing collected: the client says `ACK`).
-    pub(super) async fn answer_end(&self) {
-        let Some(a) = self.answer.lock().ok().and_then(|mut a| a.take()) else {
-            return;
-        };
-        let _ = self
-            .out
-            .send(Delivery::Response {
-                label: a.label,
-                deliveries: a.deliveries,
-            })
-            .await;
-    }
-
-    /// Sends `deliveries` as the answer to `label`, or as they are without one.
-    pub(super) async fn send_answer(&self, label: Option<String>, deliveries: Vec<Delivery>) {
-        match label {
-            Some(label) => {
-                let _ = self
-                    .out
-                    .send(Delivery::Response { label, deliveries })
-                    .await;
-            }
-            None => {
-                for d in deliveries {
-                    let _ = self.out.send(d).await;
-                }
-            }
-        }
-    }
-
-    /// Starts holding a channel's deliveries until its JOIN burst can go.
-    pub(super) fn begin_join(&self, p: PendingJoin) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(names::fold(&p.channel), p);
-        }
-    }
-
-    /// Whether `channel`'s JOIN burst is waiting for the subject.
-    pub(super) fn join_pending(&self, channel: &str) -> bool {
-        self.pending
-            .lock()
-            .is_ok_and(|p| p.contains_key(&names::fold(channel)))
-    }
-
-    /// Sends a waiting JOIN burst — JOIN, topic, NAMES — then what was held for the channel.
-    pub(super) async fn complete_join(
-        &self,
-        channel: &str,
-        topic: Option<Cleared<String>>,
-        topic_by: Option<String>,
-    ) {
-        let Some(p) = self
-            .pending
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&names::fold(channel)))
-        else {
-            return;
-        };
-        let joined = Delivery::Joined {
-            channel: p.channel,
-            topic,
-            topic_by,
-            members: p.members,
-        };
-        let mut burst = vec![joined];
-        burst.extend(p.buffered);
-        self.send_answer(p.label, burst).await;
-    }
-
-    /// When the next waiting JOIN burst goes without a subject.
-    pub(super) fn next_join_deadline(&self) -> Option<tokio::time::Instant> {
-        self.pending
-            .lock()
-            .ok()
-            .and_then(|p| p.values().map(|j| j.deadline).min())
-    }
-
-    /// Sends the JOIN bursts whose subject did not come in time, without a topic.
-    async fn expire_joins(&self) {
-        let now = tokio::time::Instant::now();
-        let due: Vec<String> = self
-            .pending
-            .lock()
-            .map(|p| {
-                p.values()
-                    .filter(|j| j.deadline <= now)
-                    .map(|j| j.channel.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for channel in due {
-            self.complete_join(&channel, None, None).await;
-        }
-    }
-
-    /// Forgets a waiting JOIN burst (the channel was left before it went).
-    fn drop_join(&self, channel: &str) {
-        if let Ok(mut p) = self.pending.lock() {
-            p.remove(&names::fold(channel));
-        }
-    }
-
     /// A notice in the gateway's own words.
     pub(super) async fn notice(&self, text: String) {
         self.deliver(Delivery::ServerNotice { text }).await;
@@ -651,159 +492,6 @@ impl Pairing {
     /// is being rejoined).
     pub(super) fn ready(&self, room: &BareJid) -> bool {
         self.connected && self.rooms.get(room).is_some_and(|r| r.ready)
-    }
-
-    /// Hands a cleared message to the XMPP session.
-    pub(super) async fn transmit(&mut self, out: Outgoing) {
-        let Some(session) = &self.session else {
-            let why = "your XMPP session is not available".to_owned();
-            self.fail(&out.command, Code::XmppError, &out.target, why)
-                .await;
-            return;
-        };
-        let message = out.message.get();
-        let id = message.origin_id.clone();
-        let sent = match &out.nick {
-            None => session.send_groupchat(&out.room, &out.message).await,
-            Some(n) => session.send_private(&out.room, n, &out.message).await,
-        };
-        match sent {
-            Ok(()) => {
-                METRICS.relayed(if out.nick.is_some() {
-                    Way::Private
-                } else {
-                    Way::IrcToXmpp
-                });
-                if let (false, None, Some(marking)) = (out.echo, &out.nick, &out.defaulted) {
-                    let text = format!(
-                        "{}: sent as {marking} (no marking typed: the channel's default label)",
-                        out.target
-                    );
-                    let channel = out.target.clone();
-                    self.deliver(Delivery::ChannelNotice { channel, text })
-                        .await;
-                }
-                let mut record = Sent::new(&out.target, &message.body, out.echo);
-                record.reflects = out.nick.is_none();
-                if out.echo && out.nick.is_none() {
-                    // The room's reflection is the echo, and the answer.
-                    record.label = self.answer_later().await;
-                } else if out.echo {
-                    self.echo_private(&out).await;
-                }
-                record.to = match &out.nick {
-                    None => out.room.to_string(),
-                    Some(n) => format!("{}/{n}", out.room),
-                };
-                self.sent.insert(id, record);
-            }
-            Err(e) => {
-                self.fail(&out.command, Code::XmppError, &out.target, e.to_string())
-                    .await
-            }
-        }
-    }
-
-    /// The echo of a private message (echo-message): no room reflects it, so it is made here,
-    /// decided for the user like any delivery.
-    async fn echo_private(&self, out: &Outgoing) {
-        let Some(mapping) = self.rooms.get(&out.room).map(|r| r.mapping.clone()) else {
-            return;
-        };
-        let sent = out.message.get();
-        let Some(e) = crossing::echo_to_sender(&self.now, self.person(), &out.room, &mapping, sent)
-        else {
-            return; // refused, audited
-        };
-        let tags = vec![
-            (MARKING_TAG.to_owned(), Some(e.marking)),
-            ("msgid".to_owned(), Some(sent.origin_id.clone())),
-        ];
-        self.deliver(Delivery::Message {
-            from: self.self_source(),
-            target: out.target.clone(),
-            lines: e.lines,
-            action: e.action,
-            notice: sent.notice,
-            tags,
-            time: None,
-        })
-        .await;
-    }
-
-    /// Sends the held messages whose rooms are ready again, in the order they were typed.
-    pub(super) async fn flush_held(&mut self) {
-        let mut keep = VecDeque::new();
-        while let Some(out) = self.held.pop_front() {
-            if self.ready(&out.room) {
-                METRICS.held(-1);
-                self.transmit(out).await;
-            } else {
-                keep.push_back(out);
-            }
-        }
-        self.held = keep;
-    }
-
-    /// Decides every held line again under the current state (clearance, mapping, policy): each
-    /// is cleared anew or refused with the reason.
-    async fn redecide_held(&mut self) {
-        let held = std::mem::take(&mut self.held);
-        for mut o in held {
-            let Some(mapping) = self.rooms.get(&o.room).map(|r| r.mapping.clone()) else {
-                METRICS.held(-1);
-                let why = "its channel was left while it waited".to_owned();
-                self.fail(&o.command, Code::XmppError, &o.target, why).await;
-                continue;
-            };
-            let id = o.message.get().origin_id.clone();
-            let private = o.nick.is_some();
-            let person = self.person();
-            match crossing::typed_message(
-                &self.now,
-                person,
-                &o.room,
-                &mapping,
-                private,
-                &o.typed,
-                o.action,
-                o.command == "NOTICE",
-                id,
-            ) {
-                Ok(t) => {
-                    o.message = t.message;
-                    o.defaulted = t.defaulted;
-                    self.held.push_back(o);
-                }
-                Err((code, why)) => {
-                    METRICS.held(-1);
-                    let why = format!("the gateway's rules changed while it waited: {why}");
-                    self.fail(&o.command, code, &o.target, why).await;
-                }
-            }
-        }
-    }
-
-    /// Refuses the held messages for `room` (it could not be rejoined, or was left).
-    pub(super) async fn refuse_held(&mut self, room: &BareJid, why: &str) {
-        let (refused, keep): (VecDeque<Outgoing>, VecDeque<Outgoing>) =
-            std::mem::take(&mut self.held)
-                .into_iter()
-                .partition(|o| &o.room == room);
-        self.held = keep;
-        METRICS.held(-(refused.len() as i64));
-        for o in refused {
-            self.fail(&o.command, Code::XmppError, &o.target, why.to_owned())
-                .await;
-        }
-    }
-
-    /// Refuses every held message.
-    pub(super) async fn refuse_all_held(&mut self, why: &str) {
-        let rooms: HashSet<BareJid> = self.held.iter().map(|o| o.room.clone()).collect();
-        for room in rooms {
-            self.refuse_held(&room, why).await;
-        }
     }
 
     /// A standard reply refusing a typed line (a NOTICE for clients without standard-replies).
