@@ -436,6 +436,27 @@ async fn status_actions_and_catalogs_above_a_user_are_withheld_from_them() {
         l.contains("\x01ACTION [DEMO-UK SECRET - UK EYES ONLY] hides the plan"),
         "{l}"
     );
+    // Away with status text at a room label above olive: sam sees the text, olive only that
+    // xavier is away, in the gateway's own word.
+    x.raw(&format!(
+        "<presence to='{ops}/xavier'><show>away</show><status>in the vault</status></presence>"
+    ))
+    .await;
+    let away_of = async |c: &mut irc::Raw| loop {
+        c.send("WHOIS xavier").await;
+        let reply = c.lines_until(" 318 ").await;
+        if let Some(l) = reply.iter().find(|l| l.contains(" 301 ")) {
+            return l.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        away_of(&mut sam)
+            .await
+            .ends_with(" 301 sam xavier :in the vault")
+    );
+    let l = away_of(&mut olive).await;
+    assert!(l.ends_with(" 301 olive xavier :away"), "{l}");
     // Status text at a room label above olive: sam sees it, olive sees only the PART.
     x.leave(&ops.to_string(), "xavier", Some("off to the bunker"))
         .await;
