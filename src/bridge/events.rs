@@ -573,9 +573,18 @@ struct Relay {
 /// The tags of a relayed message: its marking, and as `msgid` the id the room gave it (XEP-0359
 /// stanza-id, the same for every reader), else the sender's own (origin-id).
 fn message_tags(m: &ReceivedMessage, marking: String) -> Vec<(String, Option<String>)> {
+    let id = m.stanza_id.as_ref().or(m.origin_id.as_ref());
+    delivery_tags(marking, id.cloned())
+}
+
+/// The tags of a message delivered to IRC: its marking, and its `msgid` when it has one.
+pub(super) fn delivery_tags(
+    marking: String,
+    msgid: Option<String>,
+) -> Vec<(String, Option<String>)> {
     let mut tags = vec![(MARKING_TAG.to_owned(), Some(marking))];
-    if let Some(id) = m.stanza_id.as_ref().or(m.origin_id.as_ref()) {
-        tags.push(("msgid".to_owned(), Some(id.clone())));
+    if let Some(id) = msgid {
+        tags.push(("msgid".to_owned(), Some(id)));
     }
     tags
 }

@@ -8,7 +8,8 @@ use jid::BareJid;
 
 use super::codes::Code;
 use super::crossing;
-use super::pairing::{MARKING_TAG, Outgoing, Pairing};
+use super::events::delivery_tags;
+use super::pairing::{Outgoing, Pairing};
 use super::sent::Sent;
 use crate::irc::backend::Delivery;
 use crate::metrics::{METRICS, Way};
@@ -76,10 +77,7 @@ impl Pairing {
         else {
             return; // refused, audited
         };
-        let tags = vec![
-            (MARKING_TAG.to_owned(), Some(e.marking)),
-            ("msgid".to_owned(), Some(sent.origin_id.clone())),
-        ];
+        let tags = delivery_tags(e.marking, Some(sent.origin_id.clone()));
         self.deliver(Delivery::Message {
             from: self.self_source(),
             target: out.target.clone(),

@@ -392,13 +392,9 @@ impl Pairing {
         status: Option<Cleared<String>>,
         reason: Option<Text>,
     ) {
-        let Some(r) = self.rooms.remove(room) else {
+        let Some(r) = self.forget_room(room, held_why).await else {
             return;
         };
-        self.drop_join(&r.channel);
-        self.by_channel.remove(&names::fold(&r.channel));
-        self.nicks.forget_room(&room.to_string());
-        self.refuse_held(room, held_why).await;
         if leave && let Some(s) = &self.session {
             s.leave(room, status.as_ref()).await;
         }
@@ -411,16 +407,23 @@ impl Pairing {
         .await;
     }
 
-    /// The room kicked (or banned) the user: the channel is gone for them, shown as a KICK.
-    pub(super) async fn kicked(&mut self, room: &BareJid, reason: Option<Text>) {
-        let Some(r) = self.rooms.remove(room) else {
-            return;
-        };
+    /// Forgets a room the user is no longer in (its channel, its waiting JOIN burst, its nicks),
+    /// refusing what was held for it with `held_why`; the room, if the user was in it.
+    async fn forget_room(&mut self, room: &BareJid, held_why: &str) -> Option<Room> {
+        let r = self.rooms.remove(room)?;
         self.drop_join(&r.channel);
         self.by_channel.remove(&names::fold(&r.channel));
         self.nicks.forget_room(&room.to_string());
-        self.refuse_held(room, "you were removed from the room")
-            .await;
+        self.refuse_held(room, held_why).await;
+        Some(r)
+    }
+
+    /// The room kicked (or banned) the user: the channel is gone for them, shown as a KICK.
+    pub(super) async fn kicked(&mut self, room: &BareJid, reason: Option<Text>) {
+        let held_why = "you were removed from the room";
+        let Some(r) = self.forget_room(room, held_why).await else {
+            return;
+        };
         let nick = self.user.nick.clone();
         let by = room_source(room);
         self.deliver(Delivery::Kick {
