@@ -274,27 +274,19 @@ impl Session {
 
     /// Leaves a room, with a status text that was cleared to cross.
     pub async fn leave(&self, room: &BareJid, status: Option<&Cleared<String>>) {
-        let _ = self
-            .tx
-            .send(Command::Leave {
-                room: room.clone(),
-                status: status.map(|s| s.get().clone()),
-                quit: false,
-            })
-            .await;
+        self.depart(room, status, false).await;
     }
 
     /// Leaves a room because the user quits (marked so, see [`muc::NS_IRC_QUIT`]), with a
     /// status text that was cleared to cross.
     pub async fn quit(&self, room: &BareJid, status: Option<&Cleared<String>>) {
-        let _ = self
-            .tx
-            .send(Command::Leave {
-                room: room.clone(),
-                status: status.map(|s| s.get().clone()),
-                quit: true,
-            })
-            .await;
+        self.depart(room, status, true).await;
+    }
+
+    async fn depart(&self, room: &BareJid, status: Option<&Cleared<String>>, quit: bool) {
+        let status = status.map(|s| s.get().clone());
+        let room = room.clone();
+        let _ = self.tx.send(Command::Leave { room, status, quit }).await;
     }
 
     /// Shows the user away in a room (`<show>away</show>`, with a status text that was cleared
