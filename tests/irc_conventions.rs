@@ -18,6 +18,9 @@ async fn queries_answer_with_the_standard_numerics() {
         c.send("JOIN #ops").await;
         c.until(" 366 ").await;
     }
+    // Alice's view of the channel has bob once his JOIN has reached her; her WHO is read
+    // alongside what is delivered to her, so wait for it rather than race it.
+    assert!(a.until(" JOIN ").await.starts_with(":bob!"));
     a.send("TIME").await;
     let l = a.until(" 391 ").await;
     assert!(l.starts_with(":labelgate 391 alice labelgate :20"), "{l}");
