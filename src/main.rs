@@ -3,6 +3,12 @@
 
 mod runtime;
 
+/// mimalloc rather than the system's allocator: every delivery allocates and frees its stanza,
+/// its decision and its line on two worker threads, and glibc's malloc was a quarter of the
+/// gateway's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -14,21 +14,33 @@ use tokio_xmpp::xmlstream::Timeouts;
 
 /// The benchmark ejabberd's c2s port.
 pub const XMPP_PORT: u16 = 25422;
+/// Its c2s port for bitlbee, which accepts only ports 5220-5229 for XMPP servers.
+#[allow(dead_code)]
+pub const PEER_PORT: u16 = 5224;
 
-/// Starts (or finds running) the benchmark ejabberd; returns its folder (with `pki/`).
+/// Starts (or finds running) the benchmark ejabberd, with its listener for bitlbee; returns
+/// its folder (with `pki/`).
 pub fn start_server() -> Result<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/bench-xmpp");
-    let ok = Command::new(root.join("contrib/ejabberd"))
-        .args([
-            "start",
-            dir.to_str().context("path")?,
-            &XMPP_PORT.to_string(),
-        ])
-        .status()?
-        .success();
-    if !ok {
-        bail!("contrib/ejabberd start failed");
+    let script = root.join("contrib/ejabberd");
+    let d = dir.to_str().context("path")?;
+    let start = || -> Result<()> {
+        let ok = Command::new(&script)
+            .args(["start", d, &XMPP_PORT.to_string()])
+            .env("PEER_PORT", PEER_PORT.to_string())
+            .status()?
+            .success();
+        if !ok {
+            bail!("contrib/ejabberd start failed");
+        }
+        Ok(())
+    };
+    start()?;
+    // One started by an older tool has no listener for bitlbee: start it again.
+    if std::net::TcpStream::connect(("127.0.0.1", PEER_PORT)).is_err() {
+        Command::new(&script).args(["stop", d]).status()?;
+        start()?;
     }
     Ok(dir)
 }

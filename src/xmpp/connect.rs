@@ -26,6 +26,10 @@ use xmpp_parsers::stream_features::StreamFeatures;
 
 const NS_CLIENT: &str = "jabber:client";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+/// Each direction's buffer over the TLS stream of a session (tokio's default is 8 KiB): a
+/// gateway holds one session per user, and a stanza of a chat message fits in far less; a
+/// longer one is read in more than one pass.
+const STREAM_BUFFER: usize = 4096;
 
 /// How TLS starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,7 +296,7 @@ async fn connect_inner(
         }
     };
     let pending = xmlstream::initiate_stream(
-        BufStream::new(tls),
+        BufStream::with_capacity(STREAM_BUFFER, STREAM_BUFFER, tls),
         NS_CLIENT,
         header(&ep.domain),
         ep.timeouts,

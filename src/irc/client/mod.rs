@@ -128,6 +128,12 @@ fn now_tag() -> String {
     crate::util::timestamp_now(true)
 }
 
+/// The write buffer a connection keeps between bursts (a larger one is let go), and the read
+/// buffer it starts with (it grows for a longer line): per-connection memory is what bounds
+/// how many users one gateway holds.
+const WRITE_KEEP: usize = 2048;
+const READ_START: usize = 1024;
+
 /// Runs one client until it quits, is dropped, or the server shuts down.
 pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     shared: Arc<Shared<B>>,
@@ -142,8 +148,12 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     let queued = Arc::new(AtomicUsize::new(0));
     let writer_queued = queued.clone();
     let writer = tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(4096);
+        let mut buf = Vec::new();
         while let Some(line) = rx.recv().await {
+            // An idle connection keeps no large buffer: one left by a burst is let go.
+            if buf.capacity() > WRITE_KEEP {
+                buf = Vec::new();
+            }
             buf.clear();
             let mut n = line.len() + 2;
             buf.extend_from_slice(line.as_bytes());
@@ -173,7 +183,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     let (line_tx, mut line_rx) = mpsc::channel::<Line>(depth);
     let (flood_tx, mut flood_rx) = mpsc::channel::<()>(1);
     let reader = tokio::spawn(async move {
-        let mut framed = FramedRead::new(rd, LineCodec::default());
+        let mut framed = FramedRead::with_capacity(rd, LineCodec::default(), READ_START);
         while let Some(Ok(line)) = framed.next().await {
             if line_tx.try_send(line).is_err() {
                 let _ = flood_tx.try_send(());
