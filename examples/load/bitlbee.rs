@@ -113,8 +113,9 @@ async fn read_until<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, needle: &str) 
         }
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got);
-        if text.contains(needle) || text.contains("/>") && needle == "</iq>" && text.contains("<iq")
-        {
+        // An answer to an IQ may also be one empty element, `<iq type='result' .../>`.
+        let empty_iq = needle == "</iq>" && text.contains("<iq") && text.contains("/>");
+        if text.contains(needle) || empty_iq {
             return Ok(text.into_owned());
         }
         if got.len() > 65536 {

@@ -65,6 +65,7 @@ pub struct Gateway {
     root: PathBuf,
     xmpp_dir: PathBuf,
     labelgate: PathBuf,
+    workers: Option<usize>,
     users: usize,
     rooms: usize,
     /// The users' XMPP accounts for bitlbee exist.
@@ -100,6 +101,7 @@ impl Gateway {
             root,
             xmpp_dir: xmpp_dir.to_owned(),
             labelgate: a.labelgate.clone(),
+            workers: a.labelgate_workers,
             users: a.users,
             rooms: a.rooms,
             registered: false,
@@ -127,7 +129,11 @@ impl Gateway {
             Mode::Labelgate => {
                 let config = self.labelgate_config(tag, port)?;
                 let log = std::fs::File::create(self.dir.join(format!("labelgate-{tag}.log")))?;
-                let child = Command::new(&self.labelgate)
+                let mut cmd = Command::new(&self.labelgate);
+                if let Some(n) = self.workers {
+                    cmd.env("TOKIO_WORKER_THREADS", n.to_string());
+                }
+                let child = cmd
                     .args(["run", "--config"])
                     .arg(&config)
                     .env("RUST_LOG", "warn")

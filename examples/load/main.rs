@@ -77,6 +77,9 @@ pub struct Args {
     /// (the certificates are made once, in the benchmark ejabberd's PKI folder).
     #[arg(long)]
     certificates: bool,
+    /// labelgate's tokio worker threads (`TOKIO_WORKER_THREADS`; default: one per core).
+    #[arg(long)]
+    labelgate_workers: Option<usize>,
     /// The labelgate binary.
     #[arg(long, default_value = "target/release/labelgate")]
     labelgate: PathBuf,

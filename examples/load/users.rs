@@ -118,8 +118,17 @@ pub async fn login(front: &Front, who: &Who, shared: &Shared, limit: Duration) -
     }
 }
 
-/// The last lines a login received.
+/// The last lines a login received (and how far it got before the first).
 type Trace = Arc<std::sync::Mutex<Vec<String>>>;
+
+fn note(trace: &Trace, line: &str) {
+    if let Ok(mut t) = trace.lock() {
+        if t.len() >= 6 {
+            t.remove(0);
+        }
+        t.push(line.chars().take(160).collect());
+    }
+}
 
 async fn login_inner(front: &Front, who: &Who, shared: &Shared, trace: &Trace) -> Result<User> {
     let nick = format!("u{}", who.i);
@@ -131,6 +140,7 @@ async fn login_inner(front: &Front, who: &Who, shared: &Shared, trace: &Trace) -
         } => {
             let tcp = tokio::net::TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
+            note(trace, "(TCP connected)");
             let name = rustls::pki_types::ServerName::try_from("localhost")?;
             let tls = match certificates {
                 Some(c) => c.get(who.i).cloned().unwrap_or_else(|| tls.clone()),
@@ -139,6 +149,7 @@ async fn login_inner(front: &Front, who: &Who, shared: &Shared, trace: &Trace) -
             let s = tokio_rustls::TlsConnector::from(tls)
                 .connect(name, tcp)
                 .await?;
+            note(trace, "(TLS up)");
             let sasl = if certificates.is_some() {
                 "AUTHENTICATE EXTERNAL\r\nAUTHENTICATE +\r\n".to_owned()
             } else {
@@ -183,12 +194,7 @@ async fn irc_session<S: AsyncRead + AsyncWrite + Send + 'static>(
         let Some(l) = lines.next_line().await? else {
             bail!("{nick}: connection closed during login");
         };
-        if let Ok(mut t) = trace.lock() {
-            if t.len() >= 6 {
-                t.remove(0);
-            }
-            t.push(l.chars().take(160).collect());
-        }
+        note(trace, &l);
         if l.contains(" 904 ") || l.contains(" 464 ") || l.starts_with("ERROR") {
             bail!("{nick}: {l}");
         }
