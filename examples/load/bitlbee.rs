@@ -82,6 +82,7 @@ pub async fn register(tls: Arc<rustls::ClientConfig>, user: &str) -> Result<()> 
         .connect(name, tcp)
         .await?;
     s.write_all(header.as_bytes()).await?;
+    s.flush().await?;
     read_until(&mut s, "</stream:features>").await?;
     s.write_all(
         format!(
@@ -91,6 +92,7 @@ pub async fn register(tls: Arc<rustls::ClientConfig>, user: &str) -> Result<()> 
         .as_bytes(),
     )
     .await?;
+    s.flush().await?;
     let answer = read_until(&mut s, "</iq>").await?;
     let ok = answer.contains("type='result'")
         || answer.contains("type=\"result\"")

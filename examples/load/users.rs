@@ -76,6 +76,8 @@ impl User {
                 let mark = if secret { "[SECRET UK EYES ONLY] " } else { "" };
                 let line = format!("PRIVMSG {} :{mark}{body}\r\n", who.channel);
                 writer.write_all(line.as_bytes()).await?;
+                // TLS keeps what the socket would not take until a flush.
+                writer.flush().await?;
             }
             User::Xmpp { session, .. } => room_send(session, &who.room, body).await?,
         }
@@ -86,6 +88,7 @@ impl User {
         match self {
             User::Irc { mut writer, .. } => {
                 let _ = writer.write_all(b"QUIT :done\r\n").await;
+                let _ = writer.flush().await;
                 let _ = writer.shutdown().await;
             }
             User::Xmpp { session, .. } => session.close().await,
@@ -188,6 +191,7 @@ async fn irc_session<S: AsyncRead + AsyncWrite + Send + 'static>(
     let (rd, mut wr) = tokio::io::split(s);
     let mut lines = BufReader::new(rd).lines();
     wr.write_all(hello.as_bytes()).await?;
+    wr.flush().await?;
     let nick = format!("u{}", who.i);
     let mut names: HashSet<String> = HashSet::new();
     loop {
@@ -203,6 +207,7 @@ async fn irc_session<S: AsyncRead + AsyncWrite + Send + 'static>(
             && l.contains("Logged in")
         {
             wr.write_all(join.as_bytes()).await?;
+            wr.flush().await?;
             then = None;
         }
         if l.contains(" 353 ") {

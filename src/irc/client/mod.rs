@@ -3,7 +3,9 @@
 //! writing through a byte-bounded send queue. Handlers write replies into a buffer, never to
 //! the socket.
 
+mod commands;
 mod flow;
+mod io;
 mod messages;
 mod queries;
 mod registration;
@@ -12,19 +14,17 @@ mod render;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use base64::Engine as _;
-use futures::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 
 use super::backend::{Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request};
 use super::proto::caps::{Cap, CapSet};
-use super::proto::codec::{Line, LineCodec};
+use super::proto::codec::Line;
 use super::proto::ctcp::{self, Ctcp};
 use super::proto::message::Message;
 use super::proto::names;
@@ -32,6 +32,7 @@ use super::proto::numeric::{self as n, Numeric};
 use super::server::Shared;
 use crate::audit::Cleared;
 use crate::config::users::User;
+use commands::{COMMANDS, H};
 use flow::{Bucket, SendQ};
 
 const VERSION: &str = concat!("labelgate-", env!("CARGO_PKG_VERSION"));
@@ -128,12 +129,6 @@ fn now_tag() -> String {
     crate::util::timestamp_now(true)
 }
 
-/// The write buffer a connection keeps between bursts (a larger one is let go), and the read
-/// buffer it starts with (it grows for a longer line): per-connection memory is what bounds
-/// how many users one gateway holds.
-const WRITE_KEEP: usize = 2048;
-const READ_START: usize = 1024;
-
 /// Runs one client until it quits, is dropped, or the server shuts down.
 pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     shared: Arc<Shared<B>>,
@@ -143,54 +138,15 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     _tls: bool,
     cert: Option<Vec<u8>>,
 ) {
-    let (rd, mut wr) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let (rd, wr) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::unbounded_channel::<String>();
     let queued = Arc::new(AtomicUsize::new(0));
-    let writer_queued = queued.clone();
-    let writer = tokio::spawn(async move {
-        let mut buf = Vec::new();
-        while let Some(line) = rx.recv().await {
-            // An idle connection keeps no large buffer: one left by a burst is let go.
-            if buf.capacity() > WRITE_KEEP {
-                buf = Vec::new();
-            }
-            buf.clear();
-            let mut n = line.len() + 2;
-            buf.extend_from_slice(line.as_bytes());
-            buf.extend_from_slice(b"\r\n");
-            // Batch what is already queued into one write.
-            while buf.len() < 16 * 1024 {
-                match rx.try_recv() {
-                    Ok(more) => {
-                        n += more.len() + 2;
-                        buf.extend_from_slice(more.as_bytes());
-                        buf.extend_from_slice(b"\r\n");
-                    }
-                    Err(_) => break,
-                }
-            }
-            if wr.write_all(&buf).await.is_err() {
-                break;
-            }
-            writer_queued.fetch_sub(n, Ordering::Relaxed);
-        }
-        let _ = wr.shutdown().await;
-    });
+    let writer = io::spawn_writer(wr, rx, queued.clone());
 
     // The reader task decodes lines into a bounded queue; a full queue is excess flood.
     let cfg = &shared.config;
     let depth = (cfg.flood_burst + cfg.flood_max_debt).max(1) as usize;
-    let (line_tx, mut line_rx) = mpsc::channel::<Line>(depth);
-    let (flood_tx, mut flood_rx) = mpsc::channel::<()>(1);
-    let reader = tokio::spawn(async move {
-        let mut framed = FramedRead::with_capacity(rd, LineCodec::default(), READ_START);
-        while let Some(Ok(line)) = framed.next().await {
-            if line_tx.try_send(line).is_err() {
-                let _ = flood_tx.try_send(());
-                return;
-            }
-        }
-    });
+    let (reader, mut line_rx, mut flood_rx) = io::spawn_reader(rd, depth);
 
     let mut c = Client {
         host: peer.ip().to_string(),
@@ -616,90 +572,4 @@ impl<B: Backend> Client<B> {
             self.quit = Some("Gateway session ended".into());
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum H {
-    Cap,
-    Authenticate,
-    Pass,
-    Nick,
-    User,
-    Ping,
-    Pong,
-    Quit,
-    Join,
-    Part,
-    Privmsg,
-    Notice,
-    Topic,
-    Names,
-    Who,
-    Whois,
-    Mode,
-    List,
-    Away,
-    Motd,
-    Version,
-    Ison,
-    Userhost,
-    Time,
-    Tagmsg,
-    Labels,
-    Help,
-    Kick,
-    Invite,
-    Whowas,
-    Oper,
-}
-
-/// One row of the command table.
-struct CommandSpec {
-    name: &'static str,
-    handler: H,
-    min_params: usize,
-    pre_registration: bool,
-}
-
-macro_rules! commands {
-    ($( $name:literal => $h:ident, $min:literal, $pre:literal; )*) => {
-        const COMMANDS: &[CommandSpec] = &[
-            $( CommandSpec { name: $name, handler: H::$h, min_params: $min, pre_registration: $pre }, )*
-        ];
-    };
-}
-
-// name => handler, minimum parameters, allowed before registration.
-commands! {
-    "CAP" => Cap, 1, true;
-    "AUTHENTICATE" => Authenticate, 1, true;
-    "PASS" => Pass, 1, true;
-    "NICK" => Nick, 1, true;
-    "USER" => User, 4, true;
-    "PING" => Ping, 1, true;
-    "PONG" => Pong, 0, true;
-    "QUIT" => Quit, 0, true;
-    "JOIN" => Join, 1, false;
-    "PART" => Part, 1, false;
-    "PRIVMSG" => Privmsg, 0, false;
-    "NOTICE" => Notice, 0, false;
-    "TOPIC" => Topic, 1, false;
-    "NAMES" => Names, 0, false;
-    "WHO" => Who, 0, false;
-    "WHOIS" => Whois, 1, false;
-    "MODE" => Mode, 1, false;
-    "LIST" => List, 0, false;
-    "AWAY" => Away, 0, false;
-    "MOTD" => Motd, 0, false;
-    "VERSION" => Version, 0, false;
-    "ISON" => Ison, 1, false;
-    "USERHOST" => Userhost, 1, false;
-    "TIME" => Time, 0, false;
-    "TAGMSG" => Tagmsg, 1, false;
-    "LABELS" => Labels, 0, false;
-    "HELP" => Help, 0, false;
-    "KICK" => Kick, 2, false;
-    "INVITE" => Invite, 2, false;
-    "WHOWAS" => Whowas, 1, false;
-    "OPER" => Oper, 2, false;
 }
