@@ -144,9 +144,21 @@ async fn one_run(
     ejabberd: u32,
     deadline: Instant,
 ) -> Result<Run> {
-    let room = |r: usize| -> Result<BareJid> {
-        Ok(format!("load{tag}r{r}@conference.labelgate.test").parse()?)
-    };
+    // Who is where, worked out once (not on the sending path): room r holds users i with
+    // i % rooms == r and room-side clients k with k % rooms == r.
+    let rooms: Vec<BareJid> = (0..a.rooms)
+        .map(|r| format!("load{tag}r{r}@conference.labelgate.test").parse())
+        .collect::<Result<_, _>>()?;
+    let in_room = |n: usize, r: usize| (0..n).filter(|i| i % a.rooms == r).count();
+    let users_in: Vec<usize> = (0..a.rooms).map(|r| in_room(a.users, r)).collect();
+    let side_in: Vec<usize> = (0..a.rooms).map(|r| in_room(a.xmpp, r)).collect();
+    let cleared_in: Vec<usize> = (0..a.rooms)
+        .map(|r| {
+            (0..a.users)
+                .filter(|i| i % a.rooms == r && cleared(*i, a.rooms))
+                .count()
+        })
+        .collect();
     let shared: Shared = Arc::default();
     let started = gw.start(mode, tag).await?;
     let (front, pid) = (started.front.clone(), started.pid);
@@ -159,7 +171,7 @@ async fn one_run(
             users::xmpp_client(
                 ep,
                 &format!("x{k}"),
-                &room(k % a.rooms)?,
+                &rooms[k % a.rooms],
                 &shared,
                 Way::UserToRoom,
             )
@@ -168,15 +180,15 @@ async fn one_run(
     }
 
     // Logins: the first half at the first concurrency, the rest at the second.
-    let who = |i: usize| -> Result<Who> {
-        Ok(Who {
+    let whos: Vec<Who> = (0..a.users)
+        .map(|i| Who {
             i,
             channel: format!("#r{}", i % a.rooms),
-            room: room(i % a.rooms)?,
+            room: rooms[i % a.rooms].clone(),
             cleared: cleared(i, a.rooms),
             labels: mode == Mode::Labelgate,
         })
-    };
+        .collect();
     let half = a.users / 2;
     let mut logged: Vec<User> = Vec::new();
     let mut logins = Vec::new();
@@ -189,8 +201,8 @@ async fn one_run(
         let t = Instant::now();
         let got: Vec<(Result<User>, usize)> = futures::stream::iter(range)
             .map(|i| {
-                let (front, shared) = (front.clone(), shared.clone());
-                async move { login_tries(&front, who(i)?, &shared).await }
+                let (front, shared, who) = (front.clone(), shared.clone(), whos[i].clone());
+                async move { login_tries(&front, who, &shared).await }
             })
             .buffered(conc.max(1))
             .map(|r| match r {
@@ -219,10 +231,7 @@ async fn one_run(
     }
 
     // Everyone sees everyone before any traffic (bounded).
-    let want = |r: usize| {
-        (0..a.users).filter(|i| i % a.rooms == r).count()
-            + (0..a.xmpp).filter(|k| k % a.rooms == r).count()
-    };
+    let want = |r: usize| users_in[r] + side_in[r];
     let settle = Instant::now() + Duration::from_secs(60);
     let unsettled = loop {
         let unsettled = logged
@@ -256,18 +265,17 @@ async fn one_run(
     for seq in 0..a.messages {
         for (i, u) in logged.iter_mut().enumerate() {
             ticker.tick().await;
-            let w = who(i)?;
+            let w = &whos[i];
             // The same bytes in both IRC modes; only labelgate decides them.
             let secret = w.cleared && seq % 4 == 3 && mode != Mode::Direct;
             let decided = secret && mode == Mode::Labelgate;
-            u.send(&w, &stats::body(&format!("u{i}"), seq, decided), secret)
+            u.send(w, &stats::body(&format!("u{i}"), seq, decided), secret)
                 .await?;
             let r = i % a.rooms;
-            *expected.entry(Way::UserToUser).or_default() += (0..a.users)
-                .filter(|j| *j != i && j % a.rooms == r && (!decided || cleared(*j, a.rooms)))
-                .count();
-            *expected.entry(Way::UserToRoom).or_default() +=
-                (0..a.xmpp).filter(|k| k % a.rooms == r).count();
+            // Everyone else in the room; for a decided SECRET line, the cleared ones only.
+            let readers = if decided { cleared_in[r] } else { users_in[r] };
+            *expected.entry(Way::UserToUser).or_default() += readers - 1;
+            *expected.entry(Way::UserToRoom).or_default() += side_in[r];
         }
         if Instant::now() > deadline {
             bail!("out of time while sending");
@@ -283,9 +291,8 @@ async fn one_run(
         for (k, (s, _)) in side.iter().enumerate() {
             ticker.tick().await;
             let r = k % a.rooms;
-            users::room_send(s, &room(r)?, &stats::body(&format!("x{k}"), seq, false)).await?;
-            *expected.entry(Way::RoomToUser).or_default() +=
-                (0..a.users).filter(|i| i % a.rooms == r).count();
+            users::room_send(s, &rooms[r], &stats::body(&format!("x{k}"), seq, false)).await?;
+            *expected.entry(Way::RoomToUser).or_default() += users_in[r];
         }
         if Instant::now() > deadline {
             bail!("out of time while sending");
@@ -328,7 +335,9 @@ async fn login_tries(front: &Front, who: Who, shared: &Shared) -> Result<(User, 
     loop {
         match users::login(front, &who, shared, LOGIN_LIMIT).await {
             Ok(u) => return Ok((u, timeouts)),
-            Err(e) if timeouts + 1 < LOGIN_TRIES && e.to_string().contains("no login within") => {
+            Err(e)
+                if timeouts + 1 < LOGIN_TRIES && e.downcast_ref::<users::TimedOut>().is_some() =>
+            {
                 eprintln!("{e} (tried again)");
                 timeouts += 1;
             }

@@ -109,14 +109,30 @@ pub async fn room_send(s: &Session, room: &BareJid, body: &str) -> Result<()> {
 }
 
 /// Logs user `who` in through `front` and joins its room; fails after `limit`.
-/// Fails after `limit` saying what the server said last.
+/// A login that did not finish in time (it may be tried again), with what it had received.
+#[derive(Debug)]
+pub struct TimedOut(String);
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Fails after `limit` ([`TimedOut`]) saying what the server said last.
 pub async fn login(front: &Front, who: &Who, shared: &Shared, limit: Duration) -> Result<User> {
     let trace = Trace::default();
     match tokio::time::timeout(limit, login_inner(front, who, shared, &trace)).await {
         Ok(r) => r,
         Err(_) => {
             let last = trace.lock().map(|t| t.join(" | ")).unwrap_or_default();
-            bail!("u{}: no login within {limit:?}; last lines: {last}", who.i)
+            Err(TimedOut(format!(
+                "u{}: no login within {limit:?}; last lines: {last}",
+                who.i
+            ))
+            .into())
         }
     }
 }
