@@ -5,8 +5,11 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{Identity, endpoint, jid, unique};
 use labelgate::xmpp::connect::{ConnectError, TlsFailure, TlsMode, connect};
+use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig};
 
 #[tokio::test]
 async fn trusted_gateway_logs_in_as_three_users() {
@@ -16,8 +19,18 @@ async fn trusted_gateway_logs_in_as_three_users() {
         let conn = connect(&ep, &user, Some(&user))
             .await
             .unwrap_or_else(|e| panic!("{user}: {e}"));
-        assert_eq!(conn.identity.to_string(), user.to_string());
         assert!(conn.features.bind.is_some());
+        // Bound, the session is that user's.
+        let cfg = SessionConfig::new(
+            Arc::new(ep.clone()),
+            user.clone(),
+            IdentityMode::TrustedGateway,
+        );
+        let (s, _rx) = Session::start(cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
+        assert_eq!(s.bound_jid().to_bare(), user);
+        s.close().await;
     }
 }
 

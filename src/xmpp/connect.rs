@@ -1,6 +1,6 @@
 //! The connector: TCP → STARTTLS (or XEP-0368 direct TLS) → TLS with a client certificate →
 //! SASL EXTERNAL (XEP-0178) with an optional authzid → stream restart. It hands back an
-//! authenticated, not yet bound stream, as tokio-xmpp's `StanzaStream` wants.
+//! authenticated, not yet bound stream (the session's link binds it, see `session::link`).
 
 use std::borrow::Cow;
 use std::io;
@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
-use jid::{BareJid, Jid};
+use jid::BareJid;
 use minidom::Element;
 use rustls::pki_types::ServerName;
 use rustls::{AlertDescription, CertificateError, ClientConfig};
 use tokio::io::{AsyncBufRead, AsyncWrite, BufStream};
 use tokio::net::TcpStream;
-use tokio_xmpp::stanzastream::Connection;
+use tokio_xmpp::connect::AsyncReadAndWrite;
 use tokio_xmpp::xmlstream::{
     self, ReadError, RecvFeaturesError, StreamHeader, Timeouts, XmppStream, XmppStreamElement,
 };
@@ -30,6 +30,25 @@ const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 /// gateway holds one session per user, and a stanza of a chat message fits in far less; a
 /// longer one is read in more than one pass.
 const STREAM_BUFFER: usize = 4096;
+
+/// The XML stream of a session, over TLS.
+pub type Stream = XmppStream<Box<dyn AsyncReadAndWrite + Send + 'static>>;
+
+/// An authenticated stream, not yet bound, with the features the server offered on it.
+pub struct Connection {
+    /// The stream.
+    pub stream: Stream,
+    /// What the server offers after authentication (binding, stream management).
+    pub features: StreamFeatures,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("features", &self.features)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How TLS starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,7 +382,6 @@ async fn connect_inner(
     Ok(Connection {
         stream: stream.box_stream(),
         features,
-        identity: Jid::from(identity.clone()),
     })
 }
 

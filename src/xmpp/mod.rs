@@ -4,9 +4,9 @@
 //!
 //! * [`tls`] builds the rustls configuration once per identity;
 //! * [`connect`] gets from TCP to an authenticated stream, with a typed error for each failure;
-//! * [`session`] runs a session: the handle, its worker (resource binding, stream management,
-//!   reconnect with backoff, IQ tracking), its rooms (presence, messages, (re)joins), and
-//!   typed events for the layer above;
+//! * [`session`] runs a session: the handle, its worker (IQ tracking, rooms: presence,
+//!   messages, (re)joins), its link (the stream: resource binding, XEP-0198 stream management
+//!   and resumption, reconnect with backoff), and typed events for the layer above;
 //! * [`admin`] the IQs a session sends: kicks, invitations, room info, label catalogs.
 
 pub mod admin;

@@ -1,31 +1,27 @@
-//! One XMPP client session: logs in up front (so refusals reach the user), then runs under
-//! tokio-xmpp's `StanzaStream` (resource binding, XEP-0198 stream management, keep-alive),
-//! reconnecting with exponential backoff and jitter and rejoining its rooms after a reset.
+//! One XMPP client session: logs in up front (so refusals reach the user), then runs its own
+//! stream ([`link`]: resource binding, XEP-0198 stream management, keep-alive), reconnecting
+//! with exponential backoff and jitter and rejoining its rooms after a reset.
 //!
-//! A [`Session`] is a cheap handle; a task owns the stream and the room state and reports
+//! A [`Session`] is a cheap handle; one task owns the stream and the room state and reports
 //! typed [`XmppEvent`]s on a bounded channel (a slow consumer slows reading; nothing is
 //! dropped).
 
 mod events;
+mod link;
 mod rooms;
 mod worker;
 
 pub use events::{CatalogError, IqError, Joined, SendError, XmppEvent};
 use worker::Worker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use jid::{BareJid, FullJid, Jid};
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::Stanza;
-use tokio_xmpp::stanzastream::{
-    Connection, Event, StanzaStage, StanzaState, StanzaStream, StanzaToken, StreamEvent,
-};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -36,6 +32,7 @@ use super::muc::{
     OutgoingSubject, ReceivedMessage,
 };
 use crate::audit::Cleared;
+use link::{Link, LinkEvent};
 
 /// How a session authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,49 +179,23 @@ impl Session {
         };
         let first = connect::connect(&config.endpoint, &config.jid, authzid).await?;
         let (evt_tx, evt_rx) = mpsc::channel(config.event_buffer.max(1));
-        let negotiated = Arc::new(AtomicBool::new(false));
-        let connector = reconnector(config.clone(), first, evt_tx.clone(), negotiated.clone());
-        let mut stream = StanzaStream::new(connector, config.queue_depth.max(1));
-        // The stream binds a resource; wait for it.
-        let (bound, sm) = tokio::time::timeout(config.endpoint.handshake_timeout, async {
-            loop {
-                match stream.next().await {
-                    Some(Event::Stream(StreamEvent::Reset {
-                        bound_jid,
-                        features,
-                    })) => {
-                        let sm = features.stream_management.is_some();
-                        return bound_jid
-                            .try_into_full()
-                            .map(|j| (j, sm))
-                            .map_err(|j| ConnectError::Bind(format!("bound to a bare JID {j}")));
-                    }
-                    Some(_) => continue,
-                    None => {
-                        return Err(ConnectError::Bind("the stream ended before binding".into()));
-                    }
-                }
-            }
-        })
-        .await
-        .map_err(|_| ConnectError::Bind("no answer to resource binding".into()))??;
+        let (link, bound) = Link::start(config.clone(), evt_tx.clone(), first).await?;
+        let bound = bound
+            .try_into_full()
+            .map_err(|j| ConnectError::Bind(format!("bound to a bare JID {j}")))?;
         if bound.to_bare() != config.jid {
             return Err(ConnectError::Bind(format!(
                 "the server bound the session to {bound}, not to {}",
                 config.jid
             )));
         }
-        negotiated.store(true, Ordering::SeqCst);
         let (tx, rx) = mpsc::channel(64);
         let worker = Worker {
-            stream,
+            link,
             events: evt_tx,
             rooms: HashMap::new(),
             iqs: HashMap::new(),
             bound: bound.clone(),
-            sm,
-            unacked: VecDeque::new(),
-            negotiated,
             closing: false,
             leaving: HashMap::new(),
         };
@@ -432,62 +403,6 @@ impl Session {
             let _ = rx.await;
         }
     }
-}
-
-/// The connector closure: hands over the first (already authenticated) connection, then
-/// reconnects with backoff for as long as the stream lives.
-///
-/// Stream resumption (XEP-0198) is tried first after a drop. If the connection handed over last
-/// never completed negotiation — e.g. a restarted ejabberd answers `<failed/>` without `h`,
-/// which this tokio-xmpp cannot parse, and would loop forever — the next one is handed over
-/// without the stream-management feature: the library drops the old state (its unacknowledged
-/// messages are then reported as [`XmppEvent::Unconfirmed`]) and binds afresh.
-fn reconnector(
-    config: Arc<SessionConfig>,
-    first: Connection,
-    events: mpsc::Sender<XmppEvent>,
-    negotiated: Arc<AtomicBool>,
-) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
-    let mut first = Some(first);
-    Box::new(move |_location, slot| {
-        if let Some(conn) = first.take() {
-            // The receiver is alive: the stream just asked for it.
-            let _ = slot.send(conn);
-            return;
-        }
-        let fresh = !negotiated.swap(false, Ordering::SeqCst);
-        let config = config.clone();
-        let events = events.clone();
-        tokio::spawn(async move {
-            let authzid = match config.mode {
-                IdentityMode::TrustedGateway => Some(&config.jid),
-                IdentityMode::PerUser => None,
-            };
-            let mut attempt = 0u32;
-            loop {
-                if slot.is_closed() {
-                    return;
-                }
-                match connect::connect(&config.endpoint, &config.jid, authzid).await {
-                    Ok(mut conn) => {
-                        if fresh {
-                            tracing::info!(jid = %config.jid, "the last reconnect did not complete; binding afresh without stream resumption");
-                            conn.features.stream_management = None;
-                        }
-                        let _ = slot.send(conn);
-                        return;
-                    }
-                    Err(error) => {
-                        let retry_in = config.backoff.delay(attempt);
-                        attempt = attempt.saturating_add(1);
-                        tracing::warn!(jid = %config.jid, %error, ?retry_in, "XMPP reconnect failed");
-                        let _ = events.try_send(XmppEvent::ReconnectFailed { error, retry_in });
-                        tokio::time::sleep(retry_in).await;
-                    }
-                }
-            }
-        });
-    })
 }
 
 /// A fresh origin-id for an outgoing message.

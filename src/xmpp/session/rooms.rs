@@ -158,7 +158,7 @@ impl Worker {
             if r.away.is_some()
                 && let Some(p) = muc::away_presence(&room, &r.nick, away_of(&r.away))
             {
-                self.stream.send(Box::new(Stanza::Presence(p))).await;
+                self.link.send(Stanza::Presence(p), None);
             }
             self.emit(XmppEvent::Rejoined {
                 room,

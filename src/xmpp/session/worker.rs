@@ -1,34 +1,26 @@
 //! The task that owns a session's stream: it runs the commands of the [`Session`] handle,
-//! sends and tracks stanzas (XEP-0198 acknowledgements), answers and matches IQs, rejoins rooms
-//! after a reset, and reports events.
+//! sends stanzas through its [`Link`] (which follows them until acknowledged), answers and
+//! matches IQs, rejoins rooms after a reset, and reports events.
 
 use super::rooms::{RoomState, away_of};
 use super::*;
 
-/// A message sent on a stream with stream management (XEP-0198) whose receipt the server has
-/// not acknowledged yet. If the stream breaks and cannot be resumed, the library discards it:
-/// we report it as [`XmppEvent::Unconfirmed`] rather than let it vanish.
+/// A message sent on a stream with stream management (XEP-0198), followed until the server
+/// acknowledges it. If the stream breaks and cannot be resumed, the link hands it back and we
+/// report it as [`XmppEvent::Unconfirmed`] rather than let it vanish.
+#[derive(Debug)]
 pub(super) struct Unacked {
     pub(super) to: Jid,
     pub(super) origin_id: String,
     pub(super) body: String,
-    pub(super) token: StanzaToken,
 }
 
-/// At most this many unacknowledged messages are tracked (the oldest are let go).
-pub(super) const UNACKED_LIMIT: usize = 4096;
-
 pub(super) struct Worker {
-    pub(super) stream: StanzaStream,
+    pub(super) link: Link<Unacked>,
     pub(super) events: mpsc::Sender<XmppEvent>,
     pub(super) rooms: HashMap<BareJid, RoomState>,
     pub(super) iqs: HashMap<String, oneshot::Sender<Result<Iq, IqError>>>,
     pub(super) bound: FullJid,
-    /// The current stream has stream management (so the server acknowledges stanzas).
-    pub(super) sm: bool,
-    pub(super) unacked: VecDeque<Unacked>,
-    /// Set when a handed-over connection completed negotiation (see [`reconnector`]).
-    pub(super) negotiated: Arc<AtomicBool>,
     /// The session must end (the server bound a stream to another identity).
     pub(super) closing: bool,
     /// Rooms left whose answer (our unavailable presence) is still to come, with how many.
@@ -40,15 +32,16 @@ pub(super) fn now_stamp() -> String {
 }
 
 impl Worker {
-    pub(super) async fn emit(&self, e: XmppEvent) {
+    pub(super) async fn emit(&mut self, e: XmppEvent) {
         // Bounded: a slow consumer slows reading from the server, nothing is dropped.
         let _ = self.events.send(e).await;
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
+            let accept = self.link.can_accept();
             tokio::select! {
-                cmd = commands.recv() => match cmd {
+                cmd = commands.recv(), if accept => match cmd {
                     Some(Command::Close(done)) => {
                         self.shutdown().await;
                         let _ = done.send(());
@@ -60,26 +53,17 @@ impl Worker {
                         return;
                     }
                 },
-                ev = self.stream.next() => match ev {
-                    Some(ev) => {
-                        self.event(ev).await;
-                        if self.closing {
-                            for (_, tx) in self.iqs.drain() {
-                                let _ = tx.send(Err(IqError::Closed));
-                            }
-                            self.emit(XmppEvent::Closed).await;
-                            self.stream.close().await;
-                            return;
-                        }
-                    }
-                    None => {
+                ev = self.link.next() => {
+                    self.event(ev).await;
+                    if self.closing {
                         for (_, tx) in self.iqs.drain() {
                             let _ = tx.send(Err(IqError::Closed));
                         }
                         self.emit(XmppEvent::Closed).await;
+                        self.link.close().await;
                         return;
                     }
-                },
+                }
             }
         }
     }
@@ -95,11 +79,11 @@ impl Worker {
             // The session closing is its user quitting.
             let status = Some("gateway session closed");
             if let Some(p) = muc::leave_presence(&room, &nick, status, true) {
-                let _ = self.stream.send(Box::new(Stanza::Presence(p))).await;
+                self.link.send(Stanza::Presence(p), None);
             }
         }
         self.rooms.clear();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.stream.close()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.link.close()).await;
         let _ = self.events.send(XmppEvent::Closed).await;
     }
 
@@ -139,7 +123,7 @@ impl Worker {
                         away: None,
                     },
                 );
-                self.stream.send(Box::new(Stanza::Presence(p))).await;
+                self.link.send(Stanza::Presence(p), None);
             }
             Command::Away { room, away } => {
                 if let Some(r) = self.rooms.get_mut(&room) {
@@ -147,7 +131,7 @@ impl Worker {
                     if r.joined
                         && let Some(p) = muc::away_presence(&room, &r.nick, away_of(&r.away))
                     {
-                        self.stream.send(Box::new(Stanza::Presence(p))).await;
+                        self.link.send(Stanza::Presence(p), None);
                     }
                 }
             }
@@ -155,7 +139,7 @@ impl Worker {
                 if let Some(r) = self.rooms.remove(&room)
                     && let Some(p) = muc::leave_presence(&room, &r.nick, status.as_deref(), quit)
                 {
-                    self.stream.send(Box::new(Stanza::Presence(p))).await;
+                    self.link.send(Stanza::Presence(p), None);
                     // Its answer (our unavailable presence) may come after a new join of the
                     // same room (`/cycle`): it is about the old stay, not the new one.
                     *self.leaving.entry(room).or_default() += 1;
@@ -177,20 +161,20 @@ impl Worker {
                     Stanza::Message(m) => m.to.clone(),
                     _ => None,
                 };
-                let token = self.stream.send(stanza).await;
-                if let (Some(to), Some((origin_id, body)), true) = (to, track, self.sm) {
-                    self.track(Unacked {
+                let track = match (to, track) {
+                    (Some(to), Some((origin_id, body))) => Some(Unacked {
                         to,
                         origin_id,
                         body,
-                        token,
-                    });
-                }
+                    }),
+                    _ => None,
+                };
+                self.link.send(*stanza, track);
                 let _ = reply.send(Ok(()));
             }
             Command::Iq { iq, id, reply } => {
                 self.iqs.insert(id, reply);
-                self.stream.send(Box::new(Stanza::Iq(*iq))).await;
+                self.link.send(Stanza::Iq(*iq), None);
             }
             Command::ForgetIq(id) => {
                 self.iqs.remove(&id);
@@ -207,24 +191,17 @@ impl Worker {
         }
     }
 
-    pub(super) async fn event(&mut self, ev: Event) {
+    pub(super) async fn event(&mut self, ev: LinkEvent<Unacked>) {
         match ev {
-            Event::Stream(StreamEvent::Suspended) => self.emit(XmppEvent::Suspended).await,
-            Event::Stream(StreamEvent::Resumed) => {
-                self.negotiated.store(true, Ordering::SeqCst);
-                self.emit(XmppEvent::Resumed).await
-            }
-            Event::Stream(StreamEvent::Reset {
-                bound_jid,
-                features,
-            }) => {
-                self.negotiated.store(true, Ordering::SeqCst);
+            LinkEvent::Suspended => self.emit(XmppEvent::Suspended).await,
+            LinkEvent::Resumed => self.emit(XmppEvent::Resumed).await,
+            LinkEvent::Reset { bound, sm, lost } => {
                 // Leaves sent on the old stream will not be answered on this one.
                 self.leaving.clear();
-                // The old stream's unacknowledged messages are gone with it.
-                self.report_unconfirmed().await;
-                self.sm = features.stream_management.is_some();
-                match bound_jid.try_into_full() {
+                // What the old stream carried without acknowledgement is gone with it.
+                self.report_unconfirmed(lost).await;
+                tracing::debug!(jid = %self.bound.to_bare(), sm, "stream reset");
+                match bound.try_into_full() {
                     Ok(full) if full.to_bare() == self.bound.to_bare() => {
                         self.bound = full.clone();
                         self.emit(XmppEvent::Reset { bound: full }).await;
@@ -240,37 +217,15 @@ impl Worker {
                 }
                 self.rejoin_all().await;
             }
-            Event::Stanza(Stanza::Presence(p)) => self.presence(p).await,
-            Event::Stanza(Stanza::Message(m)) => self.message(m).await,
-            Event::Stanza(Stanza::Iq(iq)) => self.iq(iq).await,
+            LinkEvent::NotSent(u) => self.report_unconfirmed(vec![u]).await,
+            LinkEvent::Stanza(Stanza::Presence(p)) => self.presence(p).await,
+            LinkEvent::Stanza(Stanza::Message(m)) => self.message(m).await,
+            LinkEvent::Stanza(Stanza::Iq(iq)) => self.iq(iq).await,
         }
     }
 
-    /// Tracks a sent message until the server acknowledges it; acknowledged ones at the front
-    /// are let go on the way.
-    pub(super) fn track(&mut self, u: Unacked) {
-        while self
-            .unacked
-            .front()
-            .is_some_and(|f| f.token.state() >= StanzaStage::Acked)
-        {
-            self.unacked.pop_front();
-        }
-        if self.unacked.len() >= UNACKED_LIMIT {
-            self.unacked.pop_front();
-        }
-        self.unacked.push_back(u);
-    }
-
-    /// Reports every tracked message that was not acknowledged on the old stream (after a
-    /// reset, the library has discarded those it had sent).
-    pub(super) async fn report_unconfirmed(&mut self) {
-        // Still-queued ones go out on the new stream before any rejoin, so the room will
-        // refuse them: they are reported too.
-        let lost: Vec<Unacked> = std::mem::take(&mut self.unacked)
-            .into_iter()
-            .filter(|u| !matches!(u.token.state(), StanzaState::Acked { .. }))
-            .collect();
+    /// Reports messages the server may not have received.
+    pub(super) async fn report_unconfirmed(&mut self, lost: Vec<Unacked>) {
         for u in lost {
             tracing::warn!(to = %u.to, origin_id = %u.origin_id, "message not acknowledged before the stream was reset");
             self.emit(XmppEvent::Unconfirmed {
@@ -301,7 +256,7 @@ impl Worker {
                 };
             }
             if let Some(p) = muc::join_presence(&room, &r.nick, &history) {
-                self.stream.send(Box::new(Stanza::Presence(p))).await;
+                self.link.send(Stanza::Presence(p), None);
             }
         }
     }
@@ -351,7 +306,7 @@ impl Worker {
                         payload: None,
                     }
                 };
-                self.stream.send(Box::new(Stanza::Iq(reply))).await;
+                self.link.send(Stanza::Iq(reply), None);
             }
         }
     }
