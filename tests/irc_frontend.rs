@@ -397,9 +397,11 @@ async fn excess_flood_disconnects() {
 async fn a_client_that_does_not_read_is_dropped_with_sendq_exceeded() {
     let s = start(IrcConfig {
         sendq_bytes: 64 * 1024,
-        motd: (0..100)
+        motd: (0..1000)
             .map(|i| format!("line {i} {}", "x".repeat(100)))
             .collect(),
+        // Every request below is taken at once (none waits unread in the socket).
+        flood_burst: 250,
         ..config()
     })
     .await;
@@ -411,8 +413,9 @@ async fn a_client_that_does_not_read_is_dropped_with_sendq_exceeded() {
     wr.write_all(b"PASS bob:bob-pw\r\nNICK slow\r\nUSER slow 0 * :s\r\n")
         .await
         .unwrap();
-    // Ask for ~12 KB at a time, many times, and do not read.
-    for _ in 0..400 {
+    // Ask for ~115 KB at a time, 200 times (~23 MB, far more than the kernel's socket buffers
+    // on loopback take: they grow to a few MB), and do not read: the gateway's own queue fills.
+    for _ in 0..200 {
         if wr.write_all(b"MOTD\r\n").await.is_err() {
             break;
         }

@@ -93,8 +93,8 @@ struct Holder {
 pub struct Nicks {
     /// Folded IRC nick → who holds it.
     by_irc: HashMap<String, Holder>,
-    /// (room, room nick) → IRC nick.
-    by_occupant: HashMap<(String, String), String>,
+    /// Room → room nick → IRC nick (looked up on every message: by borrowed keys, no copies).
+    by_occupant: HashMap<String, HashMap<String, String>>,
     /// The user's own nick, folded (never given to an occupant).
     own: String,
 }
@@ -122,7 +122,7 @@ impl Nicks {
 
     /// The IRC nick the occupant `nick` of `room` has, or would get now.
     pub fn irc(&self, room: &str, nick: &str, person: Option<&str>) -> String {
-        if let Some(n) = self.by_occupant.get(&(room.to_owned(), nick.to_owned())) {
+        if let Some(n) = self.by_occupant.get(room).and_then(|r| r.get(nick)) {
             return n.clone();
         }
         let plain = irc_nick(nick);
@@ -143,15 +143,22 @@ impl Nicks {
         if holder.occupants.is_empty() {
             holder.person = person.map(str::to_owned);
         }
-        holder.occupants.insert(key.clone());
-        self.by_occupant.insert(key, irc.clone());
+        holder.occupants.insert(key);
+        self.by_occupant
+            .entry(room.to_owned())
+            .or_default()
+            .insert(nick.to_owned(), irc.clone());
         irc
     }
 
     /// Removes an occupant; returns the IRC nick they had.
     pub fn remove(&mut self, room: &str, nick: &str) -> Option<String> {
+        let in_room = self.by_occupant.get_mut(room)?;
+        let irc = in_room.remove(nick)?;
+        if in_room.is_empty() {
+            self.by_occupant.remove(room);
+        }
         let key = (room.to_owned(), nick.to_owned());
-        let irc = self.by_occupant.remove(&key)?;
         let f = fold(&irc);
         if let Some(h) = self.by_irc.get_mut(&f) {
             h.occupants.remove(&key);
@@ -185,10 +192,9 @@ impl Nicks {
     pub fn retain(&mut self, room: &str, present: impl Fn(&str) -> bool) -> Vec<String> {
         let gone: Vec<String> = self
             .by_occupant
-            .keys()
-            .filter(|(r, n)| r == room && !present(n))
-            .map(|(_, n)| n.clone())
-            .collect();
+            .get(room)
+            .map(|r| r.keys().filter(|n| !present(n)).cloned().collect())
+            .unwrap_or_default();
         gone.iter().filter_map(|n| self.remove(room, n)).collect()
     }
 
@@ -200,7 +206,8 @@ impl Nicks {
     /// Whether the occupant is present.
     pub fn has(&self, room: &str, nick: &str) -> bool {
         self.by_occupant
-            .contains_key(&(room.to_owned(), nick.to_owned()))
+            .get(room)
+            .is_some_and(|r| r.contains_key(nick))
     }
 }
 

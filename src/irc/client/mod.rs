@@ -12,13 +12,13 @@ mod registration;
 mod render;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use base64::Engine as _;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -138,10 +138,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     _tls: bool,
     cert: Option<Vec<u8>>,
 ) {
-    let (rd, wr) = tokio::io::split(stream);
-    let (tx, rx) = mpsc::unbounded_channel::<String>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let writer = io::spawn_writer(wr, rx, queued.clone());
+    let (rd, mut wr) = tokio::io::split(stream);
 
     // The reader task decodes lines into a bounded queue; a full queue is excess flood.
     let cfg = &shared.config;
@@ -154,12 +151,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         id,
         peer,
         cert,
-        out: SendQ {
-            tx,
-            queued,
-            limit: cfg.sendq_bytes,
-            exceeded: false,
-        },
+        out: SendQ::new(cfg.sendq_bytes),
         caps: CapSet::default(),
         cap_negotiating: false,
         nick: None,
@@ -194,6 +186,10 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     let mut next_ok = Instant::now();
     let mut pending: VecDeque<Line> = VecDeque::new();
     let mut shutdown = shared.shutdown.clone();
+    // One timer for the connection, moved only when its deadline moves (a new one on every
+    // pass would enter and leave the timer wheel for every delivery).
+    let idle = tokio::time::sleep_until(registration_deadline);
+    tokio::pin!(idle);
 
     let reason: String = loop {
         if c.out.exceeded {
@@ -209,11 +205,22 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         } else {
             last_activity + cfg.ping_interval
         };
+        if idle.deadline() != timer {
+            idle.as_mut().reset(timer);
+        }
         let throttled = !pending.is_empty();
+        let writing = c.out.pending();
         tokio::select! {
             biased;
             _ = shutdown.changed() => break "Server shutting down".into(),
             _ = flood_rx.recv() => break "Excess Flood".into(),
+            // What is queued goes out first; a client that does not read blocks nothing here
+            // (the queue fills up to its limit, and the client is dropped).
+            written = poll_fn(|cx| c.out.poll_write(&mut wr, cx)), if writing => {
+                if written.is_err() {
+                    break "Write error".into();
+                }
+            }
             _ = tokio::time::sleep_until(next_ok), if throttled => {
                 if let Some(line) = pending.pop_front() {
                     c.line(line).await;
@@ -240,7 +247,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
                 Some(d) => c.delivery(d),
                 None => break "Gateway session ended".into(),
             },
-            _ = tokio::time::sleep_until(timer) => {
+            _ = &mut idle => {
                 if !c.registered {
                     break "Registration timed out".into();
                 }
@@ -271,10 +278,16 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     }
     c.out
         .push_final(format!("ERROR :Closing link: ({}) [{reason}]", c.host));
+    let mut out = std::mem::replace(&mut c.out, SendQ::new(0));
     drop(c);
     reader.abort();
-    // Give the writer a moment to drain (a client that does not read does not get forever).
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    // A moment to drain what is queued (a client that does not read does not get forever).
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        if poll_fn(|cx| out.poll_write(&mut wr, cx)).await.is_ok() {
+            let _ = wr.shutdown().await;
+        }
+    })
+    .await;
 }
 
 fn params_or(m: &Message, i: usize) -> Option<&str> {
