@@ -22,6 +22,9 @@ type UserCertificates = (Vec<String>, Arc<Vec<Arc<rustls::ClientConfig>>>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Labelgate,
+    /// Another labelgate binary (`--baseline`), e.g. a build of an earlier commit, run the
+    /// same way: before and after in one invocation, interleaved.
+    Baseline,
     Bitlbee,
     Direct,
 }
@@ -31,9 +34,15 @@ impl Mode {
     pub fn letter(self) -> char {
         match self {
             Mode::Labelgate => 'l',
+            Mode::Baseline => 'o',
             Mode::Bitlbee => 'b',
             Mode::Direct => 'd',
         }
+    }
+
+    /// A labelgate binary (which labels and decides).
+    pub fn labelgate(self) -> bool {
+        matches!(self, Mode::Labelgate | Mode::Baseline)
     }
 }
 
@@ -42,9 +51,12 @@ impl std::str::FromStr for Mode {
     fn from_str(s: &str) -> Result<Mode, String> {
         match s {
             "labelgate" => Ok(Mode::Labelgate),
+            "baseline" => Ok(Mode::Baseline),
             "bitlbee" => Ok(Mode::Bitlbee),
             "direct" => Ok(Mode::Direct),
-            _ => Err(format!("unknown mode {s:?} (labelgate, bitlbee, direct)")),
+            _ => Err(format!(
+                "unknown mode {s:?} (labelgate, baseline, bitlbee, direct)"
+            )),
         }
     }
 }
@@ -53,6 +65,7 @@ impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mode::Labelgate => "labelgate",
+            Mode::Baseline => "baseline labelgate",
             Mode::Bitlbee => "bitlbee",
             Mode::Direct => "direct XMPP",
         })
@@ -65,6 +78,7 @@ pub struct Gateway {
     root: PathBuf,
     xmpp_dir: PathBuf,
     labelgate: PathBuf,
+    baseline: Option<PathBuf>,
     workers: Option<usize>,
     users: usize,
     rooms: usize,
@@ -101,6 +115,7 @@ impl Gateway {
             root,
             xmpp_dir: xmpp_dir.to_owned(),
             labelgate: a.labelgate.clone(),
+            baseline: a.baseline.clone(),
             workers: a.labelgate_workers,
             users: a.users,
             rooms: a.rooms,
@@ -126,10 +141,15 @@ impl Gateway {
                     child: None,
                 });
             }
-            Mode::Labelgate => {
+            Mode::Labelgate | Mode::Baseline => {
+                let bin = match (mode, &self.baseline) {
+                    (Mode::Baseline, Some(b)) => b.clone(),
+                    (Mode::Baseline, None) => bail!("the baseline mode needs --baseline PATH"),
+                    _ => self.labelgate.clone(),
+                };
                 let config = self.labelgate_config(tag, port)?;
                 let log = std::fs::File::create(self.dir.join(format!("labelgate-{tag}.log")))?;
-                let mut cmd = Command::new(&self.labelgate);
+                let mut cmd = Command::new(&bin);
                 if let Some(n) = self.workers {
                     cmd.env("TOKIO_WORKER_THREADS", n.to_string());
                 }
@@ -140,7 +160,7 @@ impl Gateway {
                     .stdout(Stdio::null())
                     .stderr(log)
                     .spawn()
-                    .with_context(|| format!("cannot start {}", self.labelgate.display()))?;
+                    .with_context(|| format!("cannot start {}", bin.display()))?;
                 let tls = self.tls.clone();
                 let certificates = self.certificates.as_ref().map(|(_, c)| c.clone());
                 (

@@ -59,7 +59,7 @@ pub struct Args {
     /// Messages per second, all senders together.
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
-    /// Which modes, in order: labelgate, bitlbee, direct.
+    /// Which modes, in order: labelgate, baseline (with --baseline), bitlbee, direct.
     #[arg(
         long,
         default_value = "labelgate,bitlbee,direct",
@@ -83,6 +83,10 @@ pub struct Args {
     /// The labelgate binary.
     #[arg(long, default_value = "target/release/labelgate")]
     labelgate: PathBuf,
+    /// Another labelgate binary for the `baseline` mode (e.g. a release build of an earlier
+    /// commit): the summary then compares labelgate with it.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Give up after this long.
     #[arg(long, default_value_t = 1800)]
     max_secs: u64,
@@ -186,7 +190,7 @@ async fn one_run(
             channel: format!("#r{}", i % a.rooms),
             room: rooms[i % a.rooms].clone(),
             cleared: cleared(i, a.rooms),
-            labels: mode == Mode::Labelgate,
+            labels: mode.labelgate(),
         })
         .collect();
     let half = a.users / 2;
@@ -268,7 +272,7 @@ async fn one_run(
             let w = &whos[i];
             // The same bytes in both IRC modes; only labelgate decides them.
             let secret = w.cleared && seq % 4 == 3 && mode != Mode::Direct;
-            let decided = secret && mode == Mode::Labelgate;
+            let decided = secret && mode.labelgate();
             u.send(w, &stats::body(&format!("u{i}"), seq, decided), secret)
                 .await?;
             let r = i % a.rooms;

@@ -280,7 +280,21 @@ pub fn print_summary(a: &Args, runs: &[Run]) {
             0,
         ),
     ];
+    let baseline = of(Mode::Baseline);
+    let mut against_baseline = Vec::new();
     for (name, f, prec) in &figures {
+        if !baseline.is_empty() {
+            let (now, before) = (mean(&of(Mode::Labelgate), f), mean(&baseline, f));
+            let ratio = match (now, before) {
+                (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+                _ => "–".to_owned(),
+            };
+            against_baseline.push(format!(
+                "| {name} | {} | {} | {ratio} |",
+                opt(now, *prec),
+                opt(before, *prec)
+            ));
+        }
         let v: Vec<Option<f64>> = modes.iter().map(|m| mean(&of(*m), f)).collect();
         let ratio = |b: Option<f64>| match (v[0], b) {
             (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
@@ -294,6 +308,14 @@ pub fn print_summary(a: &Args, runs: &[Run]) {
             ratio(v[1]),
             ratio(v[2])
         );
+    }
+    if !against_baseline.is_empty() {
+        println!("\n### labelgate against the baseline build (same runs, interleaved)\n");
+        println!("| figure | labelgate | baseline | labelgate / baseline |");
+        println!("|---|---:|---:|---:|");
+        for line in &against_baseline {
+            println!("{line}");
+        }
     }
     println!(
         "\nlogin concurrencies: {} then {}; user deliveries are those to the {} users under test",
