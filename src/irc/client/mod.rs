@@ -129,6 +129,9 @@ fn now_tag() -> String {
     crate::util::timestamp_now(true)
 }
 
+/// At most this many deliveries are taken at once before what they queued is written.
+const DELIVERY_BATCH: usize = 64;
+
 /// Runs one client until it quits, is dropped, or the server shuts down.
 pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
     shared: Arc<Shared<B>>,
@@ -244,7 +247,19 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
                 }
             },
             d = drx.recv(), if c.registered => match d {
-                Some(d) => c.delivery(d),
+                Some(d) => {
+                    // What else has come is taken too: one write for a burst, not one per line.
+                    c.delivery(d);
+                    for _ in 1..DELIVERY_BATCH {
+                        if c.quit.is_some() {
+                            break;
+                        }
+                        match drx.try_recv() {
+                            Ok(d) => c.delivery(d),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 None => break "Gateway session ended".into(),
             },
             _ = &mut idle => {
