@@ -9,6 +9,8 @@
 mod common;
 #[path = "common/proxy.rs"]
 mod proxy;
+#[path = "common/slix.rs"]
+mod slix;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -159,6 +161,61 @@ async fn a_cut_connection_resumes_without_loss_or_duplicates() {
         let seen = count_bodies(&mut brx, &format!("r{round} alice"), 5, 30).await;
         assert_once(&seen, &from_alice, "bob, alice's lines");
     }
+    alice.close().await;
+    bob.close().await;
+}
+
+/// Another user sends the session an IQ request that cannot be read (a `get` with no payload):
+/// the session answers `bad-request` in words, counts it (a later cut still resumes without
+/// duplicates), and goes on receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_request_is_answered_and_counted() {
+    let proxy = proxy::Proxy::start(common::endpoint_addr()).await;
+    let mut ep = endpoint(Identity::Gateway, TlsMode::StartTls);
+    ep.addr = proxy.addr;
+    let mut cfg = SessionConfig::new(
+        Arc::new(ep),
+        jid(&unique("alice")),
+        IdentityMode::TrustedGateway,
+    );
+    cfg.backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(500),
+    };
+    let (alice, mut arx) = Session::start(cfg).await.unwrap();
+    let mut x = slix::Slix::start(common::server(), "carol").await;
+    let xml = format!(
+        "<iq xmlns='jabber:client' type='get' id='hostile-1' to='{}'/>",
+        alice.bound_jid()
+    );
+    let (kind, condition, text) = x.raw_iq(&xml, "hostile-1", 20).await;
+    assert_eq!(kind, "error");
+    assert_eq!(condition.as_deref(), Some("bad-request"));
+    assert_eq!(
+        text.as_deref(),
+        Some("the gateway session could not read this request")
+    );
+
+    // Still in step with the server: a cut resumes, and a room line arrives once.
+    let (bob, _brx) = session(&unique("bob")).await;
+    let r = room(&unique("unreadable"));
+    let none = History {
+        max_stanzas: Some(0),
+        since: None,
+    };
+    alice.join(&r, "alice", none.clone()).await.unwrap();
+    bob.join(&r, "bob", none).await.unwrap();
+    proxy.hold();
+    proxy.cut();
+    wait_for(&mut arx, 30, |e| {
+        matches!(e, XmppEvent::Suspended).then_some(())
+    })
+    .await;
+    say(&bob, &r, "after the hostile request").await;
+    proxy.release();
+    let seen = count_bodies(&mut arx, "after the hostile", 1, 30).await;
+    assert_once(&seen, &["after the hostile request".to_owned()], "alice");
+    x.quit().await;
     alice.close().await;
     bob.close().await;
 }

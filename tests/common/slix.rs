@@ -160,6 +160,25 @@ impl Slix {
         self.command(json!({"op": "raw", "xml": xml})).await;
     }
 
+    /// Sends a stanza exactly as written, then waits (at most `secs`) for the IQ answer with id
+    /// `id`: (type, error condition, error text).
+    pub async fn raw_iq(
+        &mut self,
+        xml: &str,
+        id: &str,
+        secs: u64,
+    ) -> (String, Option<String>, Option<String>) {
+        self.command(json!({"op": "raw", "xml": xml, "answer": id}))
+            .await;
+        loop {
+            let v = self.event(secs).await;
+            if v["ev"] == "iq" && v["id"] == id {
+                let s = |k: &str| v[k].as_str().map(str::to_owned);
+                return (s("type").unwrap_or_default(), s("condition"), s("text"));
+            }
+        }
+    }
+
     /// Leaves a room with an optional status text.
     pub async fn leave(&mut self, room: &str, nick: &str, status: Option<&str>) {
         self.command(json!({"op": "leave", "room": room, "nick": nick, "status": status}))

@@ -10,6 +10,8 @@ Commands (one JSON object per line):
   {"op": "private", "room": ROOM, "nick": NICK, ...same as send...}
   {"op": "subject", "room": ROOM, "subject": TEXT}
   {"op": "raw", "xml": TEXT}   any stanza, as written (a hostile occupant's forgeries)
+  {"op": "raw", "xml": TEXT, "answer": ID}   the same, then reports the IQ answer with that id
+                              as {"ev": "iq", "id", "type", "condition", "text"}
   {"op": "leave", "room": ROOM, "nick": NICK, "status": TEXT | null}
   {"op": "quit"}
 Events:
@@ -34,7 +36,7 @@ import xml.etree.ElementTree as ET
 
 import slixmpp
 from slixmpp.xmlstream.handler import Callback
-from slixmpp.xmlstream.matcher import MatchXPath
+from slixmpp.xmlstream.matcher import MatchXPath, MatcherId
 
 SL = "urn:xmpp:sec-label:0"
 ESS = "urn:xmpp:sec-label:ess:0"
@@ -148,6 +150,19 @@ class Peer(slixmpp.ClientXMPP):
             }
         )
 
+    def on_answer(self, iq):
+        xml = iq.xml
+        error = xml.find("{jabber:client}error")
+        condition, text = None, None
+        if error is not None:
+            for child in error:
+                name = child.tag.split("}")[-1]
+                if name == "text":
+                    text = child.text
+                elif condition is None:
+                    condition = name
+        emit({"ev": "iq", "id": xml.get("id"), "type": xml.get("type"), "condition": condition, "text": text})
+
     def outgoing(self, to, mtype, cmd):
         msg = self.make_message(mto=to, mbody=cmd["body"], mtype=mtype)
         if cmd.get("label"):
@@ -175,6 +190,10 @@ class Peer(slixmpp.ClientXMPP):
                 msg["subject"] = cmd["subject"]
                 msg.send()
             elif op == "raw":
+                if cmd.get("answer"):
+                    self.register_handler(
+                        Callback("answer " + cmd["answer"], MatcherId(cmd["answer"]), self.on_answer, once=True)
+                    )
                 self.send_raw(cmd["xml"])
             elif op == "leave":
                 pres = self.make_presence(pto="%s/%s" % (cmd["room"], cmd["nick"]), ptype="unavailable")
