@@ -77,8 +77,8 @@ fn assert_once(seen: &HashMap<String, usize>, bodies: &[String], who: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_connection_resumes_without_loss_or_duplicates() {
+/// Alice's session, through a relay the test can cut, reconnecting quickly.
+async fn alice_through_a_relay() -> (proxy::Proxy, Session, mpsc::Receiver<XmppEvent>) {
     let proxy = proxy::Proxy::start(common::endpoint_addr()).await;
     let mut ep = endpoint(Identity::Gateway, TlsMode::StartTls);
     ep.addr = proxy.addr;
@@ -91,7 +91,13 @@ async fn a_cut_connection_resumes_without_loss_or_duplicates() {
         initial: Duration::from_millis(100),
         max: Duration::from_millis(500),
     };
-    let (alice, mut arx) = Session::start(cfg).await.unwrap();
+    let (alice, rx) = Session::start(cfg).await.unwrap();
+    (proxy, alice, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_resumes_without_loss_or_duplicates() {
+    let (proxy, alice, mut arx) = alice_through_a_relay().await;
     let (bob, mut brx) = session(&unique("bob")).await;
     let r = room(&unique("resume"));
     alice
@@ -170,19 +176,7 @@ async fn a_cut_connection_resumes_without_loss_or_duplicates() {
 /// duplicates), and goes on receiving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_request_is_answered_and_counted() {
-    let proxy = proxy::Proxy::start(common::endpoint_addr()).await;
-    let mut ep = endpoint(Identity::Gateway, TlsMode::StartTls);
-    ep.addr = proxy.addr;
-    let mut cfg = SessionConfig::new(
-        Arc::new(ep),
-        jid(&unique("alice")),
-        IdentityMode::TrustedGateway,
-    );
-    cfg.backoff = Backoff {
-        initial: Duration::from_millis(100),
-        max: Duration::from_millis(500),
-    };
-    let (alice, mut arx) = Session::start(cfg).await.unwrap();
+    let (proxy, alice, mut arx) = alice_through_a_relay().await;
     let mut x = slix::Slix::start(common::server(), "carol").await;
     let xml = format!(
         "<iq xmlns='jabber:client' type='get' id='hostile-1' to='{}'/>",
