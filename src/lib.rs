@@ -32,6 +32,7 @@ pub mod bridge;
 pub mod config;
 pub mod irc;
 pub mod label;
+pub mod link;
 pub mod metrics;
 pub mod util;
 pub mod xmpp;

@@ -212,3 +212,89 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(status.success(), "{status} {err}");
 }
+
+/// Link mode's `[[irc_network]]`: a good network and mapping pass; each problem is reported with
+/// file and line, a ceiling above the network's accreditation among them.
+#[test]
+fn irc_networks_and_the_channels_on_them_are_checked() {
+    let network = |accreditation: &str, extra: &str| {
+        format!(
+            "\n[[irc_network]]\nname = \"opsnet\"\nservers = [\"127.0.0.1:26667\"]\ntls = true\n\
+             tls_name = \"localhost\"\nca_file = \"pki/ca.crt\"\naccreditation = \"{accreditation}\"\n\
+             puppet_domain = \"opsnet.labelgate.test\"\n{extra}"
+        )
+    };
+    let append = |path: &Path, text: &str| {
+        let t = std::fs::read_to_string(path).unwrap();
+        std::fs::write(path, format!("{t}{text}")).unwrap();
+    };
+    // Good: #ops (ceiling SECRET with the national caveats) on a network accredited to it.
+    let dir = demo_copy("network-ok");
+    let g = dir.join("gateway.toml");
+    append(&g, &network("SECRET, National Caveats:*", ""));
+    let m = dir.join("mappings/demo.toml");
+    edit(&m, "irc = \"#ops\"", "irc = \"#ops\"\nnetwork = \"opsnet\"");
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 0, "{err}");
+
+    // A ceiling above the accreditation: refused at the mapping's line.
+    let dir = demo_copy("network-ceiling");
+    let g = dir.join("gateway.toml");
+    append(&g, &network("OFFICIAL", ""));
+    let m = dir.join("mappings/demo.toml");
+    edit(&m, "irc = \"#ops\"", "irc = \"#ops\"\nnetwork = \"opsnet\"");
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("demo.toml:14: #ops: the room's clearance `SECRET, National Caveats:*` is not within network `opsnet`'s accreditation `OFFICIAL`"),
+        "{err}"
+    );
+
+    // A network nobody defined.
+    let dir = demo_copy("network-unknown");
+    let g = dir.join("gateway.toml");
+    let m = dir.join("mappings/demo.toml");
+    edit(
+        &m,
+        "irc = \"#lobby\"",
+        "irc = \"#lobby\"\nnetwork = \"nowhere\"",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("demo.toml:7: #lobby: network `nowhere` is not an [[irc_network]]"),
+        "{err}"
+    );
+
+    // The network's own problems, each at its line.
+    let dir = demo_copy("network-bad");
+    let g = dir.join("gateway.toml");
+    let lines = std::fs::read_to_string(&g).unwrap().lines().count();
+    append(
+        &g,
+        "\n[[irc_network]]\nname = \"bad net\"\nservers = [\"192.0.2.1:6667\", \"nowhere\"]\ntls = false\n\
+         auth = \"sasl-external\"\naccreditation = \"SECRET, MARTIAN\"\npuppet_domain = \"a@b\"\n\
+         nick_length = 4\n",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    let at = |n: usize| format!("gateway.toml:{}: irc_network `bad net`", lines + n + 1);
+    for (line, words) in [
+        (2, "a network name is letters, digits, - and _"),
+        (
+            3,
+            "192.0.2.1:6667 is not on loopback, so plaintext is refused",
+        ),
+        (3, "`nowhere` is not an address"),
+        (5, "SASL for link connections is not built yet"),
+        (
+            6,
+            "accreditation: `MARTIAN` is not a classification or category",
+        ),
+        (7, "`a@b` is not an XMPP domain"),
+        (8, "nick_length must be from 9 to 64"),
+    ] {
+        let want = format!("{}: {words}", at(line));
+        assert!(err.contains(&want), "missing {want:?} in\n{err}");
+    }
+}

@@ -284,3 +284,18 @@ fn nato_sample_decisions() {
     let unclass = Clearance::parse(p, "UNCLASSIFIED, Context:NATO").unwrap();
     assert!(set.check(&unclass, &read(4)).is_err());
 }
+
+/// `Clearance::within` (a network's accreditation must hold each of its rooms' ceilings):
+/// lower classifications by the policy's hierarchy, categories by inclusion.
+#[test]
+fn a_clearance_is_within_another_by_hierarchy_and_categories() {
+    let set = uk();
+    let p = set.primary();
+    let c = |t: &str| Clearance::parse(p, t).unwrap();
+    assert!(c("SECRET, UK").within(&c("SECRET, UK"), p));
+    assert!(c("OFFICIAL").within(&c("SECRET"), p));
+    assert!(c("SECRET, UK").within(&c("TOP SECRET, UK, EU"), p));
+    assert!(!c("SECRET").within(&c("OFFICIAL"), p));
+    assert!(!c("SECRET, UK, EU").within(&c("TOP SECRET, UK"), p));
+    assert!(!c("TOP SECRET, OVERLORD").within(&c("TOP SECRET, UK"), p));
+}

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use super::irc::IrcConfig;
 use super::mappings::Mappings;
+use super::network::{IrcNetwork, RawNetwork};
 use super::users::{FileError, FileProblem, Users, line_of};
 use crate::label::{PolicySet, load_policy};
 
@@ -26,6 +27,8 @@ struct Raw {
     audit: RawAudit,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    irc_network: Vec<RawNetwork>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +211,8 @@ pub struct Gateway {
     pub mappings_dir: PathBuf,
     /// The mappings.
     pub mappings: Mappings,
+    /// The IRC networks of link mode.
+    pub networks: Vec<IrcNetwork>,
     /// Audit settings.
     pub audit: Audit,
     /// Where the Prometheus metrics endpoint listens (loopback only), if anywhere.
@@ -498,8 +503,20 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
     for p in it {
         policies.add(p);
     }
+    let networks = super::network::load(
+        &raw.irc_network,
+        path,
+        &text,
+        &base,
+        policies.primary(),
+        &mut problems,
+    );
     let users = Users::load(&users_file, policies.primary());
     let mappings = Mappings::load_dir(&mappings_dir, &policies);
+    if let Ok(m) = &mappings {
+        let written: Vec<&str> = raw.irc_network.iter().map(RawNetwork::name).collect();
+        problems.extend(m.check_networks(&networks, &written, policies.primary()));
+    }
     let (users, mappings) = match (users, mappings) {
         (Ok(u), Ok(m)) if problems.is_empty() => (u, m),
         (u, m) => {
@@ -520,6 +537,7 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         users,
         mappings_dir,
         mappings,
+        networks,
         audit,
         metrics,
     })

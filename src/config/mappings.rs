@@ -20,6 +20,9 @@
 //! max_lines = 20                             # IRC lines per message at most (2..=1000)
 //! replayed_subjects = "withhold"             # a subject replayed on join whose setting the
 //!                                            # gateway did not see: "withhold" or "room-label"
+//! network = "opsnet"                         # link mode: the channel is on this existing IRC
+//!                                            # network; its ceiling must be within the
+//!                                            # network's accreditation
 //! ```
 
 use std::collections::HashMap;
@@ -66,6 +69,7 @@ struct RawChannel {
     max_lines: Spanned<usize>,
     #[serde(default)]
     replayed_subjects: ReplayedSubjects,
+    network: Option<Spanned<String>>,
 }
 
 /// What becomes of the subject a room replays on join when the gateway did not see it set (so
@@ -140,6 +144,9 @@ pub struct Mapping {
     pub max_lines: usize,
     /// Replayed subjects of unknown label.
     pub replayed_subjects: ReplayedSubjects,
+    /// Link mode: the existing IRC network (`[[irc_network]]`) the channel is on; `None`: a
+    /// channel of the gateway's own IRC server.
+    pub network: Option<String>,
     /// Where it was defined.
     pub file: PathBuf,
     /// Line.
@@ -153,6 +160,41 @@ pub struct Mappings {
 }
 
 impl Mappings {
+    /// The problems of the mappings that name an IRC network: a network not defined (in
+    /// `written`, the names the gateway file gives, valid or not), or a ceiling the network's
+    /// accreditation does not hold.
+    pub fn check_networks(
+        &self,
+        networks: &[super::network::IrcNetwork],
+        written: &[&str],
+        policy: &crate::label::Policy,
+    ) -> Vec<FileProblem> {
+        let mut out = Vec::new();
+        let mut all: Vec<&Mapping> = self.by_channel.values().collect();
+        all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        for m in all {
+            let Some(name) = &m.network else { continue };
+            let problem = |message: String| FileProblem {
+                file: m.file.clone(),
+                line: Some(m.line),
+                message,
+            };
+            match networks.iter().find(|n| &n.name == name) {
+                Some(n) if !m.clearance.within(&n.accreditation, policy) => out.push(problem(format!(
+                    "{}: the room's clearance `{}` is not within network `{name}`'s accreditation `{}`",
+                    m.channel, m.clearance_text, n.accreditation_text
+                ))),
+                Some(_) => {}
+                None if written.contains(&name.as_str()) => {}
+                None => out.push(problem(format!(
+                    "{}: network `{name}` is not an [[irc_network]] of the gateway file",
+                    m.channel
+                ))),
+            }
+        }
+        out
+    }
+
     /// Loads every `*.toml` in `dir` (sorted), validating against `policies`.
     pub fn load_dir(dir: &Path, policies: &PolicySet) -> Result<Mappings, FileError> {
         let all: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -387,6 +429,7 @@ impl Mappings {
                         presence_status: c.presence_status,
                         max_lines,
                         replayed_subjects: c.replayed_subjects,
+                        network: c.network.as_ref().map(|n| n.get_ref().clone()),
                         file: path.clone(),
                         line: line_of(text, at),
                     },

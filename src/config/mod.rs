@@ -1,8 +1,9 @@
-//! Configuration: the gateway file, the IRC front-end's settings, the user directory and the
-//! channel mappings. Every loader refuses a file whole and names each problem with file and
+//! Configuration: the gateway file, the IRC front-end's settings, the IRC networks of link mode,
+//! the user directory and the channel mappings. Every loader refuses a file whole and names each problem with file and
 //! line. `config` uses only the pure parts of the protocols (`irc::proto::names`).
 
 pub mod gateway;
 pub mod irc;
 pub mod mappings;
+pub mod network;
 pub mod users;

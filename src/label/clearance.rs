@@ -161,6 +161,25 @@ impl Clearance {
         .to_der()
     }
 
+    /// Whether everything this clearance allows is allowed by `other` (same policy; each
+    /// classification held is held by `other` or is below one it holds in the policy's
+    /// hierarchy; every category held is held by `other`). A network's accreditation must
+    /// hold each of its rooms' ceilings so.
+    pub fn within(&self, other: &Clearance, policy: &Policy) -> bool {
+        if self.policy != other.policy {
+            return false;
+        }
+        let level = |c: u32| policy.classification(c).and_then(|c| c.hierarchy);
+        let class_ok = |c: &u32| {
+            other.classes.contains(c)
+                || other.classes.iter().any(|o| match (level(*c), level(*o)) {
+                    (Some(a), Some(b)) => a <= b,
+                    _ => false,
+                })
+        };
+        self.classes.iter().all(class_ok) && self.categories.is_subset(&other.categories)
+    }
+
     /// Writes the clearance in the text syntax, using the policy's names.
     pub fn to_text(&self, policy: &Policy) -> String {
         let mut items: Vec<String> = Vec::new();
