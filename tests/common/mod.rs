@@ -108,6 +108,8 @@ pub enum Identity<'a> {
     Untrusted,
     /// No client certificate.
     Anonymous,
+    /// Link mode's certificate for the IRC network's people (xmppAddr: the puppet domain).
+    Puppets,
 }
 
 /// The test server's STARTTLS address.
@@ -139,6 +141,9 @@ pub fn endpoint_on(s: &TestServer, identity: Identity<'_>, mode: TlsMode) -> End
             Some((&s.pki("untrusted.crt"), &s.pki("untrusted.key"))),
         ),
         Identity::Anonymous => tls::client_config_from_files(&ca, None),
+        Identity::Puppets => {
+            tls::client_config_from_files(&ca, Some((&s.pki("puppets.crt"), &s.pki("puppets.key"))))
+        }
     }
     .unwrap();
     let port = match mode {
