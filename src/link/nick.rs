@@ -73,7 +73,7 @@ mod tests {
     fn what_irc_forbids_is_replaced() {
         assert_eq!(from_room_nick("{nick}", "Dr. Who", 30), "Dr__Who");
         assert_eq!(from_room_nick("{nick}", "9lives", 30), "_9lives");
-        assert_eq!(from_room_nick("{nick}", "é", 30), "__");
+        assert_eq!(from_room_nick("{nick}", "é", 30), "_");
         assert_eq!(from_room_nick("{nick}", "", 30), "_");
         assert_eq!(from_room_nick("{nick}", "abcdefghij", 4), "abcd");
         for n in ["Dr. Who", "9lives", "", " ", "a b\u{0}c", "ünïcödé"] {
