@@ -36,6 +36,9 @@ pub fn run(config: &Path) -> Result<bool> {
             );
         }
     };
+    if let Some(why) = link_mode_not_runnable(&g) {
+        bail!("{}: {why}; not starting", config.display());
+    }
     let started_with = g.start_only();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -109,6 +112,10 @@ pub fn run(config: &Path) -> Result<bool> {
                 _ = hup.recv() => {
                     // Reload policy, users and mappings atomically: a bad file keeps the old state.
                     match gateway::load(&g.path) {
+                        Ok(new) if link_mode_not_runnable(&new).is_some() => tracing::error!(
+                            problems = %link_mode_not_runnable(&new).unwrap_or_default(),
+                            "reload refused; keeping the old configuration"
+                        ),
                         Ok(new) => {
                             // Said plainly: what a reload does not apply.
                             let waiting = started_with.changed(&new.start_only());
@@ -147,4 +154,24 @@ pub fn run(config: &Path) -> Result<bool> {
         }
         anyhow::Ok(true)
     })
+}
+
+/// Link mode is configured and checked but not run yet: a mapping that names an IRC network
+/// must never become a channel of this gateway's own IRC server instead (its room would be
+/// served to people the mapping did not mean), so such a configuration is refused whole.
+fn link_mode_not_runnable(g: &labelgate::config::gateway::Gateway) -> Option<String> {
+    let mut linked: Vec<&str> = g
+        .mappings
+        .iter()
+        .filter(|m| m.network.is_some())
+        .map(|m| m.channel.as_str())
+        .collect();
+    if linked.is_empty() {
+        return None;
+    }
+    linked.sort_unstable();
+    Some(format!(
+        "link mode (mappings on an [[irc_network]]: {}) is checked but cannot run yet",
+        linked.join(", ")
+    ))
 }

@@ -236,6 +236,14 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
     edit(&m, "irc = \"#ops\"", "irc = \"#ops\"\nnetwork = \"opsnet\"");
     let (code, _, err) = check(&g);
     assert_eq!(code, 0, "{err}");
+    // Checked, but not run yet: the gateway refuses to start rather than serve #ops from its
+    // own IRC server.
+    let (code, _, err) = support::labelgate(["run".as_ref(), "--config".as_ref(), g.as_os_str()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("link mode (mappings on an [[irc_network]]: #ops) is checked but cannot run yet; not starting"),
+        "{err}"
+    );
 
     // A ceiling above the accreditation: refused at the mapping's line.
     let dir = demo_copy("network-ceiling");
