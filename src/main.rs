@@ -351,8 +351,14 @@ fn check(config: &Path) -> Result<bool> {
                 .unwrap_or_default();
             let shown = primary.marking_name();
             out!("policy {shown}: markings read like `{example}`");
+            let networks = match g.networks.len() {
+                0 => String::new(),
+                n => format!(
+                    ", {n} IRC network(s) for link mode (checked; link mode does not run yet)"
+                ),
+            };
             out!(
-                "{}: ok — policy {shown} ({} {}), {} users, {} channel mappings, {} listeners",
+                "{}: ok — policy {shown} ({} {}), {} users, {} channel mappings, {} listeners{networks}",
                 config.display(),
                 primary.name,
                 primary.id,

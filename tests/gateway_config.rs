@@ -234,8 +234,14 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
     append(&g, &network("SECRET, National Caveats:*", ""));
     let m = dir.join("mappings/demo.toml");
     edit(&m, "irc = \"#ops\"", "irc = \"#ops\"\nnetwork = \"opsnet\"");
-    let (code, _, err) = check(&g);
+    let (code, out, err) = check(&g);
     assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "2 listeners, 1 IRC network(s) for link mode (checked; link mode does not run yet)"
+        ),
+        "{out}"
+    );
     // Checked, but not run yet: the gateway refuses to start rather than serve #ops from its
     // own IRC server.
     let (code, _, err) = support::labelgate(["run".as_ref(), "--config".as_ref(), g.as_os_str()]);
