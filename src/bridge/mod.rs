@@ -12,6 +12,7 @@
 mod codes;
 pub mod crossing;
 mod events;
+pub mod link;
 mod moderation;
 pub mod nick;
 mod outbox;

@@ -1,0 +1,196 @@
+//! Link mode, the network's side in, against a real ngIRCd and the real ejabberd: a person on
+//! the IRC network (the `irc` crate) appears in the mapped room as an occupant of their own,
+//! logged in with SASL EXTERNAL under the puppet domain; what they type reaches the room with
+//! the XEP-0258 label of its FLOT marking (or the room's default) when the network's
+//! accreditation and the room's ceiling allow it, and is refused to them by a NOTICE from the
+//! gateway's service nick (audited) when not. An XMPP user in the room (a real session) sees it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/ircd.rs"]
+mod ircd;
+#[path = "common/support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Identity, endpoint, room, session, unique, wait_for};
+use irc::proto::Command as IrcCommand;
+use labelgate::audit::{AuditLog, Gate};
+use labelgate::bridge::link::LinkInbound;
+use labelgate::config::mappings::Mappings;
+use labelgate::config::network::{IrcNetwork, NetworkAuth};
+use labelgate::label::Clearance;
+use labelgate::label::xep0258::LabelPayload;
+use labelgate::xmpp::connect::TlsMode;
+use labelgate::xmpp::muc::History;
+use labelgate::xmpp::session::XmppEvent;
+
+/// The next room message from dave that carol sees.
+async fn next_from_dave(
+    rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>,
+) -> Box<labelgate::xmpp::muc::ReceivedMessage> {
+    wait_for(rx, 20, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("dave") => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
+    let pol = support::demo_policies();
+    let p = pol.primary();
+    let net = ircd::Ircd::start("test-ngircd-bridge", 26680);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let network = IrcNetwork {
+        name: "testnet".into(),
+        servers: vec![],
+        tls: true,
+        tls_name: "localhost".into(),
+        ca_file: None,
+        auth: NetworkAuth::None,
+        nick_template: "{nick}".into(),
+        nick_length: 30,
+        burst: 10,
+        interval: Duration::from_millis(50),
+        accreditation: Clearance::parse(p, accreditation).unwrap(),
+        accreditation_text: accreditation.into(),
+        puppet_domain: "irc.labelgate.test".into(),
+        service_nick: "labelgate".into(),
+        line: 1,
+    };
+    let audit = support::Buf::default();
+    let gate = Gate::new(
+        pol.clone(),
+        Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
+    );
+    let mut puppets = endpoint(Identity::Puppets, TlsMode::StartTls);
+    puppets.domain = "irc.labelgate.test".into();
+
+    // An XMPP user in the room; a person on the network in the channel.
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let link = LinkInbound::start(
+        network,
+        vec![net.tls_server()],
+        gate,
+        Arc::new(mappings),
+        Arc::new(puppets),
+    );
+    // The gateway's service nick joins; dave, already there, appears in the room.
+    dave.wait_for(
+        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
+        "the service nick",
+    )
+    .await;
+    let joined = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { room, occupant }
+            if room == &room_jid && occupant.nick == "dave" =>
+        {
+            Some(occupant.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined.nick, "dave");
+
+    // A marked line: its label, the marking's display, the body with the FLOT.
+    dave.client
+        .send_privmsg("#ops", "[SECRET] the plan")
+        .unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = next_from_dave(&mut carol_rx).await;
+    let sl = m.label.clone().unwrap().unwrap();
+    assert_eq!(
+        sl.label,
+        LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
+    );
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] the plan"));
+
+    // No marking: the room's default label.
+    dave.client.send_privmsg("#ops", "hello").unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = next_from_dave(&mut carol_rx).await;
+    let sl = m.label.clone().unwrap().unwrap();
+    assert_eq!(
+        sl.label,
+        LabelPayload::Ess(p.parse_marking("OFFICIAL").unwrap())
+    );
+
+    // Above the network's accreditation: refused to dave by the service nick, audited, and
+    // never in the room (the next line carol sees from dave is the one after it).
+    dave.client
+        .send_privmsg("#ops", "[TOP SECRET] too high")
+        .unwrap();
+    let refusal = dave
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("labelgate")
+                    && matches!(m.command, IrcCommand::NOTICE(..))
+            },
+            "the refusal",
+        )
+        .await;
+    let IrcCommand::NOTICE(to, words) = refusal.command else {
+        unreachable!()
+    };
+    assert_eq!(to, "dave");
+    assert!(words.starts_with("#ops: "), "{words}");
+    assert!(words.contains("TOP SECRET"), "{words}");
+    dave.client.send_privmsg("#ops", "after").unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = next_from_dave(&mut carol_rx).await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] after"));
+    let trail = audit.text();
+    let records: Vec<serde_json::Value> = trail
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of_dave = |d: &str| {
+        records
+            .iter()
+            .filter(|r| r["account"] == "dave" && r["decision"] == d)
+            .count()
+    };
+    assert_eq!(of_dave("deny"), 1, "one refusal of dave's line:\n{trail}");
+    assert!(
+        of_dave("grant") >= 3,
+        "dave's lines that crossed are audited:\n{trail}"
+    );
+
+    // Someone who joins later appears; when they leave, they leave the room.
+    let mut eve = net.person("eve", &["#ops"]).await;
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "eve" => Some(()),
+        _ => None,
+    })
+    .await;
+    eve.client
+        .send(IrcCommand::PART("#ops".into(), None))
+        .unwrap();
+    eve.pump(Duration::from_millis(200)).await;
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantLeft { nick, .. } if nick == "eve" => Some(()),
+        _ => None,
+    })
+    .await;
+    link.close();
+    carol.close().await;
+    net.stop();
+}
