@@ -5,7 +5,7 @@
 //! accreditation and the room's ceiling allow it, and is refused to them by a NOTICE from the
 //! gateway's service nick (audited) when not. An XMPP user in the room (a real session) sees it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod common;
 #[path = "common/ircd.rs"]
@@ -23,11 +23,28 @@ use labelgate::audit::{AuditLog, Gate};
 use labelgate::bridge::link::LinkInbound;
 use labelgate::config::mappings::Mappings;
 use labelgate::config::network::{IrcNetwork, NetworkAuth};
+use labelgate::internal::peer_cleared;
 use labelgate::label::Clearance;
-use labelgate::label::xep0258::LabelPayload;
+use labelgate::label::PolicySet;
+use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
 use labelgate::xmpp::connect::TlsMode;
-use labelgate::xmpp::muc::History;
-use labelgate::xmpp::session::XmppEvent;
+use labelgate::xmpp::muc::{History, OutgoingMessage};
+use labelgate::xmpp::session::{XmppEvent, origin_id};
+
+/// A room message as an XMPP client sends it, labelled with `marking`.
+fn labelled(p: &PolicySet, body: &str, marking: &str) -> OutgoingMessage {
+    let l = p.primary().parse_marking(marking).unwrap();
+    OutgoingMessage {
+        body: body.into(),
+        label: Some(SecurityLabel {
+            display: Some(p.primary().display_marking(&l).unwrap()),
+            label: LabelPayload::Ess(l),
+            equivalents: vec![],
+        }),
+        origin_id: origin_id(),
+        notice: false,
+    }
+}
 
 /// The next room message from dave that carol sees.
 async fn next_from_dave(
@@ -109,6 +126,33 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     })
     .await;
     assert_eq!(joined.nick, "dave");
+    // carol, in the room before the link started, is on the network under her room nick.
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol on IRC",
+    )
+    .await;
+
+    // The room's side out: carol's lines reach #ops from her own connection, marked; one
+    // above the channel's ceiling (TOP SECRET) is withheld (audited), never sent.
+    for (body, marking) in [
+        ("room plan", "SECRET"),
+        ("eyes only", "TOP SECRET"),
+        ("room hello", "OFFICIAL"),
+    ] {
+        carol
+            .send_groupchat(&room_jid, &peer_cleared(labelled(&pol, body, marking)))
+            .await
+            .unwrap();
+    }
+    let got = dave.privmsgs("carol", "#ops", 2).await;
+    assert_eq!(
+        got,
+        [
+            "[DEMO-UK SECRET] room plan",
+            "[DEMO-UK OFFICIAL] room hello"
+        ]
+    );
 
     // A marked line: its label, the marking's display, the body with the FLOT.
     dave.client
@@ -169,9 +213,80 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
             .count()
     };
     assert_eq!(of_dave("deny"), 1, "one refusal of dave's line:\n{trail}");
+    let withheld = records
+        .iter()
+        .filter(|r| r["account"] == "carol" && r["decision"] == "deny")
+        .count();
+    assert_eq!(
+        withheld, 1,
+        "carol's TOP SECRET line withheld from IRC, audited:\n{trail}"
+    );
     assert!(
         of_dave("grant") >= 3,
         "dave's lines that crossed are audited:\n{trail}"
+    );
+
+    // No loop: none of dave's own lines came back to him from the gateway's connections, and
+    // the room saw each once (the order checks above would have met a second copy).
+    dave.client.send_privmsg("#ops", "last").unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = next_from_dave(&mut carol_rx).await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] last"));
+    carol
+        .send_groupchat(&room_jid, &peer_cleared(labelled(&pol, "bye", "OFFICIAL")))
+        .await
+        .unwrap();
+    loop {
+        let m = dave
+            .wait_for(
+                |m| matches!(&m.command, IrcCommand::PRIVMSG(t, _) if t == "#ops"),
+                "carol's bye",
+            )
+            .await;
+        let who = m.source_nickname().unwrap_or_default().to_owned();
+        let IrcCommand::PRIVMSG(_, text) = m.command else {
+            unreachable!()
+        };
+        assert_eq!(
+            who, "carol",
+            "a line from {who} came back to the network: {text}"
+        );
+        if text == "[DEMO-UK OFFICIAL] bye" {
+            break;
+        }
+    }
+    // …and the channel holds exactly dave, the service nick and carol: no connection of the
+    // gateway stands in for one of the network's own people.
+    dave.client
+        .send(IrcCommand::NAMES(Some("#ops".into()), None))
+        .unwrap();
+    let names = dave
+        .wait_for(|m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_NAMREPLY), "NAMES")
+        .await;
+    let IrcCommand::Response(_, params) = names.command else {
+        unreachable!()
+    };
+    let mut names: Vec<String> = params
+        .last()
+        .unwrap()
+        .split(' ')
+        .filter(|n| !n.is_empty())
+        .map(|n| n.trim_start_matches(['@', '+']).to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["carol", "dave", "labelgate"]);
+    // The gateway's occupant reads the room in order: by the time carol's "bye" reached IRC it
+    // had seen each of dave's lines come back from the room, and sent none of them out.
+    let looped: Vec<String> = audit
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["account"] == "dave" && r["direction"] == "xmpp-to-irc")
+        .map(|r| r.to_string())
+        .collect();
+    assert!(
+        looped.is_empty(),
+        "dave's own lines were decided for IRC: {looped:?}"
     );
 
     // Someone who joins later appears; when they leave, they leave the room.

@@ -3,7 +3,7 @@
 //! collision sequence, the queue's bound, and a server killed and restarted under traffic
 //! with every message either delivered or handed back as unconfirmed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 #[path = "common/ircd.rs"]
 mod ircd;
@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use irc::proto::Command as IrcCommand;
+use labelgate::internal::peer_cleared;
 use labelgate::link::{LinkConfig, LinkConnection, LinkError, LinkEvent};
 use tokio::sync::mpsc;
 
@@ -56,12 +57,12 @@ async fn registers_joins_and_delivers_a_burst_in_order() {
     // Sent at once: the link paces them; every one arrives, in order.
     let sent: Vec<String> = (0..30).map(|i| format!("[OFFICIAL] line {i}")).collect();
     for s in &sent {
-        link.privmsg("#ops", s).unwrap();
+        link.privmsg("#ops", &peer_cleared(s.clone())).unwrap();
     }
     assert_eq!(watcher.privmsgs("alice", "#ops", sent.len()).await, sent);
     // A line longer than IRC allows is refused, not cut.
     assert_eq!(
-        link.privmsg("#ops", &"x".repeat(600)),
+        link.privmsg("#ops", &peer_cleared("x".repeat(600))),
         Err(LinkError::TooLong)
     );
     // What the network says reaches the link's owner.
@@ -129,10 +130,11 @@ async fn the_queue_is_bounded_while_the_network_is_down() {
     config.queue_limit = 3;
     let (link, mut rx) = LinkConnection::start(config);
     for i in 0..3 {
-        link.privmsg("#ops", &format!("held {i}")).unwrap();
+        link.privmsg("#ops", &peer_cleared(format!("held {i}")))
+            .unwrap();
     }
     assert_eq!(
-        link.privmsg("#ops", "one too many"),
+        link.privmsg("#ops", &peer_cleared("one too many".to_owned())),
         Err(LinkError::QueueFull)
     );
     match next_event(&mut rx, "the loss", |e| matches!(e, LinkEvent::Lost { .. })).await {
@@ -167,7 +169,8 @@ async fn a_killed_server_loses_nothing_unreported_and_the_link_moves_to_the_next
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push((
-            link.privmsg("#ops", &format!("before {i}")).unwrap(),
+            link.privmsg("#ops", &peer_cleared(format!("before {i}")))
+                .unwrap(),
             format!("before {i}"),
         ));
     }
@@ -175,7 +178,8 @@ async fn a_killed_server_loses_nothing_unreported_and_the_link_moves_to_the_next
     // Lines in flight when the server dies, and lines typed while no server is there.
     for i in 0..20 {
         ids.push((
-            link.privmsg("#ops", &format!("during {i}")).unwrap(),
+            link.privmsg("#ops", &peer_cleared(format!("during {i}")))
+                .unwrap(),
             format!("during {i}"),
         ));
     }
@@ -188,7 +192,8 @@ async fn a_killed_server_loses_nothing_unreported_and_the_link_moves_to_the_next
         };
     for i in 0..10 {
         ids.push((
-            link.privmsg("#ops", &format!("down {i}")).unwrap(),
+            link.privmsg("#ops", &peer_cleared(format!("down {i}")))
+                .unwrap(),
             format!("down {i}"),
         ));
     }
@@ -209,7 +214,8 @@ async fn a_killed_server_loses_nothing_unreported_and_the_link_moves_to_the_next
             _ => unreachable!(),
         }
     }
-    link.privmsg("#ops", "after").unwrap();
+    link.privmsg("#ops", &peer_cleared("after".to_owned()))
+        .unwrap();
     // Every line that had not arrived and was not handed back as unconfirmed arrives on the
     // other server, in order. A line handed back is not resent by the link (its owner reports
     // it), so it does not arrive twice either.

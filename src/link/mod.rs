@@ -6,6 +6,7 @@
 //!   queue that never drops, reconnection with backoff across the network's servers, rejoining.
 //!   Lines it wrote are confirmed by a PONG that follows them; lines a lost connection cannot
 //!   confirm are handed back by id, never forgotten.
+//!   Its task (the connect / register / serve cycle) is in `task`.
 //! * [`nick`] — IRC nicks from XMPP room nicks (identical where IRC's rules allow) and the
 //!   collision sequence.
 //! * [`pace`] — the token bucket that keeps each connection within the network's flood limits.
@@ -16,5 +17,6 @@
 pub mod conn;
 pub mod nick;
 pub mod pace;
+mod task;
 
 pub use conn::{Auth, LineId, LinkConfig, LinkConnection, LinkError, LinkEvent, Server, ServerTls};
