@@ -1,0 +1,233 @@
+//! Link mode: the rooms' occupants on an existing IRC network and the network's people in the
+//! rooms, every line through [`crossing`](crate::bridge::crossing).
+//!
+//! **The room's side out.** The gateway's own occupant (the service nick, under the puppet
+//! domain) sits in every mapped room and is the only reader of it. Each other occupant gets an
+//! IRC connection of their own (nick from [`nick::from_room_nick`], collisions resolved by the
+//! connection) in the mapped channels of the rooms they are in; their messages are rendered by
+//! [`crossing::body_to_irc`](crate::bridge::crossing::body_to_irc) — decided against the room's ceiling and the network's
+//! accreditation, withheld and audited otherwise — and sent by their connection, FLOT on every
+//! line.
+//!
+//! **The network's side in.** The people of the network appear in the
+//! mapped rooms as occupants of their own (one XMPP session each, under the network's puppet
+//! domain), and what they type reaches the room only through [`crossing::typed_message`](crate::bridge::crossing::typed_message) —
+//! decided against the network's accreditation (the clearance the gateway can vouch for: it
+//! does not know the network's people one by one) and the room's ceiling, audited; a refused
+//! line is answered by a NOTICE from the gateway's service nick.
+//!
+//! One service connection per network ([`LinkConnection`]) sits in every mapped channel and is
+//! the only reader of the network: a line reaches the room once, however many of the gateway's
+//! connections are in the channel.
+//!
+//! **No loops.** Lines from the gateway's own connections are never read as the network's
+//! people; room messages from the gateway's own puppets are never sent out again.
+//!
+//! Not built yet (issue 14): telling an XMPP sender that a withheld line did not reach IRC,
+//! private messages, topics, reporting lines a lost connection could not confirm.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jid::BareJid;
+use tokio::sync::mpsc;
+
+mod network;
+mod room;
+
+use super::State;
+use crate::audit::Gate;
+use crate::config::mappings::{Mapping, Mappings};
+use crate::config::network::IrcNetwork;
+use crate::link::{LinkConfig, LinkConnection, LinkEvent, Server, nick};
+use crate::xmpp::connect::Endpoint;
+use crate::xmpp::session::Session;
+use crate::xmpp::session::XmppEvent;
+
+/// A running network link (ends when dropped with [`LinkInbound::close`]).
+pub struct LinkInbound {
+    service: LinkConnection,
+}
+
+impl LinkInbound {
+    /// Connects the service nick to `servers`, joins every channel mapped to `network`, and
+    /// carries the network's people into the rooms, their sessions logged in on `puppets` (an
+    /// endpoint whose certificate names the puppet domain).
+    pub fn start(
+        network: IrcNetwork,
+        servers: Vec<Server>,
+        gate: Gate,
+        mappings: Arc<Mappings>,
+        puppets: Arc<Endpoint>,
+    ) -> LinkInbound {
+        let mut cfg = LinkConfig::new(servers.clone(), &network.service_nick);
+        cfg.max_nick_len = network.nick_length;
+        cfg.burst = network.burst;
+        cfg.interval = network.interval;
+        if let crate::config::network::NetworkAuth::Password(p) = &network.auth {
+            cfg.auth = crate::link::Auth::Password(p.clone());
+        }
+        let (service, events) = LinkConnection::start(cfg);
+        for m in mappings
+            .iter()
+            .filter(|m| m.network.as_ref() == Some(&network.name))
+        {
+            if let Err(e) = service.join(&m.channel) {
+                tracing::error!(channel = %m.channel, error = %e, "link: cannot join");
+            }
+        }
+        let state = State {
+            gate,
+            mappings,
+            users: None,
+        };
+        let (out_tx, out_rx) = mpsc::channel(256);
+        let task = Inbound {
+            servers,
+            network,
+            state,
+            puppets,
+            service: service.clone(),
+            me: String::new(),
+            people: HashMap::new(),
+            occupants: HashMap::new(),
+            ours: HashSet::new(),
+            out_tx,
+            observer: None,
+        };
+        tokio::spawn(task.run(events, out_rx));
+        LinkInbound { service }
+    }
+
+    /// Quits the network (the puppets leave their rooms as the task ends).
+    pub fn close(&self) {
+        self.service.quit(Some("gateway shutting down"));
+    }
+}
+
+/// One person of the network, in the rooms.
+struct Puppet {
+    session: Session,
+    rooms: HashSet<BareJid>,
+}
+
+/// A room occupant on the network.
+struct Occupant {
+    conn: LinkConnection,
+    /// The nick the server gave them.
+    irc_nick: String,
+    rooms: HashSet<BareJid>,
+}
+
+struct Inbound {
+    network: IrcNetwork,
+    servers: Vec<Server>,
+    /// Room occupants on the network, by room nick.
+    occupants: HashMap<String, Occupant>,
+    /// The folded IRC nicks of the gateway's own connections (never read as people).
+    ours: HashSet<String>,
+    out_tx: mpsc::Sender<(String, LinkEvent)>,
+    /// The gateway's own occupant of the mapped rooms.
+    observer: Option<Session>,
+    state: State,
+    puppets: Arc<Endpoint>,
+    service: LinkConnection,
+    me: String,
+    people: HashMap<String, Puppet>,
+}
+
+impl Inbound {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<LinkEvent>,
+        mut outbound: mpsc::Receiver<(String, LinkEvent)>,
+    ) {
+        let mut room_events = self.observe().await;
+        loop {
+            tokio::select! {
+                e = events.recv() => match e {
+                    Some(LinkEvent::Registered { nick, .. }) => self.me = nick,
+                    Some(LinkEvent::NickChanged(n)) => self.me = n,
+                    Some(LinkEvent::Message(m)) => self.message(m).await,
+                    Some(LinkEvent::Lost { reason, .. }) => {
+                        tracing::warn!(network = %self.network.name, %reason, "link: service connection lost");
+                    }
+                    Some(LinkEvent::Closed) | None => break,
+                },
+                e = recv_room(&mut room_events) => match e {
+                    Some(e) => self.room_event(e),
+                    None => room_events = None,
+                },
+                Some((who, e)) = outbound.recv() => self.outbound_event(&who, e),
+            }
+        }
+        for (_, p) in self.people.drain() {
+            p.session.close().await;
+        }
+        for (_, o) in self.occupants.drain() {
+            o.conn.quit(None);
+        }
+        if let Some(s) = self.observer.take() {
+            s.close().await;
+        }
+    }
+
+    /// Whether a room nick is the gateway's own (its occupant, or a puppet in that room).
+    fn is_ours_in_room(&self, nick: &str, room: &BareJid) -> bool {
+        nick == self.network.service_nick
+            || self
+                .people
+                .get(&nick::fold(nick))
+                .is_some_and(|p| p.rooms.contains(room))
+    }
+
+    fn room_mapping(&self, room: &BareJid) -> Option<&Mapping> {
+        self.state
+            .mappings
+            .iter()
+            .find(|m| &m.room == room && m.network.as_ref() == Some(&self.network.name))
+    }
+
+    fn mapping(&self, channel: &str) -> Option<&Mapping> {
+        self.state
+            .mappings
+            .get(channel)
+            .filter(|m| m.network.as_ref() == Some(&self.network.name))
+    }
+
+    /// Whether an IRC nick is one of the gateway's own connections (the service nick or a
+    /// room occupant's): never read as a person of the network.
+    fn is_me(&self, nick: &str) -> bool {
+        nick::fold(nick) == nick::fold(&self.me) || self.ours.contains(&nick::fold(nick))
+    }
+
+    fn channel_of(&self, room: &BareJid) -> Option<String> {
+        self.state
+            .mappings
+            .iter()
+            .find(|m| &m.room == room && m.network.as_ref() == Some(&self.network.name))
+            .map(|m| m.channel.clone())
+    }
+
+    fn tell(&self, nick: &str, words: &str) {
+        if let Err(e) = self.service.notice(nick, words) {
+            tracing::warn!(%nick, error = %e, "link: cannot tell a refusal");
+        }
+    }
+
+    fn jid(&self, nick: &str) -> Option<BareJid> {
+        BareJid::new(&format!(
+            "{}@{}",
+            nick::fold(nick),
+            self.network.puppet_domain
+        ))
+        .ok()
+    }
+}
+
+async fn recv_room(rx: &mut Option<mpsc::Receiver<XmppEvent>>) -> Option<XmppEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

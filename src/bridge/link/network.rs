@@ -1,0 +1,234 @@
+//! Link mode's network side in: the network's people as occupants of their own, their lines
+//! through [`crossing::typed_message`], refusals answered by the service nick.
+
+use std::collections::HashSet;
+
+use jid::BareJid;
+
+use super::{Inbound, Puppet};
+use crate::bridge::crossing::{self, Person};
+use crate::irc::proto::message::Message;
+use crate::link::nick;
+use crate::xmpp::muc::History;
+use crate::xmpp::session::{IdentityMode, Session, SessionConfig};
+
+fn nick_of(m: &Message) -> &str {
+    m.source
+        .as_deref()
+        .and_then(|s| s.split('!').next())
+        .unwrap_or("")
+}
+
+impl Inbound {
+    pub(super) async fn message(&mut self, m: Message) {
+        let from = nick_of(&m).to_owned();
+        match m.verb.to_ascii_uppercase().as_str() {
+            "JOIN" if !self.is_me(&from) => {
+                if let Some(chan) = m.params.first() {
+                    self.enter(&from, chan).await;
+                }
+            }
+            "353" => {
+                // RPL_NAMREPLY: me, symbol, channel, names (with status prefixes).
+                if let (Some(chan), Some(names)) = (m.params.get(2), m.params.get(3)) {
+                    let chan = chan.clone();
+                    for n in names.split(' ').filter(|n| !n.is_empty()) {
+                        let n = n.trim_start_matches(['@', '+', '%', '~', '&']);
+                        if !self.is_me(n) {
+                            self.enter(n, &chan).await;
+                        }
+                    }
+                }
+            }
+            "PART" => {
+                if let Some(chan) = m.params.first() {
+                    self.leave(&from, chan).await;
+                }
+            }
+            "KICK" => {
+                if let (Some(chan), Some(who)) = (m.params.first(), m.params.get(1)) {
+                    let who = who.clone();
+                    self.leave(&who, chan).await;
+                }
+            }
+            "QUIT" => {
+                if let Some(p) = self.people.remove(&nick::fold(&from)) {
+                    p.session.close().await;
+                }
+            }
+            "NICK" if !self.is_me(&from) => {
+                if let Some(new) = m.params.first() {
+                    // The XMPP identity is the nick's: a new nick is a new occupant.
+                    let rooms: Vec<BareJid> = match self.people.remove(&nick::fold(&from)) {
+                        Some(p) => {
+                            let r = p.rooms.iter().cloned().collect();
+                            p.session.close().await;
+                            r
+                        }
+                        None => Vec::new(),
+                    };
+                    let new = new.clone();
+                    for room in rooms {
+                        if let Some(chan) = self.channel_of(&room) {
+                            self.enter(&new, &chan).await;
+                        }
+                    }
+                }
+            }
+            "PRIVMSG" | "NOTICE" if !self.is_me(&from) && !from.is_empty() => {
+                let (Some(target), Some(text)) = (m.params.first(), m.params.get(1)) else {
+                    return;
+                };
+                if !target.starts_with(['#', '&', '+', '!']) {
+                    if m.verb.eq_ignore_ascii_case("PRIVMSG") {
+                        self.tell(
+                            &from,
+                            "private messages do not cross the gateway in link mode yet",
+                        );
+                    }
+                    return;
+                }
+                let notice = m.verb.eq_ignore_ascii_case("NOTICE");
+                let (target, text) = (target.clone(), text.clone());
+                self.line(&from, &target, &text, notice).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// `nick` is in `channel`: their puppet is in its room. `false`: it could not be.
+    pub(super) async fn enter(&mut self, nick: &str, channel: &str) -> bool {
+        let Some(room) = self.mapping(channel).map(|m| m.room.clone()) else {
+            return false;
+        };
+        let key = nick::fold(nick);
+        if !self.people.contains_key(&key) {
+            let Some(jid) = self.jid(nick) else {
+                self.tell(
+                    nick,
+                    "your nick cannot be an XMPP address; you do not appear in the room",
+                );
+                return false;
+            };
+            let config =
+                SessionConfig::new(self.puppets.clone(), jid, IdentityMode::TrustedGateway);
+            match Session::start(config).await {
+                Ok((session, mut events)) => {
+                    // The room's side out is not built: what the room sends the puppet is read
+                    // and let go, so its session never stalls.
+                    tokio::spawn(async move { while events.recv().await.is_some() {} });
+                    self.people.insert(
+                        key.clone(),
+                        Puppet {
+                            session,
+                            rooms: HashSet::new(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(%nick, error = %e, "link: puppet login refused");
+                    self.tell(nick, &format!("you cannot appear in {channel}'s room: {e}"));
+                    return false;
+                }
+            }
+        }
+        let Some(p) = self.people.get_mut(&key) else {
+            return false;
+        };
+        if p.rooms.contains(&room) {
+            return true;
+        }
+        match p
+            .session
+            .join(
+                &room,
+                nick,
+                History {
+                    max_stanzas: Some(0),
+                    since: None,
+                },
+            )
+            .await
+        {
+            Ok(_) => {
+                p.rooms.insert(room);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(%nick, %room, error = %e, "link: puppet join refused");
+                self.tell(nick, &format!("you could not enter {channel}'s room: {e}"));
+                false
+            }
+        }
+    }
+
+    pub(super) async fn leave(&mut self, nick: &str, channel: &str) {
+        let Some(room) = self.mapping(channel).map(|m| m.room.clone()) else {
+            return;
+        };
+        let key = nick::fold(nick);
+        let Some(p) = self.people.get_mut(&key) else {
+            return;
+        };
+        if p.rooms.remove(&room) {
+            p.session.leave(&room, None).await;
+        }
+        if p.rooms.is_empty()
+            && let Some(p) = self.people.remove(&key)
+        {
+            p.session.close().await;
+        }
+    }
+
+    /// A line typed in a mapped channel: decided, then sent by the typist's puppet, or refused
+    /// to them in words.
+    pub(super) async fn line(&mut self, nick: &str, channel: &str, text: &str, notice: bool) {
+        let Some(mapping) = self.mapping(channel).cloned() else {
+            return;
+        };
+        if !self.enter(nick, channel).await {
+            self.tell(nick, &format!("your line did not reach {channel}'s room"));
+            return;
+        }
+        let (action, text) = match text.strip_prefix("\u{1}ACTION ") {
+            Some(rest) => (true, rest.trim_end_matches('\u{1}')),
+            None if text.starts_with('\u{1}') => {
+                self.tell(nick, "CTCP requests do not cross the gateway");
+                return;
+            }
+            None => (false, text),
+        };
+        let jid = self.jid(nick).map(|j| j.to_string()).unwrap_or_default();
+        let from = Person {
+            account: nick,
+            jid: &jid,
+            clearance: &self.network.accreditation,
+        };
+        let origin = crate::xmpp::session::origin_id();
+        let decided = crossing::typed_message(
+            &self.state,
+            from,
+            &mapping.room,
+            &mapping,
+            false,
+            text,
+            action,
+            notice,
+            origin,
+        );
+        match decided {
+            Ok(out) => {
+                let Some(p) = self.people.get(&nick::fold(nick)) else {
+                    return;
+                };
+                if let Err(e) = p.session.send_groupchat(&mapping.room, &out.message).await {
+                    self.tell(
+                        nick,
+                        &format!("your line did not reach {channel}'s room: {e}"),
+                    );
+                }
+            }
+            Err((_, words)) => self.tell(nick, &format!("{channel}: {words}")),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Link mode's room side out: the gateway's own occupant reads each mapped room, and every
+//! other occupant gets an IRC connection of their own, their lines through
+//! [`crossing::body_to_irc`].
+
+use std::collections::HashSet;
+
+use jid::BareJid;
+use tokio::sync::mpsc;
+
+use super::{Inbound, Occupant};
+use crate::audit::Direction;
+use crate::bridge::crossing::{self, Person};
+use crate::link::{LinkConfig, LinkConnection, LinkEvent, nick};
+use crate::xmpp::muc::History;
+use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
+
+impl Inbound {
+    /// The gateway's own occupant in every mapped room; `None` when it cannot be there (then
+    /// nothing goes out: fail closed, logged).
+    pub(super) async fn observe(&mut self) -> Option<mpsc::Receiver<XmppEvent>> {
+        let jid = self.jid(&self.network.service_nick)?;
+        let config = SessionConfig::new(self.puppets.clone(), jid, IdentityMode::TrustedGateway);
+        let (session, events) = match Session::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(network = %self.network.name, error = %e, "link: the gateway's occupant cannot log in; nothing goes out to IRC");
+                return None;
+            }
+        };
+        let rooms: Vec<(BareJid, String)> = self
+            .state
+            .mappings
+            .iter()
+            .filter(|m| m.network.as_ref() == Some(&self.network.name))
+            .map(|m| (m.room.clone(), m.channel.clone()))
+            .collect();
+        let nick = self.network.service_nick.clone();
+        for (room, channel) in rooms {
+            match session
+                .join(
+                    &room,
+                    &nick,
+                    History {
+                        max_stanzas: Some(0),
+                        since: None,
+                    },
+                )
+                .await
+            {
+                Ok(joined) => {
+                    for o in joined.occupants.values() {
+                        self.occupant_in(&o.nick, &room, &channel);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(%room, error = %e, "link: the gateway's occupant cannot join; nothing of this room goes out")
+                }
+            }
+        }
+        self.observer = Some(session);
+        Some(events)
+    }
+
+    /// A room occupant (not ours) is in `room`: their connection joins its channel.
+    pub(super) fn occupant_in(&mut self, room_nick: &str, room: &BareJid, channel: &str) {
+        if self.is_ours_in_room(room_nick, room) {
+            return;
+        }
+        let o = match self.occupants.get_mut(room_nick) {
+            Some(o) => o,
+            None => {
+                let wanted = nick::from_room_nick(
+                    &self.network.nick_template,
+                    room_nick,
+                    self.network.nick_length,
+                );
+                let mut cfg = LinkConfig::new(self.servers.clone(), &wanted);
+                cfg.max_nick_len = self.network.nick_length;
+                cfg.burst = self.network.burst;
+                cfg.interval = self.network.interval;
+                if let crate::config::network::NetworkAuth::Password(p) = &self.network.auth {
+                    cfg.auth = crate::link::Auth::Password(p.clone());
+                }
+                let (conn, mut events) = LinkConnection::start(cfg);
+                let tx = self.out_tx.clone();
+                let who = room_nick.to_owned();
+                tokio::spawn(async move {
+                    while let Some(e) = events.recv().await {
+                        // Only what the task needs: nicks (to know its own) and losses.
+                        if matches!(e, LinkEvent::Message(_)) {
+                            continue;
+                        }
+                        if tx.send((who.clone(), e)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                self.occupants
+                    .entry(room_nick.to_owned())
+                    .or_insert(Occupant {
+                        conn,
+                        irc_nick: String::new(),
+                        rooms: HashSet::new(),
+                    })
+            }
+        };
+        if o.rooms.insert(room.clone())
+            && let Err(e) = o.conn.join(channel)
+        {
+            tracing::warn!(nick = %room_nick, %channel, error = %e, "link: cannot join");
+        }
+    }
+
+    pub(super) fn outbound_event(&mut self, who: &str, e: LinkEvent) {
+        let Some(o) = self.occupants.get_mut(who) else {
+            return;
+        };
+        match e {
+            LinkEvent::Registered { nick, .. } | LinkEvent::NickChanged(nick) => {
+                self.ours.remove(&nick::fold(&o.irc_nick));
+                self.ours.insert(nick::fold(&nick));
+                o.irc_nick = nick;
+            }
+            LinkEvent::Lost {
+                reason,
+                unconfirmed,
+                ..
+            } => {
+                tracing::warn!(nick = %who, %reason, unconfirmed = unconfirmed.len(), "link: an occupant's connection was lost");
+            }
+            LinkEvent::Message(_) | LinkEvent::Closed => {}
+        }
+    }
+
+    pub(super) fn room_event(&mut self, e: XmppEvent) {
+        match e {
+            XmppEvent::OccupantJoined { room, occupant } => {
+                if let Some(channel) = self.channel_of(&room) {
+                    self.occupant_in(&occupant.nick, &room, &channel);
+                }
+            }
+            XmppEvent::OccupantLeft { room, nick, .. } => {
+                let Some(channel) = self.channel_of(&room) else {
+                    return;
+                };
+                let Some(o) = self.occupants.get_mut(&nick) else {
+                    return;
+                };
+                if o.rooms.remove(&room) {
+                    let _ = o.conn.part(&channel, None);
+                }
+                if o.rooms.is_empty()
+                    && let Some(o) = self.occupants.remove(&nick)
+                {
+                    self.ours.remove(&nick::fold(&o.irc_nick));
+                    o.conn.quit(None);
+                }
+            }
+            XmppEvent::Groupchat {
+                room,
+                nick: Some(nick),
+                message,
+            } => {
+                if self.is_ours_in_room(&nick, &room) || message.delay.is_some() {
+                    return;
+                }
+                let (Some(mapping), Some(body)) =
+                    (self.room_mapping(&room).cloned(), message.body.clone())
+                else {
+                    return;
+                };
+                self.occupant_in(&nick, &room, &mapping.channel);
+                let to = Person {
+                    account: &nick,
+                    jid: "",
+                    clearance: &self.network.accreditation,
+                };
+                // Withheld lines are audited by the decision itself.
+                let Ok(out) = crossing::body_to_irc(
+                    &self.state,
+                    to,
+                    Direction::XmppToIrc,
+                    &room,
+                    &mapping,
+                    &message,
+                    &body,
+                ) else {
+                    return;
+                };
+                if let Some(o) = self.occupants.get(&nick)
+                    && let Err(e) = o.conn.say(&mapping.channel, &out.lines, out.action)
+                {
+                    tracing::warn!(%nick, channel = %mapping.channel, error = %e, "link: a room line could not be queued for IRC");
+                }
+            }
+            _ => {}
+        }
+    }
+}
