@@ -112,11 +112,9 @@ pub fn run(config: &Path) -> Result<bool> {
                 _ = hup.recv() => {
                     // Reload policy, users and mappings atomically: a bad file keeps the old state.
                     match gateway::load(&g.path) {
-                        Ok(new) if link_mode_not_runnable(&new).is_some() => tracing::error!(
-                            problems = %link_mode_not_runnable(&new).unwrap_or_default(),
-                            "reload refused; keeping the old configuration"
-                        ),
-                        Ok(new) => {
+                        Ok(new) => if let Some(why) = link_mode_not_runnable(&new) {
+                            tracing::error!(problems = %why, "reload refused; keeping the old configuration");
+                        } else {
                             // Said plainly: what a reload does not apply.
                             let waiting = started_with.changed(&new.start_only());
                             if !waiting.is_empty() {

@@ -270,7 +270,7 @@ pub(super) fn load(
             );
         }
         let nick_length = *n.nick_length.get_ref();
-        if !(9..=names::NICKLEN.max(64)).contains(&nick_length) {
+        if !(9..=64).contains(&nick_length) {
             bad(
                 n.nick_length.span().start,
                 format!("{here}: nick_length must be from 9 to 64, not {nick_length}"),

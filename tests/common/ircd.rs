@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -66,18 +65,13 @@ impl Ircd {
 
     /// The server, over TLS, as the gateway's link reaches it.
     pub fn tls_server(&self) -> Server {
-        let roots = labelgate::xmpp::tls::load_roots(&self.dir.join("pki/ca.crt")).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let config =
+            labelgate::xmpp::tls::client_config_from_files(&self.dir.join("pki/ca.crt"), None)
+                .unwrap();
         Server {
             address: SocketAddr::from(([127, 0, 0, 1], self.port + 1)),
             tls: Some(ServerTls {
-                config: Arc::new(config),
+                config,
                 name: rustls::pki_types::ServerName::try_from("localhost").unwrap(),
             }),
         }

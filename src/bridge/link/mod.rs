@@ -60,14 +60,8 @@ impl LinkInbound {
         mappings: Arc<Mappings>,
         puppets: Arc<Endpoint>,
     ) -> LinkInbound {
-        let mut cfg = LinkConfig::new(servers.clone(), &network.service_nick);
-        cfg.max_nick_len = network.nick_length;
-        cfg.burst = network.burst;
-        cfg.interval = network.interval;
-        if let crate::config::network::NetworkAuth::Password(p) = &network.auth {
-            cfg.auth = crate::link::Auth::Password(p.clone());
-        }
-        let (service, events) = LinkConnection::start(cfg);
+        let (service, events) =
+            LinkConnection::start(link_config(&network, &servers, &network.service_nick));
         for m in mappings
             .iter()
             .filter(|m| m.network.as_ref() == Some(&network.name))
@@ -202,11 +196,7 @@ impl Inbound {
     }
 
     fn channel_of(&self, room: &BareJid) -> Option<String> {
-        self.state
-            .mappings
-            .iter()
-            .find(|m| &m.room == room && m.network.as_ref() == Some(&self.network.name))
-            .map(|m| m.channel.clone())
+        self.room_mapping(room).map(|m| m.channel.clone())
     }
 
     fn tell(&self, nick: &str, words: &str) {
@@ -223,6 +213,19 @@ impl Inbound {
         ))
         .ok()
     }
+}
+
+/// A connection of the gateway to `network` under `nick`, with the network's limits and
+/// authentication.
+fn link_config(network: &IrcNetwork, servers: &[Server], nick: &str) -> LinkConfig {
+    let mut cfg = LinkConfig::new(servers.to_vec(), nick);
+    cfg.max_nick_len = network.nick_length;
+    cfg.burst = network.burst;
+    cfg.interval = network.interval;
+    if let crate::config::network::NetworkAuth::Password(p) = &network.auth {
+        cfg.auth = crate::link::Auth::Password(p.clone());
+    }
+    cfg
 }
 
 async fn recv_room(rx: &mut Option<mpsc::Receiver<XmppEvent>>) -> Option<XmppEvent> {

@@ -127,7 +127,8 @@ impl Inbound {
                 }
                 Err(e) => {
                     tracing::warn!(%nick, error = %e, "link: puppet login refused");
-                    self.tell(nick, &format!("you cannot appear in {channel}'s room: {e}"));
+                    // The details are the gateway's own (certificates, the XMPP server): logged, not told.
+                    self.tell(nick, &format!("you cannot appear in {channel}'s room: the gateway could not log you in to XMPP"));
                     return false;
                 }
             }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::{Inbound, Occupant};
 use crate::audit::Direction;
 use crate::bridge::crossing::{self, Person};
-use crate::link::{LinkConfig, LinkConnection, LinkEvent, nick};
+use crate::link::{LinkConnection, LinkEvent, nick};
 use crate::xmpp::muc::History;
 use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
 
@@ -74,14 +74,11 @@ impl Inbound {
                     room_nick,
                     self.network.nick_length,
                 );
-                let mut cfg = LinkConfig::new(self.servers.clone(), &wanted);
-                cfg.max_nick_len = self.network.nick_length;
-                cfg.burst = self.network.burst;
-                cfg.interval = self.network.interval;
-                if let crate::config::network::NetworkAuth::Password(p) = &self.network.auth {
-                    cfg.auth = crate::link::Auth::Password(p.clone());
-                }
-                let (conn, mut events) = LinkConnection::start(cfg);
+                let (conn, mut events) = LinkConnection::start(super::link_config(
+                    &self.network,
+                    &self.servers,
+                    &wanted,
+                ));
                 let tx = self.out_tx.clone();
                 let who = room_nick.to_owned();
                 tokio::spawn(async move {
