@@ -353,9 +353,7 @@ fn check(config: &Path) -> Result<bool> {
             out!("policy {shown}: markings read like `{example}`");
             let networks = match g.networks.len() {
                 0 => String::new(),
-                n => format!(
-                    ", {n} IRC network(s) for link mode (checked; link mode does not run yet)"
-                ),
+                n => format!(", {n} IRC network(s) for link mode"),
             };
             out!(
                 "{}: ok — policy {shown} ({} {}), {} users, {} channel mappings, {} listeners{networks}",

@@ -221,7 +221,8 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
         format!(
             "\n[[irc_network]]\nname = \"opsnet\"\nservers = [\"127.0.0.1:26667\"]\ntls = true\n\
              tls_name = \"localhost\"\nca_file = \"pki/ca.crt\"\naccreditation = \"{accreditation}\"\n\
-             puppet_domain = \"opsnet.labelgate.test\"\n{extra}"
+             puppet_domain = \"opsnet.labelgate.test\"\npuppet_certificate = \"pki/puppets.crt\"\n\
+             puppet_key = \"pki/puppets.key\"\n{extra}"
         )
     };
     let append = |path: &Path, text: &str| {
@@ -237,18 +238,8 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
     let (code, out, err) = check(&g);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains(
-            "2 listeners, 1 IRC network(s) for link mode (checked; link mode does not run yet)"
-        ),
+        out.contains("2 listeners, 1 IRC network(s) for link mode"),
         "{out}"
-    );
-    // Checked, but not run yet: the gateway refuses to start rather than serve #ops from its
-    // own IRC server.
-    let (code, _, err) = support::labelgate(["run".as_ref(), "--config".as_ref(), g.as_os_str()]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("link mode (mappings on an [[irc_network]]: #ops) is checked but cannot run yet; not starting"),
-        "{err}"
     );
 
     // A ceiling above the accreditation: refused at the mapping's line.
@@ -288,7 +279,7 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
         &g,
         "\n[[irc_network]]\nname = \"bad net\"\nservers = [\"192.0.2.1:6667\", \"nowhere\"]\ntls = false\n\
          auth = \"sasl-external\"\naccreditation = \"SECRET, MARTIAN\"\npuppet_domain = \"a@b\"\n\
-         nick_length = 4\n",
+         nick_length = 4\npuppet_certificate = \"pki/nobody.crt\"\npuppet_key = \"pki/puppets.key\"\n",
     );
     let (code, _, err) = check(&g);
     assert_eq!(code, 1);
@@ -307,8 +298,10 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
         ),
         (7, "`a@b` is not an XMPP domain"),
         (8, "nick_length must be from 9 to 64"),
+        (9, "puppet_certificate "),
     ] {
         let want = format!("{}: {words}", at(line));
         assert!(err.contains(&want), "missing {want:?} in\n{err}");
     }
+    assert!(err.contains("pki/nobody.crt does not exist"), "{err}");
 }

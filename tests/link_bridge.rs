@@ -85,6 +85,8 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         accreditation: Clearance::parse(p, accreditation).unwrap(),
         accreditation_text: accreditation.into(),
         puppet_domain: "irc.labelgate.test".into(),
+        puppet_certificate: PathBuf::new(),
+        puppet_key: PathBuf::new(),
         service_nick: "labelgate".into(),
         line: 1,
     };
@@ -305,7 +307,10 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         _ => None,
     })
     .await;
-    link.close();
+    assert!(
+        link.close(Duration::from_secs(10)).await,
+        "the link closes in time"
+    );
     carol.close().await;
     net.stop();
 }

@@ -8,6 +8,8 @@
 mod common;
 #[path = "common/irc.rs"]
 mod irc;
+#[path = "common/ircd.rs"]
+mod ircd;
 #[path = "common/support.rs"]
 mod support;
 
@@ -49,6 +51,11 @@ struct Running {
 
 impl Running {
     async fn start(name: &str) -> Running {
+        Running::start_with(name, |_| {}).await
+    }
+
+    /// Starts it after `customise` has edited the copy (its folder given).
+    async fn start_with(name: &str, customise: impl FnOnce(&std::path::Path)) -> Running {
         let s = server();
         let root = env!("CARGO_MANIFEST_DIR");
         let dir = support::demo_copy(name);
@@ -85,6 +92,7 @@ impl Running {
             "key = \"pki/gateway.key\"",
             &format!("key = \"{}\"", s.pki("gateway.key").display()),
         );
+        customise(&dir);
 
         let mut child = Command::new(env!("CARGO_BIN_EXE_labelgate"))
             .args(["run", "--config"])
@@ -165,12 +173,25 @@ impl Running {
     }
 
     /// SIGTERM, and the exit status.
-    async fn stop(mut self) -> std::process::ExitStatus {
+    async fn stop(self) -> std::process::ExitStatus {
         self.signal("-TERM");
-        tokio::task::spawn_blocking(move || self.child.wait())
-            .await
-            .unwrap()
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            let mut me = self;
+            me.child.wait()
+        })
+        .await
+        .unwrap()
+        .unwrap()
+    }
+}
+
+/// A test that fails leaves no gateway running (it would hold its ports and nicks).
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -341,4 +362,159 @@ async fn sighup_reloads_policy_users_and_mappings() {
     let status = gw.stop().await;
     assert!(status.success(), "{status}");
     carol.close().await;
+}
+
+/// Link mode from the gateway file: `labelgate run` with an `[[irc_network]]` (ngIRCd over TLS)
+/// and `#ops` mapped on it links the channel and the room both ways — through the binary, as
+/// an operator runs it. The gateway's own IRC server does not serve the linked channel. SIGHUP
+/// with the mapping moved back to the gateway's own server leaves the network's channel (the
+/// room's people leave the room) and serves it locally; SIGTERM takes every connection of the
+/// gateway off the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // carol is an XMPP client of the room: she labels her own line
+async fn link_mode_runs_from_the_gateway_file() {
+    use ::irc::proto::Command as IrcCommand;
+    let net = ircd::Ircd::start("test-ngircd-run", 26682);
+    let s = server();
+    let ca = net.dir.join("pki/ca.crt");
+    let mut gw = Running::start_with("test-run-link", |dir| {
+        let g = dir.join("gateway.toml");
+        let mut t = std::fs::read_to_string(&g).unwrap();
+        t.push_str(&format!(
+            "\n[[irc_network]]\nname = \"testnet\"\nservers = [\"127.0.0.1:{}\"]\ntls = true\n\
+             tls_name = \"localhost\"\nca_file = \"{}\"\naccreditation = \"SECRET, National Caveats:*\"\n\
+             puppet_domain = \"irc.labelgate.test\"\npuppet_certificate = \"{}\"\npuppet_key = \"{}\"\n\
+             interval_ms = 50\nburst = 10\n",
+            net.port + 1,
+            ca.display(),
+            s.pki("puppets.crt").display(),
+            s.pki("puppets.key").display(),
+        ));
+        std::fs::write(&g, t).unwrap();
+        edit(
+            &dir.join("mappings/demo.toml"),
+            "irc = \"#ops\"",
+            "irc = \"#ops\"\nnetwork = \"testnet\"",
+        );
+    })
+    .await;
+    let started = gw.logged("labelgate started").await;
+    assert!(started.contains("irc_networks=1"), "{started}");
+    let pol = support::demo_policies();
+
+    // carol in the room, dave on the network: each sees the other, labelled.
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let (carol, mut carol_rx) = session(&unique("xmppcarol")).await;
+    carol
+        .join(&gw.ops, "carol", History::default())
+        .await
+        .unwrap();
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol on IRC",
+    )
+    .await;
+    dave.client
+        .send_privmsg("#ops", "[SECRET] from the network")
+        .unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("dave") => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] from the network"));
+    assert_eq!(
+        m.label.clone().unwrap().unwrap().label,
+        LabelPayload::Ess(pol.primary().parse_marking("SECRET").unwrap())
+    );
+    let l = pol.primary().parse_marking("SECRET").unwrap();
+    let out = labelgate::xmpp::muc::OutgoingMessage {
+        body: "from the room".into(),
+        label: Some(labelgate::label::xep0258::SecurityLabel {
+            display: Some(pol.primary().display_marking(&l).unwrap()),
+            label: LabelPayload::Ess(l),
+            equivalents: vec![],
+        }),
+        origin_id: labelgate::xmpp::session::origin_id(),
+        notice: false,
+    };
+    carol
+        .send_groupchat(&gw.ops, &labelgate::internal::peer_cleared(out))
+        .await
+        .unwrap();
+    assert_eq!(
+        dave.privmsgs("carol", "#ops", 1).await,
+        ["[DEMO-UK SECRET] from the room"]
+    );
+
+    // The gateway's own IRC server does not serve the linked channel.
+    let mut alice = irc::Raw::login(gw.addr, "alice", "alice", "alice-demo").await;
+    alice.send("JOIN #ops").await;
+    let refused = alice.until(" 403 ").await;
+    assert!(refused.contains("#ops"), "{refused}");
+
+    // SIGHUP with #ops back on the gateway's own server: the link leaves the channel and the
+    // room (dave's occupant goes), and alice can join it here.
+    edit(
+        &gw.mappings.join("demo.toml"),
+        "irc = \"#ops\"\nnetwork = \"testnet\"",
+        "irc = \"#ops\"",
+    );
+    gw.signal("-HUP");
+    gw.logged("reloaded policy, mappings and users").await;
+    let part = dave
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("labelgate")
+                    && matches!(m.command, IrcCommand::PART(..))
+            },
+            "the service nick leaving",
+        )
+        .await;
+    assert!(
+        matches!(&part.command, IrcCommand::PART(c, Some(why)) if c == "#ops" && why == "no longer gatewayed"),
+        "{part:?}"
+    );
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantLeft { nick, .. } if nick == "dave" => Some(()),
+        _ => None,
+    })
+    .await;
+    alice.send("JOIN #ops").await;
+    alice.until(" 366 ").await;
+
+    // SIGTERM: the gateway quits the network and exits cleanly.
+    let status = gw.stop().await;
+    assert!(status.success(), "{status}");
+    // (The service nick shares no channel with dave any more: ask the network whether it is
+    // still on.)
+    let mut gone = false;
+    for _ in 0..25 {
+        dave.client
+            .send(IrcCommand::ISON(vec!["labelgate".into(), "carol".into()]))
+            .unwrap();
+        let ison = dave
+            .wait_for(
+                |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == ::irc::proto::Response::RPL_ISON),
+                "ISON",
+            )
+            .await;
+        let IrcCommand::Response(_, params) = ison.command else {
+            unreachable!()
+        };
+        if params.last().is_none_or(|l| l.trim().is_empty()) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        gone,
+        "the gateway's connections are still on the network after SIGTERM"
+    );
+    carol.close().await;
+    net.stop();
 }

@@ -113,10 +113,12 @@ pub struct Bridge {
 
 impl Bridge {
     /// A bridge deciding through `gate`, serving `mappings`, logging users in as `identity`.
+    /// Only the mappings of the gateway's own IRC server are kept: a channel on an existing
+    /// network (link mode) is never a channel of this server, whatever is passed here.
     pub fn new(gate: Gate, mappings: Mappings, identity: Identity) -> Bridge {
         let state = State {
             gate,
-            mappings: Arc::new(mappings),
+            mappings: Arc::new(mappings.own_server()),
             users: None,
         };
         Bridge {
@@ -137,7 +139,7 @@ impl Bridge {
     pub fn reload(&self, policies: Arc<PolicySet>, mappings: Mappings, users: Arc<Users>) {
         self.replace(|old| State {
             gate: old.gate.with_policies(policies),
-            mappings: Arc::new(mappings),
+            mappings: Arc::new(mappings.own_server()),
             users: Some(users),
         });
     }
@@ -146,7 +148,7 @@ impl Bridge {
     pub fn reload_mappings(&self, mappings: Mappings) {
         self.replace(|old| State {
             gate: old.gate.clone(),
-            mappings: Arc::new(mappings),
+            mappings: Arc::new(mappings.own_server()),
             users: old.users.clone(),
         });
     }

@@ -220,9 +220,10 @@ pub struct Gateway {
 }
 
 /// The settings a running gateway took at start and keeps until restarted: a reload (SIGHUP)
-/// applies policy, users and mappings only.
-#[derive(Debug, Clone, PartialEq)]
+/// applies policy, users and mappings only (and each network's accreditation).
+#[derive(Debug, Clone)]
 pub struct StartOnly {
+    networks: Vec<IrcNetwork>,
     irc: IrcConfig,
     listen: Vec<Listen>,
     irc_tls: Option<IrcTls>,
@@ -235,6 +236,15 @@ impl StartOnly {
     /// The names of the settings that differ in `new` (they wait for a restart).
     pub fn changed(&self, new: &StartOnly) -> Vec<&'static str> {
         let mut out = Vec::new();
+        if self.networks.len() != new.networks.len()
+            || self
+                .networks
+                .iter()
+                .zip(&new.networks)
+                .any(|(a, b)| !a.same_connection(b))
+        {
+            out.push("[[irc_network]] (other than accreditation)");
+        }
         if self.irc != new.irc {
             out.push("[irc]");
         }
@@ -261,6 +271,7 @@ impl Gateway {
     /// What of this configuration only a restart applies.
     pub fn start_only(&self) -> StartOnly {
         StartOnly {
+            networks: self.networks.clone(),
             irc: self.irc.clone(),
             listen: self.listen.clone(),
             irc_tls: self.irc_tls.clone(),

@@ -461,6 +461,28 @@ impl Mappings {
         }
     }
 
+    /// The mappings of the gateway's own IRC server (those that name no network): all a
+    /// server-mode bridge may ever serve.
+    pub fn own_server(&self) -> Mappings {
+        self.only(|m| m.network.is_none())
+    }
+
+    /// The mappings of channels on the network `name` (link mode).
+    pub fn on_network(&self, name: &str) -> Mappings {
+        self.only(|m| m.network.as_deref() == Some(name))
+    }
+
+    fn only(&self, keep: impl Fn(&Mapping) -> bool) -> Mappings {
+        Mappings {
+            by_channel: self
+                .by_channel
+                .iter()
+                .filter(|(_, m)| keep(m))
+                .map(|(k, m)| (k.clone(), m.clone()))
+                .collect(),
+        }
+    }
+
     /// The mapping of a channel.
     pub fn get(&self, channel: &str) -> Option<&Mapping> {
         self.by_channel.get(&names::fold(channel))

@@ -17,6 +17,8 @@
 //! interval_ms = 500                                # then one per interval
 //! accreditation = "SECRET, UK"                     # clearance syntax
 //! puppet_domain = "opsnet.labelgate.test"          # XMPP domain of the network's people
+//! puppet_certificate = "pki/puppets.crt"           # names that domain (xmppAddr), for
+//! puppet_key = "pki/puppets.key"                   #   SASL EXTERNAL as any of its people
 //! service_nick = "labelgate"                       # the gateway's own nick there
 //! ```
 
@@ -52,6 +54,8 @@ pub(super) struct RawNetwork {
     interval_ms: Spanned<u64>,
     accreditation: Spanned<String>,
     puppet_domain: Spanned<String>,
+    puppet_certificate: Spanned<String>,
+    puppet_key: Spanned<String>,
     #[serde(default = "service")]
     service_nick: Spanned<String>,
 }
@@ -120,10 +124,56 @@ pub struct IrcNetwork {
     pub accreditation_text: String,
     /// The XMPP domain its people appear under.
     pub puppet_domain: String,
+    /// The certificate (and key) that logs them in to the XMPP server with SASL EXTERNAL: its
+    /// only xmppAddr is the bare puppet domain.
+    pub puppet_certificate: PathBuf,
+    /// Its key.
+    pub puppet_key: PathBuf,
     /// The gateway's own nick on it.
     pub service_nick: String,
     /// Where it was defined (line).
     pub line: usize,
+}
+
+impl IrcNetwork {
+    /// Whether `other` connects the same way (servers, TLS, authentication, nicks, pacing,
+    /// puppet identity): what only a restart changes. The accreditation is not among them — a
+    /// reload applies it at once.
+    pub fn same_connection(&self, other: &IrcNetwork) -> bool {
+        (
+            &self.name,
+            &self.servers,
+            self.tls,
+            &self.tls_name,
+            &self.ca_file,
+            &self.auth,
+            &self.nick_template,
+            self.nick_length,
+            self.burst,
+            self.interval,
+        ) == (
+            &other.name,
+            &other.servers,
+            other.tls,
+            &other.tls_name,
+            &other.ca_file,
+            &other.auth,
+            &other.nick_template,
+            other.nick_length,
+            other.burst,
+            other.interval,
+        ) && (
+            &self.puppet_domain,
+            &self.puppet_certificate,
+            &self.puppet_key,
+            &self.service_nick,
+        ) == (
+            &other.puppet_domain,
+            &other.puppet_certificate,
+            &other.puppet_key,
+            &other.service_nick,
+        )
+    }
 }
 
 /// Validates the networks of `file` (whose text is `text`, folder `base`) under `policy`.
@@ -307,6 +357,18 @@ pub(super) fn load(
                 format!("{here}: `{puppet_domain}` is not an XMPP domain"),
             );
         }
+        let mut exists = |s: &Spanned<String>, what: &str| {
+            let p = base.join(s.get_ref());
+            if !p.exists() {
+                bad(
+                    s.span().start,
+                    format!("{here}: {what} {} does not exist", p.display()),
+                );
+            }
+            p
+        };
+        let puppet_certificate = exists(&n.puppet_certificate, "puppet_certificate");
+        let puppet_key = exists(&n.puppet_key, "puppet_key");
         let service_nick = n.service_nick.get_ref().clone();
         if !names::valid_nick(&service_nick) || service_nick.len() > nick_length {
             bad(
@@ -331,6 +393,8 @@ pub(super) fn load(
             accreditation_text: n.accreditation.get_ref().clone(),
             accreditation,
             puppet_domain,
+            puppet_certificate,
+            puppet_key,
             service_nick,
             line: super::users::line_of(text, n.name.span().start),
         });

@@ -44,9 +44,19 @@ use crate::xmpp::connect::Endpoint;
 use crate::xmpp::session::Session;
 use crate::xmpp::session::XmppEvent;
 
-/// A running network link (ends when dropped with [`LinkInbound::close`]).
+/// A running network link (ended by [`LinkInbound::close`]).
 pub struct LinkInbound {
     service: LinkConnection,
+    control: mpsc::UnboundedSender<Reload>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What a reload hands a running link: the new gate and mappings, and the network's
+/// accreditation as the file now says.
+struct Reload {
+    gate: Gate,
+    mappings: Arc<Mappings>,
+    accreditation: crate::label::Clearance,
 }
 
 impl LinkInbound {
@@ -76,6 +86,7 @@ impl LinkInbound {
             users: None,
         };
         let (out_tx, out_rx) = mpsc::channel(256);
+        let (control, control_rx) = mpsc::unbounded_channel();
         let task = Inbound {
             servers,
             network,
@@ -89,13 +100,34 @@ impl LinkInbound {
             out_tx,
             observer: None,
         };
-        tokio::spawn(task.run(events, out_rx));
-        LinkInbound { service }
+        let task = tokio::spawn(task.run(events, out_rx, control_rx));
+        LinkInbound {
+            service,
+            control,
+            task,
+        }
     }
 
-    /// Quits the network (the puppets leave their rooms as the task ends).
-    pub fn close(&self) {
+    /// Applies a reload at once: decisions from now on use `gate`'s policies, `mappings` and
+    /// the network's new accreditation (`network`, whose connection settings only a restart
+    /// changes); channels no longer mapped (or mapped to another room) are left on both sides,
+    /// new ones joined.
+    pub fn reload(&self, gate: Gate, mappings: Arc<Mappings>, network: &IrcNetwork) {
+        let r = Reload {
+            gate,
+            mappings,
+            accreditation: network.accreditation.clone(),
+        };
+        if self.control.send(r).is_err() {
+            tracing::error!(network = %network.name, "link: the reload found the link ended");
+        }
+    }
+
+    /// Quits the network and waits, at most `within`, for the puppets, the room occupants'
+    /// connections and the gateway's own occupant to leave; `false` if they had not.
+    pub async fn close(self, within: std::time::Duration) -> bool {
         self.service.quit(Some("gateway shutting down"));
+        tokio::time::timeout(within, self.task).await.is_ok()
     }
 }
 
@@ -135,10 +167,12 @@ impl Inbound {
         mut self,
         mut events: mpsc::Receiver<LinkEvent>,
         mut outbound: mpsc::Receiver<(String, LinkEvent)>,
+        mut control: mpsc::UnboundedReceiver<Reload>,
     ) {
         let mut room_events = self.observe().await;
         loop {
             tokio::select! {
+                Some(r) = control.recv() => self.reload(r).await,
                 e = events.recv() => match e {
                     Some(LinkEvent::Registered { nick, .. }) => self.me = nick,
                     Some(LinkEvent::NickChanged(n)) => self.me = n,
@@ -163,6 +197,86 @@ impl Inbound {
         }
         if let Some(s) = self.observer.take() {
             s.close().await;
+        }
+    }
+
+    /// The channels of this network and their rooms, by folded channel name.
+    fn linked(&self) -> HashMap<String, (String, BareJid)> {
+        self.state
+            .mappings
+            .iter()
+            .filter(|m| m.network.as_ref() == Some(&self.network.name))
+            .map(|m| (nick::fold(&m.channel), (m.channel.clone(), m.room.clone())))
+            .collect()
+    }
+
+    /// A reload: the new state at once; the channels whose mapping went (or now names another
+    /// room) left on both sides; new ones joined.
+    async fn reload(&mut self, r: Reload) {
+        let before = self.linked();
+        self.state = State {
+            gate: r.gate,
+            mappings: r.mappings,
+            users: None,
+        };
+        self.network.accreditation = r.accreditation;
+        let after = self.linked();
+        for (key, (channel, room)) in &before {
+            if after.get(key).is_some_and(|(_, r)| r == room) {
+                continue;
+            }
+            tracing::info!(%channel, %room, "link: no longer mapped; leaving it");
+            if let Err(e) = self.service.part(channel, Some("no longer gatewayed")) {
+                tracing::warn!(%channel, error = %e, "link: cannot part");
+            }
+            self.unlink_room(channel, room).await;
+        }
+        for (key, (channel, room)) in &after {
+            if before.get(key).is_some_and(|(_, r)| r == room) {
+                continue;
+            }
+            tracing::info!(%channel, %room, "link: newly mapped; joining it");
+            if let Err(e) = self.service.join(channel) {
+                tracing::error!(%channel, error = %e, "link: cannot join");
+            }
+            self.observe_room(room, channel).await;
+        }
+    }
+
+    /// Everything of ours leaves `room` (and its `channel`): the network's people, the room
+    /// occupants' connections, the gateway's own occupant.
+    async fn unlink_room(&mut self, channel: &str, room: &BareJid) {
+        let mut gone = Vec::new();
+        for (key, p) in self.people.iter_mut() {
+            if p.rooms.remove(room) {
+                p.session.leave(room, None).await;
+            }
+            if p.rooms.is_empty() {
+                gone.push(key.clone());
+            }
+        }
+        for key in gone {
+            if let Some(p) = self.people.remove(&key) {
+                p.session.close().await;
+            }
+        }
+        let mut gone = Vec::new();
+        for (nick, o) in self.occupants.iter_mut() {
+            if o.rooms.remove(room) {
+                let _ = o.conn.part(channel, None);
+            }
+            if o.rooms.is_empty() {
+                gone.push(nick.clone());
+            }
+        }
+        for nick in gone {
+            if let Some(o) = self.occupants.remove(&nick) {
+                self.ours.remove(&nick::fold(&o.irc_nick));
+                o.conn.quit(None);
+            }
+        }
+        if let Some(s) = &self.observer {
+            s.leave(room, None).await;
         }
     }
 

@@ -27,38 +27,36 @@ impl Inbound {
                 return None;
             }
         };
-        let rooms: Vec<(BareJid, String)> = self
-            .state
-            .mappings
-            .iter()
-            .filter(|m| m.network.as_ref() == Some(&self.network.name))
-            .map(|m| (m.room.clone(), m.channel.clone()))
-            .collect();
-        let nick = self.network.service_nick.clone();
-        for (room, channel) in rooms {
-            match session
-                .join(
-                    &room,
-                    &nick,
-                    History {
-                        max_stanzas: Some(0),
-                        since: None,
-                    },
-                )
-                .await
-            {
-                Ok(joined) => {
-                    for o in joined.occupants.values() {
-                        self.occupant_in(&o.nick, &room, &channel);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(%room, error = %e, "link: the gateway's occupant cannot join; nothing of this room goes out")
+        self.observer = Some(session);
+        for (channel, room) in self.linked().into_values() {
+            self.observe_room(&room, &channel).await;
+        }
+        Some(events)
+    }
+
+    /// The gateway's own occupant enters `room`; the occupants it finds there get their
+    /// connections into `channel`.
+    pub(super) async fn observe_room(&mut self, room: &BareJid, channel: &str) {
+        let Some(session) = &self.observer else {
+            return;
+        };
+        let history = History {
+            max_stanzas: Some(0),
+            since: None,
+        };
+        match session
+            .join(room, &self.network.service_nick, history)
+            .await
+        {
+            Ok(joined) => {
+                for o in joined.occupants.values() {
+                    self.occupant_in(&o.nick, room, channel);
                 }
             }
+            Err(e) => {
+                tracing::error!(%room, error = %e, "link: the gateway's occupant cannot join; nothing of this room goes out")
+            }
         }
-        self.observer = Some(session);
-        Some(events)
     }
 
     /// A room occupant (not ours) is in `room`: their connection joins its channel.

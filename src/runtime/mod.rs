@@ -1,6 +1,9 @@
 //! The gateway's runtime: start every listener and the bridge from a checked configuration,
 //! reload policy, users and mappings on SIGHUP (all or nothing), and shut down on SIGTERM or
-//! SIGINT, telling IRC users and letting every XMPP session leave its rooms.
+//! SIGINT, telling IRC users and letting every XMPP session leave its rooms. Link mode's
+//! networks are in [`links`].
+
+mod links;
 
 use std::path::Path;
 
@@ -36,9 +39,6 @@ pub fn run(config: &Path) -> Result<bool> {
             );
         }
     };
-    if let Some(why) = link_mode_not_runnable(&g) {
-        bail!("{}: {why}; not starting", config.display());
-    }
     let started_with = g.start_only();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -70,15 +70,18 @@ pub fn run(config: &Path) -> Result<bool> {
                 response_timeout: std::time::Duration::from_secs(30),
             },
         });
+        let mut links = links::Links::start(&g.networks, &g.mappings, &g.xmpp.ca_file, &gate, &endpoint)?;
         let identity = match &g.xmpp.identity {
             XmppIdentity::TrustedGateway { .. } => Identity::TrustedGateway(endpoint),
             XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, dir: dir.clone() },
         };
         let mapping_count = g.mappings.len();
+        // The bridge keeps only the mappings of its own IRC server (link mappings never
+        // become channels of it).
         let bridge = Bridge::new(gate.clone(), g.mappings, identity);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = labelgate::irc::server::Shared::new(g.irc, g.users, Arc::new(bridge.clone()), stop_rx);
-        shared.set_audit(gate);
+        shared.set_audit(gate.clone());
         let irc_tls = match &g.irc_tls {
             Some(t) => Some(labelgate::irc::tls::server_config(&t.certificate, &t.key, t.request_client_certificate)?),
             None => None,
@@ -102,6 +105,7 @@ pub fn run(config: &Path) -> Result<bool> {
             policy = %policies.primary().name,
             equivalent_policies = g.policy_files.len().saturating_sub(1),
             mappings = mapping_count,
+            irc_networks = links.len(),
             users = shared.users().len(),
             "labelgate started"
         );
@@ -112,9 +116,7 @@ pub fn run(config: &Path) -> Result<bool> {
                 _ = hup.recv() => {
                     // Reload policy, users and mappings atomically: a bad file keeps the old state.
                     match gateway::load(&g.path) {
-                        Ok(new) => if let Some(why) = link_mode_not_runnable(&new) {
-                            tracing::error!(problems = %why, "reload refused; keeping the old configuration");
-                        } else {
+                        Ok(new) => {
                             // Said plainly: what a reload does not apply.
                             let waiting = started_with.changed(&new.start_only());
                             if !waiting.is_empty() {
@@ -132,7 +134,9 @@ pub fn run(config: &Path) -> Result<bool> {
                                 "reloaded policy, mappings and users"
                             );
                             shared.reload_users(users.clone());
-                            bridge.reload(Arc::new(new.policies), new.mappings, users);
+                            let policies = Arc::new(new.policies);
+                            links.reload(&new.networks, &new.mappings, &gate.with_policies(policies.clone()));
+                            bridge.reload(policies, new.mappings, users);
                         }
                         Err(e) => tracing::error!(problems = %e, "reload refused; keeping the old configuration"),
                     }
@@ -150,26 +154,7 @@ pub fn run(config: &Path) -> Result<bool> {
         } else {
             tracing::info!("every XMPP session closed");
         }
+        links.close(std::time::Duration::from_secs(8)).await;
         anyhow::Ok(true)
     })
-}
-
-/// Link mode is configured and checked but not run yet: a mapping that names an IRC network
-/// must never become a channel of this gateway's own IRC server instead (its room would be
-/// served to people the mapping did not mean), so such a configuration is refused whole.
-fn link_mode_not_runnable(g: &labelgate::config::gateway::Gateway) -> Option<String> {
-    let mut linked: Vec<&str> = g
-        .mappings
-        .iter()
-        .filter(|m| m.network.is_some())
-        .map(|m| m.channel.as_str())
-        .collect();
-    if linked.is_empty() {
-        return None;
-    }
-    linked.sort_unstable();
-    Some(format!(
-        "link mode (mappings on an [[irc_network]]: {}) is checked but cannot run yet",
-        linked.join(", ")
-    ))
 }
