@@ -70,7 +70,8 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
          clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
     );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping.clone())], &pol).unwrap();
+    let room_label = mappings.get("#ops").unwrap().room_label.clone();
     let network = IrcNetwork {
         name: "testnet".into(),
         servers: vec![],
@@ -147,6 +148,27 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
             .await
             .unwrap();
     }
+    // carol is told, privately in the room by the gateway's occupant, that her TOP SECRET
+    // line did not reach IRC: the gateway's words at the room's label, never her text.
+    let told = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Private {
+            room,
+            nick,
+            message,
+        } if room == &room_jid && nick == "labelgate" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        told.body.as_deref(),
+        Some(
+            "Your message did not reach IRC (#ops): its label is above what the channel may carry. Nobody on the IRC side saw it."
+        )
+    );
+    assert_eq!(
+        told.label.clone().unwrap().unwrap().label,
+        LabelPayload::Ess(room_label)
+    );
     let got = dave.privmsgs("carol", "#ops", 2).await;
     assert_eq!(
         got,

@@ -23,8 +23,11 @@
 //! **No loops.** Lines from the gateway's own connections are never read as the network's
 //! people; room messages from the gateway's own puppets are never sent out again.
 //!
-//! Not built yet (issue 14): telling an XMPP sender that a withheld line did not reach IRC,
-//! private messages, topics, reporting lines a lost connection could not confirm.
+//! A room line withheld from the network is answered, privately in the room, by the gateway's
+//! occupant ([`crossing::withheld_notice`](crate::bridge::crossing::withheld_notice)).
+//!
+//! Not built yet (issue 14): private messages, topics, reporting lines a lost connection could
+//! not confirm.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -183,7 +186,7 @@ impl Inbound {
                     Some(LinkEvent::Closed) | None => break,
                 },
                 e = recv_room(&mut room_events) => match e {
-                    Some(e) => self.room_event(e),
+                    Some(e) => self.room_event(e).await,
                     None => room_events = None,
                 },
                 Some((who, e)) = outbound.recv() => self.outbound_event(&who, e),

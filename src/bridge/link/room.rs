@@ -106,6 +106,38 @@ impl Inbound {
         }
     }
 
+    /// Tells `nick`, privately in `room`, that their line did not reach the channel.
+    async fn tell_withheld(
+        &self,
+        nick: &str,
+        room: &BareJid,
+        mapping: &crate::config::mappings::Mapping,
+        why: crate::metrics::Reason,
+    ) {
+        let to = Person {
+            account: nick,
+            jid: "",
+            clearance: &self.network.accreditation,
+        };
+        let (Some(observer), Some(notice)) = (
+            &self.observer,
+            crossing::withheld_notice(
+                &self.state,
+                to,
+                room,
+                mapping,
+                why,
+                crate::xmpp::session::origin_id(),
+            ),
+        ) else {
+            tracing::warn!(%nick, %room, "link: a sender could not be told that their line was withheld");
+            return;
+        };
+        if let Err(e) = observer.send_private(room, nick, &notice).await {
+            tracing::warn!(%nick, %room, error = %e, "link: a sender could not be told that their line was withheld");
+        }
+    }
+
     pub(super) fn outbound_event(&mut self, who: &str, e: LinkEvent) {
         let Some(o) = self.occupants.get_mut(who) else {
             return;
@@ -127,7 +159,7 @@ impl Inbound {
         }
     }
 
-    pub(super) fn room_event(&mut self, e: XmppEvent) {
+    pub(super) async fn room_event(&mut self, e: XmppEvent) {
         match e {
             XmppEvent::OccupantJoined { room, occupant } => {
                 if let Some(channel) = self.channel_of(&room) {
@@ -170,8 +202,8 @@ impl Inbound {
                     jid: "",
                     clearance: &self.network.accreditation,
                 };
-                // Withheld lines are audited by the decision itself.
-                let Ok(out) = crossing::body_to_irc(
+                // Withheld lines are audited by the decision itself; the sender is told.
+                let out = match crossing::body_to_irc(
                     &self.state,
                     to,
                     Direction::XmppToIrc,
@@ -179,8 +211,12 @@ impl Inbound {
                     &mapping,
                     &message,
                     &body,
-                ) else {
-                    return;
+                ) {
+                    Ok(out) => out,
+                    Err(why) => {
+                        self.tell_withheld(&nick, &room, &mapping, why).await;
+                        return;
+                    }
                 };
                 if let Some(o) = self.occupants.get(&nick)
                     && let Err(e) = o.conn.say(&mapping.channel, &out.lines, out.action)

@@ -22,8 +22,13 @@
 //!   room's label: a marked one must be marked with exactly that label (presence carries none).
 //! * **Errors.** Only the user's own server or a room they are in may cause an error report, and
 //!   it is the gateway's own words plus the RFC 6120 condition, never the stanza's text.
+//! * **Link mode's notices** ([`link`]): an XMPP sender whose line did not reach the IRC network
+//!   is told privately in the room, in the gateway's own words at the room's label.
 
 use jid::{BareJid, Jid};
+
+mod link;
+pub(super) use link::withheld_notice;
 
 use super::State;
 use super::codes::Code;
@@ -676,7 +681,7 @@ mod tests {
 
     fn state_with(block: &str) -> (State, Arc<Mapping>) {
         #[allow(clippy::expect_used)]
-        let policy = load_policy(include_str!("../../tests/fixtures/spif/uk-demo.xml"))
+        let policy = load_policy(include_str!("../../../tests/fixtures/spif/uk-demo.xml"))
             .expect("the demo policy loads");
         let policies = PolicySet::new(policy);
         let text = format!(

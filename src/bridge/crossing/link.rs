@@ -1,0 +1,61 @@
+//! Link mode's notices: what the gateway tells an XMPP sender whose room message did not reach
+//! the IRC network. The words are the gateway's own (the channel, and why — never the text or
+//! the label of the line), at the room's label, decided against the room's clearance.
+
+use jid::BareJid;
+
+use super::{Direction, OutgoingMessage, Person, SecurityLabel, State};
+use crate::audit::{Check, Cleared};
+use crate::config::mappings::Mapping;
+use crate::label::xep0258::LabelPayload;
+use crate::metrics::Reason;
+
+/// A private message in `room` to the occupant `to` (their nick in `to.account`) saying that
+/// their message, withheld from the IRC channel of `mapping` for `why`, did not reach it.
+/// `None`: the room's own label could not carry it (audited; the withholding itself is).
+pub(in crate::bridge) fn withheld_notice(
+    state: &State,
+    to: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    why: Reason,
+    origin_id: String,
+) -> Option<Cleared<OutgoingMessage>> {
+    let because = match why {
+        Reason::Clearance | Reason::RoomClearance => {
+            "its label is above what the channel may carry"
+        }
+        Reason::InvalidLabel => "its security label could not be read or shown on IRC",
+        _ => "the gateway could not send it",
+    };
+    let body = format!(
+        "Your message did not reach IRC ({}): {because}. Nobody on the IRC side saw it.",
+        mapping.channel
+    );
+    let room_text = room.to_string();
+    let mut ctx = to.ctx(Direction::Private, &room_text);
+    ctx.origin_id = Some(&origin_id);
+    ctx.body = Some(&body);
+    let label = &mapping.room_label;
+    let display = match state.gate.policies().primary().display_marking(label) {
+        Ok(d) => d,
+        Err(e) => {
+            state.gate.refuse(&ctx, &e.to_string());
+            return None;
+        }
+    };
+    let message = OutgoingMessage {
+        body: body.clone(),
+        label: Some(SecurityLabel {
+            display: Some(display),
+            label: LabelPayload::Ess(label.clone()),
+            equivalents: vec![],
+        }),
+        origin_id: origin_id.clone(),
+        notice: false,
+    };
+    state
+        .gate
+        .clear(&ctx, &[Check::Room(&mapping.clearance)], &[label], message)
+        .ok()
+}
