@@ -59,20 +59,9 @@ async fn next_from_dave(
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
-    let pol = support::demo_policies();
-    let p = pol.primary();
-    let net = ircd::Ircd::start("test-ngircd-bridge", 26680);
-    let room_jid = room(&unique("linked"));
-    let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping.clone())], &pol).unwrap();
-    let room_label = mappings.get("#ops").unwrap().room_label.clone();
-    let network = IrcNetwork {
+/// The test network, accredited to `accreditation`, with quick pacing.
+fn testnet(p: &labelgate::label::Policy, accreditation: &str) -> IrcNetwork {
+    IrcNetwork {
         name: "testnet".into(),
         servers: vec![],
         tls: true,
@@ -90,15 +79,48 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         puppet_key: PathBuf::new(),
         service_nick: "labelgate".into(),
         line: 1,
-    };
-    let audit = support::Buf::default();
+    }
+}
+
+/// The link of `network` to `net`, deciding with `pol`, auditing to `audit`, its puppets
+/// logged in with the test PKI's puppet certificate.
+fn start_link(
+    net: &ircd::Ircd,
+    pol: &Arc<PolicySet>,
+    mappings: Mappings,
+    network: IrcNetwork,
+    audit: &support::Buf,
+) -> LinkInbound {
     let gate = Gate::new(
         pol.clone(),
         Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
     );
     let mut puppets = endpoint(Identity::Puppets, TlsMode::StartTls);
     puppets.domain = "irc.labelgate.test".into();
+    LinkInbound::start(
+        network,
+        vec![net.tls_server()],
+        gate,
+        Arc::new(mappings),
+        Arc::new(puppets),
+    )
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
+    let pol = support::demo_policies();
+    let p = pol.primary();
+    let net = ircd::Ircd::start("test-ngircd-bridge", 26680);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping.clone())], &pol).unwrap();
+    let room_label = mappings.get("#ops").unwrap().room_label.clone();
+    let network = testnet(p, accreditation);
+    let audit = support::Buf::default();
     // An XMPP user in the room; a person on the network in the channel.
     let (carol, mut carol_rx) = session(&unique("carol")).await;
     carol
@@ -106,13 +128,7 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         .await
         .unwrap();
     let mut dave = net.person("dave", &["#ops"]).await;
-    let link = LinkInbound::start(
-        network,
-        vec![net.tls_server()],
-        gate,
-        Arc::new(mappings),
-        Arc::new(puppets),
-    );
+    let link = start_link(&net, &pol, mappings, network, &audit);
     // The gateway's service nick joins; dave, already there, appears in the room.
     dave.wait_for(
         |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
@@ -335,4 +351,87 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     );
     carol.close().await;
     net.stop();
+}
+
+/// A room line written to the network but never confirmed by it (the ircd stopped, then
+/// killed, under it) is reported to its XMPP sender, privately in the room: never a silent
+/// loss. Lines are not sent again (they may have arrived).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_the_network_never_confirmed_is_reported_to_its_sender() {
+    let pol = support::demo_policies();
+    let net = ircd::Ircd::start("test-ngircd-unconfirmed", 26684);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let link = start_link(
+        &net,
+        &pol,
+        mappings,
+        testnet(pol.primary(), accreditation),
+        &audit,
+    );
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol on IRC",
+    )
+    .await;
+    carol
+        .send_groupchat(
+            &room_jid,
+            &peer_cleared(labelled(&pol, "confirmed", "OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dave.privmsgs("carol", "#ops", 1).await,
+        ["[DEMO-UK OFFICIAL] confirmed"]
+    );
+    // The ircd stops reading (SIGSTOP): carol's next line is written but never confirmed;
+    // then it dies.
+    let pid = std::fs::read_to_string(net.dir.join("pid")).unwrap();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, pid.trim()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    signal("-STOP");
+    carol
+        .send_groupchat(
+            &room_jid,
+            &peer_cleared(labelled(&pol, "unconfirmed", "OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    signal("-KILL");
+    let told = wait_for(&mut carol_rx, 30, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        told.body.as_deref(),
+        Some(
+            "Your last message may not have reached IRC (#ops): the gateway's connection to the network was lost before the server confirmed it. It is not sent again."
+        )
+    );
+    drop(dave);
+    net.stop();
+    let _ = link.close(Duration::from_secs(5)).await;
+    carol.close().await;
 }

@@ -10,28 +10,51 @@ use crate::config::mappings::Mapping;
 use crate::label::xep0258::LabelPayload;
 use crate::metrics::Reason;
 
-/// A private message in `room` to the occupant `to` (their nick in `to.account`) saying that
-/// their message, withheld from the IRC channel of `mapping` for `why`, did not reach it.
-/// `None`: the room's own label could not carry it (audited; the withholding itself is).
+/// What an XMPP sender is told about their room messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::bridge) enum LinkNotice {
+    /// One message was withheld from the channel (or could not be queued), for this reason.
+    Withheld(Reason),
+    /// This many messages were written to the network but the connection was lost before the
+    /// server confirmed them.
+    Unconfirmed(usize),
+}
+
+/// A private message in `room` to the occupant `to` (their nick in `to.account`) about their
+/// messages to the IRC channel of `mapping`. `None`: the room's own label could not carry it
+/// (audited; the withholding itself is audited by its own decision).
 pub(in crate::bridge) fn withheld_notice(
     state: &State,
     to: Person<'_>,
     room: &BareJid,
     mapping: &Mapping,
-    why: Reason,
+    what: LinkNotice,
     origin_id: String,
 ) -> Option<Cleared<OutgoingMessage>> {
-    let because = match why {
-        Reason::Clearance | Reason::RoomClearance => {
-            "its label is above what the channel may carry"
+    let channel = &mapping.channel;
+    let body = match what {
+        LinkNotice::Withheld(why) => {
+            let because = match why {
+                Reason::Clearance | Reason::RoomClearance => {
+                    "its label is above what the channel may carry"
+                }
+                Reason::InvalidLabel => "its security label could not be read or shown on IRC",
+                Reason::QueueFull => {
+                    "the gateway's connection to the network is too far behind (its queue is full)"
+                }
+                _ => "the gateway could not send it",
+            };
+            format!(
+                "Your message did not reach IRC ({channel}): {because}. Nobody on the IRC side saw it."
+            )
         }
-        Reason::InvalidLabel => "its security label could not be read or shown on IRC",
-        _ => "the gateway could not send it",
+        LinkNotice::Unconfirmed(1) => format!(
+            "Your last message may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed it. It is not sent again."
+        ),
+        LinkNotice::Unconfirmed(n) => format!(
+            "Your last {n} messages may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed them. They are not sent again."
+        ),
     };
-    let body = format!(
-        "Your message did not reach IRC ({}): {because}. Nobody on the IRC side saw it.",
-        mapping.channel
-    );
     let room_text = room.to_string();
     let mut ctx = to.ctx(Direction::Private, &room_text);
     ctx.origin_id = Some(&origin_id);

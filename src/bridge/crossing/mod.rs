@@ -28,7 +28,7 @@
 use jid::{BareJid, Jid};
 
 mod link;
-pub(super) use link::withheld_notice;
+pub(super) use link::{LinkNotice, withheld_notice};
 
 use super::State;
 use super::codes::Code;

@@ -146,7 +146,16 @@ struct Occupant {
     /// The nick the server gave them.
     irc_nick: String,
     rooms: HashSet<BareJid>,
+    /// The lines last handed to the connection: id, room, and which message they were (the
+    /// last [`SENT_KEPT`]; a loss reports the unconfirmed ones by room).
+    sent: std::collections::VecDeque<(crate::link::LineId, BareJid, u64)>,
+    /// Messages handed so far.
+    messages: u64,
 }
+
+/// How many sent lines an occupant's record keeps (far more than a connection writes between
+/// two confirmations).
+const SENT_KEPT: usize = 512;
 
 struct Inbound {
     network: IrcNetwork,
@@ -189,7 +198,7 @@ impl Inbound {
                     Some(e) => self.room_event(e).await,
                     None => room_events = None,
                 },
-                Some((who, e)) = outbound.recv() => self.outbound_event(&who, e),
+                Some((who, e)) = outbound.recv() => self.outbound_event(&who, e).await,
             }
         }
         for (_, p) in self.people.drain() {

@@ -2,15 +2,16 @@
 //! other occupant gets an IRC connection of their own, their lines through
 //! [`crossing::body_to_irc`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use jid::BareJid;
 use tokio::sync::mpsc;
 
-use super::{Inbound, Occupant};
+use super::{Inbound, Occupant, SENT_KEPT};
 use crate::audit::Direction;
-use crate::bridge::crossing::{self, Person};
+use crate::bridge::crossing::{self, LinkNotice, Person};
 use crate::link::{LinkConnection, LinkEvent, nick};
+use crate::metrics::Reason;
 use crate::xmpp::muc::History;
 use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
 
@@ -96,6 +97,8 @@ impl Inbound {
                         conn,
                         irc_nick: String::new(),
                         rooms: HashSet::new(),
+                        sent: VecDeque::new(),
+                        messages: 0,
                     })
             }
         };
@@ -106,13 +109,13 @@ impl Inbound {
         }
     }
 
-    /// Tells `nick`, privately in `room`, that their line did not reach the channel.
-    async fn tell_withheld(
+    /// Tells `nick`, privately in `room`, what became of their lines to the channel.
+    async fn tell_link_notice(
         &self,
         nick: &str,
         room: &BareJid,
         mapping: &crate::config::mappings::Mapping,
-        why: crate::metrics::Reason,
+        what: LinkNotice,
     ) {
         let to = Person {
             account: nick,
@@ -126,7 +129,7 @@ impl Inbound {
                 to,
                 room,
                 mapping,
-                why,
+                what,
                 crate::xmpp::session::origin_id(),
             ),
         ) else {
@@ -138,7 +141,7 @@ impl Inbound {
         }
     }
 
-    pub(super) fn outbound_event(&mut self, who: &str, e: LinkEvent) {
+    pub(super) async fn outbound_event(&mut self, who: &str, e: LinkEvent) {
         let Some(o) = self.occupants.get_mut(who) else {
             return;
         };
@@ -154,6 +157,25 @@ impl Inbound {
                 ..
             } => {
                 tracing::warn!(nick = %who, %reason, unconfirmed = unconfirmed.len(), "link: an occupant's connection was lost");
+                // Which messages, in which rooms, the server never confirmed: their senders
+                // are told (the lines are not sent again: they may have arrived).
+                let mut by_room: HashMap<BareJid, HashSet<u64>> = HashMap::new();
+                for (id, room, message) in &o.sent {
+                    if unconfirmed.contains(id) {
+                        by_room.entry(room.clone()).or_default().insert(*message);
+                    }
+                }
+                for (room, messages) in by_room {
+                    if let Some(mapping) = self.room_mapping(&room).cloned() {
+                        self.tell_link_notice(
+                            who,
+                            &room,
+                            &mapping,
+                            LinkNotice::Unconfirmed(messages.len()),
+                        )
+                        .await;
+                    }
+                }
             }
             LinkEvent::Message(_) | LinkEvent::Closed => {}
         }
@@ -214,14 +236,33 @@ impl Inbound {
                 ) {
                     Ok(out) => out,
                     Err(why) => {
-                        self.tell_withheld(&nick, &room, &mapping, why).await;
+                        self.tell_link_notice(&nick, &room, &mapping, LinkNotice::Withheld(why))
+                            .await;
                         return;
                     }
                 };
-                if let Some(o) = self.occupants.get(&nick)
-                    && let Err(e) = o.conn.say(&mapping.channel, &out.lines, out.action)
-                {
-                    tracing::warn!(%nick, channel = %mapping.channel, error = %e, "link: a room line could not be queued for IRC");
+                let Some(o) = self.occupants.get_mut(&nick) else {
+                    return;
+                };
+                match o.conn.say(&mapping.channel, &out.lines, out.action) {
+                    Ok(ids) => {
+                        o.messages += 1;
+                        for id in ids {
+                            if o.sent.len() == SENT_KEPT {
+                                o.sent.pop_front();
+                            }
+                            o.sent.push_back((id, room.clone(), o.messages));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%nick, channel = %mapping.channel, error = %e, "link: a room line could not be queued for IRC");
+                        let why = match e {
+                            crate::link::LinkError::QueueFull => Reason::QueueFull,
+                            _ => Reason::XmppError,
+                        };
+                        self.tell_link_notice(&nick, &room, &mapping, LinkNotice::Withheld(why))
+                            .await;
+                    }
                 }
             }
             _ => {}
