@@ -435,3 +435,113 @@ async fn a_line_the_network_never_confirmed_is_reported_to_its_sender() {
     let _ = link.close(Duration::from_secs(5)).await;
     carol.close().await;
 }
+
+/// The service connection's server dies and the link moves to the network's other server:
+/// what was typed in the channel meanwhile was never seen, so the channel (a NOTICE) and the
+/// room (a message from the gateway's occupant) are told; the rejoin's NAMES is the truth —
+/// a person no longer listed leaves the room, one newly listed enters it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_the_link_is_told_on_both_sides_and_the_room_follows_the_channel() {
+    let pol = support::demo_policies();
+    let first = ircd::Ircd::start("test-ngircd-gap-a", 26686);
+    let second = ircd::Ircd::start("test-ngircd-gap-b", 26688);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    let mut dave = first.person("dave", &["#ops"]).await;
+    let mut eve = second.person("eve", &["#ops"]).await;
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let gate = Gate::new(
+        pol.clone(),
+        Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
+    );
+    let mut puppets = endpoint(Identity::Puppets, TlsMode::StartTls);
+    puppets.domain = "irc.labelgate.test".into();
+    let link = LinkInbound::start(
+        testnet(pol.primary(), accreditation),
+        vec![first.tls_server(), second.tls_server()],
+        gate,
+        Arc::new(mappings),
+        Arc::new(puppets),
+    );
+    dave.wait_for(
+        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
+        "the service nick",
+    )
+    .await;
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    first.kill();
+    drop(dave);
+    // On the second server: eve sees the service nick join, then the notice.
+    eve.wait_for(
+        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
+        "the service nick on the second server",
+    )
+    .await;
+    let notice = eve
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("labelgate")
+                    && matches!(&m.command, IrcCommand::NOTICE(t, _) if t == "#ops")
+            },
+            "the notice of the gap",
+        )
+        .await;
+    let IrcCommand::NOTICE(_, words) = notice.command else {
+        unreachable!()
+    };
+    assert!(
+        words.starts_with("The gateway was away from this network for ")
+            && words.ends_with(" s: what was typed here meanwhile did not reach the XMPP room."),
+        "{words}"
+    );
+    // The room: dave (not on this server's #ops) leaves, eve enters, and the gateway says so.
+    let mut left = false;
+    let mut entered = false;
+    let mut told = None;
+    while !(left && entered && told.is_some()) {
+        let e = wait_for(&mut carol_rx, 20, |e| match e {
+            XmppEvent::OccupantLeft { nick, .. } if nick == "dave" => Some(1),
+            XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "eve" => Some(2),
+            XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("labelgate") => {
+                Some(
+                    if message.body.as_deref().is_some_and(|b| {
+                        b.starts_with("The gateway was away from the IRC network for ")
+                            && b.ends_with(
+                                " s: what was typed in #ops meanwhile did not reach this room.",
+                            )
+                    }) {
+                        3
+                    } else {
+                        4
+                    },
+                )
+            }
+            _ => None,
+        })
+        .await;
+        match e {
+            1 => left = true,
+            2 => entered = true,
+            3 => told = Some(()),
+            _ => panic!("an unexpected message from the gateway's occupant"),
+        }
+    }
+    assert!(link.close(Duration::from_secs(10)).await);
+    carol.close().await;
+    second.stop();
+}

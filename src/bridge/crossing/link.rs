@@ -18,10 +18,14 @@ pub(in crate::bridge) enum LinkNotice {
     /// This many messages were written to the network but the connection was lost before the
     /// server confirmed them.
     Unconfirmed(usize),
+    /// To the whole room: the gateway was away from the network this many seconds, so what
+    /// was typed in the channel meanwhile did not reach the room.
+    Away(u64),
 }
 
-/// A private message in `room` to the occupant `to` (their nick in `to.account`) about their
-/// messages to the IRC channel of `mapping`. `None`: the room's own label could not carry it
+/// A message in `room` — private to the occupant `to` (their nick in `to.account`) about their
+/// messages to the IRC channel of `mapping`, or, for [`LinkNotice::Away`], to the room from
+/// the gateway's occupant (`to` then names it). `None`: the room's own label could not carry it
 /// (audited; the withholding itself is audited by its own decision).
 pub(in crate::bridge) fn withheld_notice(
     state: &State,
@@ -50,6 +54,9 @@ pub(in crate::bridge) fn withheld_notice(
         }
         LinkNotice::Unconfirmed(1) => format!(
             "Your last message may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed it. It is not sent again."
+        ),
+        LinkNotice::Away(secs) => format!(
+            "The gateway was away from the IRC network for {secs} s: what was typed in {channel} meanwhile did not reach this room."
         ),
         LinkNotice::Unconfirmed(n) => format!(
             "Your last {n} messages may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed them. They are not sent again."

@@ -102,6 +102,8 @@ impl LinkInbound {
             ours: HashSet::new(),
             out_tx,
             observer: None,
+            away_since: None,
+            names: HashMap::new(),
         };
         let task = tokio::spawn(task.run(events, out_rx, control_rx));
         LinkInbound {
@@ -172,6 +174,12 @@ struct Inbound {
     service: LinkConnection,
     me: String,
     people: HashMap<String, Puppet>,
+    /// Since when the service connection is away from the network (it reads the network for
+    /// the rooms: what is typed meanwhile is not seen).
+    away_since: Option<std::time::Instant>,
+    /// The nicks a NAMES reply listed so far, by folded channel (at its end, puppets of people
+    /// no longer there leave: after a reconnect or a netsplit nobody lingers).
+    names: HashMap<String, HashSet<String>>,
 }
 
 impl Inbound {
@@ -186,11 +194,17 @@ impl Inbound {
             tokio::select! {
                 Some(r) = control.recv() => self.reload(r).await,
                 e = events.recv() => match e {
-                    Some(LinkEvent::Registered { nick, .. }) => self.me = nick,
+                    Some(LinkEvent::Registered { nick, .. }) => {
+                        self.me = nick;
+                        if let Some(since) = self.away_since.take() {
+                            self.tell_away(since.elapsed().as_secs()).await;
+                        }
+                    }
                     Some(LinkEvent::NickChanged(n)) => self.me = n,
                     Some(LinkEvent::Message(m)) => self.message(m).await,
                     Some(LinkEvent::Lost { reason, .. }) => {
                         tracing::warn!(network = %self.network.name, %reason, "link: service connection lost");
+                        self.away_since.get_or_insert_with(std::time::Instant::now);
                     }
                     Some(LinkEvent::Closed) | None => break,
                 },

@@ -34,8 +34,31 @@ impl Inbound {
                     let chan = chan.clone();
                     for n in names.split(' ').filter(|n| !n.is_empty()) {
                         let n = n.trim_start_matches(['@', '+', '%', '~', '&']);
+                        self.names
+                            .entry(nick::fold(&chan))
+                            .or_default()
+                            .insert(nick::fold(n));
                         if !self.is_me(n) {
                             self.enter(n, &chan).await;
+                        }
+                    }
+                }
+            }
+            "366" => {
+                // RPL_ENDOFNAMES: me, channel. Whoever has a puppet in its room but was not
+                // listed is no longer in the channel.
+                if let Some(chan) = m.params.get(1) {
+                    let chan = chan.clone();
+                    let listed = self.names.remove(&nick::fold(&chan)).unwrap_or_default();
+                    if let Some(room) = self.mapping(&chan).map(|m| m.room.clone()) {
+                        let gone: Vec<String> = self
+                            .people
+                            .iter()
+                            .filter(|(k, p)| p.rooms.contains(&room) && !listed.contains(*k))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for who in gone {
+                            self.leave(&who, &chan).await;
                         }
                     }
                 }

@@ -109,6 +109,42 @@ impl Inbound {
         }
     }
 
+    /// Tells every linked room, and its channel, that the service connection was away from
+    /// the network for `secs`: what was typed in the channel meanwhile was never seen.
+    pub(super) async fn tell_away(&self, secs: u64) {
+        for (channel, room) in self.linked().into_values() {
+            let words = format!(
+                "The gateway was away from this network for {secs} s: what was typed here meanwhile did not reach the XMPP room."
+            );
+            if let Err(e) = self.service.notice(&channel, &words) {
+                tracing::warn!(%channel, error = %e, "link: cannot tell the channel of the gap");
+            }
+            let Some(mapping) = self.room_mapping(&room).cloned() else {
+                continue;
+            };
+            let me = Person {
+                account: &self.network.service_nick,
+                jid: "",
+                clearance: &self.network.accreditation,
+            };
+            let notice = crossing::withheld_notice(
+                &self.state,
+                me,
+                &room,
+                &mapping,
+                LinkNotice::Away(secs),
+                crate::xmpp::session::origin_id(),
+            );
+            let sent = match (&self.observer, notice) {
+                (Some(o), Some(n)) => o.send_groupchat(&room, &n).await.map_err(|e| e.to_string()),
+                _ => Err("the gateway's occupant cannot speak in the room".to_owned()),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(%room, error = %e, "link: cannot tell the room of the gap");
+            }
+        }
+    }
+
     /// Tells `nick`, privately in `room`, what became of their lines to the channel.
     async fn tell_link_notice(
         &self,
