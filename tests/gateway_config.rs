@@ -242,6 +242,40 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
         "{out}"
     );
 
+    // SASL PLAIN with an account and a password file passes; a setting of another kind of
+    // auth is a mistake, reported at its line.
+    let dir = demo_copy("network-sasl");
+    let g = dir.join("gateway.toml");
+    std::fs::write(dir.join("net.pw"), "s3cret\n").unwrap();
+    append(
+        &g,
+        &network(
+            "SECRET",
+            "auth = \"sasl-plain\"\naccount = \"gateway\"\npassword_file = \"net.pw\"\n",
+        ),
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 0, "{err}");
+    let dir = demo_copy("network-sasl-mixed");
+    let g = dir.join("gateway.toml");
+    let lines = std::fs::read_to_string(&g).unwrap().lines().count();
+    append(
+        &g,
+        &network(
+            "SECRET",
+            "account = \"gateway\"\nclient_key = \"pki/puppets.key\"\n",
+        ),
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    for (n, words) in [
+        (12, "account is set but auth = \"none\""),
+        (13, "client_key is set but auth = \"none\""),
+    ] {
+        let want = format!("gateway.toml:{}: irc_network `opsnet`: {words}", lines + n);
+        assert!(err.contains(&want), "missing {want:?} in\n{err}");
+    }
+
     // A ceiling above the accreditation: refused at the mapping's line.
     let dir = demo_copy("network-ceiling");
     let g = dir.join("gateway.toml");
@@ -291,7 +325,12 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
             "192.0.2.1:6667 is not on loopback, so plaintext is refused",
         ),
         (3, "`nowhere` is not an address"),
-        (5, "SASL for link connections is not built yet"),
+        (
+            5,
+            "auth = \"sasl-external\" needs tls = true (the certificate is TLS's)",
+        ),
+        (5, "auth = \"sasl-external\" needs client_certificate"),
+        (5, "auth = \"sasl-external\" needs client_key"),
         (
             6,
             "accreditation: `MARTIAN` is not a classification or category",

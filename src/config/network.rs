@@ -10,7 +10,10 @@
 //! tls = true                                       # plaintext only on loopback
 //! tls_name = "irc.example"                         # the name the servers' certificates carry
 //! ca_file = "pki/ca.crt"                           # the only roots trusted for them
-//! auth = "none"                                    # or "password" (with password_file)
+//! auth = "none"                                    # or "password" (password_file),
+//!                                                  # "sasl-plain" (account, password_file),
+//!                                                  # "sasl-external" (client_certificate,
+//!                                                  # client_key; tls = true)
 //! nick_template = "{nick}"                         # {nick}: the XMPP room nick
 //! nick_length = 30
 //! burst = 5                                        # lines at once per connection,
@@ -44,6 +47,9 @@ pub(super) struct RawNetwork {
     #[serde(default = "none")]
     auth: Spanned<String>,
     password_file: Option<Spanned<String>>,
+    account: Option<Spanned<String>>,
+    client_certificate: Option<Spanned<String>>,
+    client_key: Option<Spanned<String>>,
     #[serde(default = "template")]
     nick_template: Spanned<String>,
     #[serde(default = "thirty")]
@@ -93,6 +99,20 @@ pub enum NetworkAuth {
     None,
     /// A server password (`PASS`), read from a file.
     Password(String),
+    /// SASL PLAIN: an account and its password (read from a file).
+    SaslPlain {
+        /// The account.
+        account: String,
+        /// Its password.
+        password: String,
+    },
+    /// SASL EXTERNAL: the TLS client certificate (and key) the connections present.
+    SaslExternal {
+        /// The certificate.
+        certificate: PathBuf,
+        /// Its key.
+        key: PathBuf,
+    },
 }
 
 /// One IRC network, validated.
@@ -260,54 +280,139 @@ pub(super) fn load(
                 format!("{here}: `{tls_name}` is not a server name"),
             );
         }
-        let auth = match (n.auth.get_ref().as_str(), &n.password_file) {
-            ("none", None) => NetworkAuth::None,
-            ("password", Some(f)) => match std::fs::read_to_string(base.join(f.get_ref())) {
+        // The password of "password" and "sasl-plain", from its file.
+        let password = |bad: &mut dyn FnMut(usize, String)| -> Option<String> {
+            let Some(f) = &n.password_file else {
+                bad(
+                    n.auth.span().start,
+                    format!(
+                        "{here}: auth = \"{}\" needs password_file",
+                        n.auth.get_ref()
+                    ),
+                );
+                return None;
+            };
+            match std::fs::read_to_string(base.join(f.get_ref())) {
                 Ok(p) if !p.trim().is_empty() && !p.trim().contains([' ', '\r', '\n']) => {
-                    NetworkAuth::Password(p.trim().to_owned())
+                    Some(p.trim().to_owned())
                 }
                 Ok(_) => {
                     bad(
                         f.span().start,
                         format!("{here}: the password file holds no single password"),
                     );
-                    NetworkAuth::None
+                    None
                 }
                 Err(e) => {
                     bad(
                         f.span().start,
                         format!("{here}: cannot read the password file: {e}"),
                     );
-                    NetworkAuth::None
+                    None
                 }
-            },
-            ("password", None) => {
-                bad(
-                    n.auth.span().start,
-                    format!("{here}: auth = \"password\" needs password_file"),
-                );
-                NetworkAuth::None
             }
-            ("none", Some(f)) => {
+        };
+        let kind = n.auth.get_ref().as_str();
+        // Settings that belong to another kind of auth are mistakes, not ignored.
+        for (set, name, kinds) in [
+            (
+                n.password_file.as_ref(),
+                "password_file",
+                &["password", "sasl-plain"][..],
+            ),
+            (n.account.as_ref(), "account", &["sasl-plain"][..]),
+            (
+                n.client_certificate.as_ref(),
+                "client_certificate",
+                &["sasl-external"][..],
+            ),
+            (n.client_key.as_ref(), "client_key", &["sasl-external"][..]),
+        ] {
+            if let Some(v) = set
+                && !kinds.contains(&kind)
+            {
                 bad(
-                    f.span().start,
-                    format!("{here}: password_file is set but auth = \"none\""),
+                    v.span().start,
+                    format!("{here}: {name} is set but auth = \"{kind}\""),
                 );
-                NetworkAuth::None
             }
-            ("sasl-plain" | "sasl-external", _) => {
+        }
+        let auth = match kind {
+            "none" => NetworkAuth::None,
+            "password" => password(&mut bad).map_or(NetworkAuth::None, NetworkAuth::Password),
+            "sasl-plain" => {
+                let account = match &n.account {
+                    Some(a)
+                        if !a.get_ref().is_empty()
+                            && a.get_ref().len() <= 64
+                            && !a.get_ref().chars().any(|c| c.is_control() || c == ' ') =>
+                    {
+                        Some(a.get_ref().clone())
+                    }
+                    Some(a) => {
+                        bad(
+                            a.span().start,
+                            format!("{here}: `{}` is not an account name", a.get_ref()),
+                        );
+                        None
+                    }
+                    None => {
+                        bad(
+                            n.auth.span().start,
+                            format!("{here}: auth = \"sasl-plain\" needs account"),
+                        );
+                        None
+                    }
+                };
+                match (account, password(&mut bad)) {
+                    (Some(account), Some(password)) => NetworkAuth::SaslPlain { account, password },
+                    _ => NetworkAuth::None,
+                }
+            }
+            "sasl-external" => {
+                if !tls {
+                    bad(
+                        n.auth.span().start,
+                        format!(
+                            "{here}: auth = \"sasl-external\" needs tls = true (the certificate is TLS's)"
+                        ),
+                    );
+                }
+                let mut file = |v: &Option<Spanned<String>>, name: &str| match v {
+                    Some(v) => {
+                        let p = base.join(v.get_ref());
+                        if !p.exists() {
+                            bad(
+                                v.span().start,
+                                format!("{here}: {name} {} does not exist", p.display()),
+                            );
+                        }
+                        Some(p)
+                    }
+                    None => {
+                        bad(
+                            n.auth.span().start,
+                            format!("{here}: auth = \"sasl-external\" needs {name}"),
+                        );
+                        None
+                    }
+                };
+                match (
+                    file(&n.client_certificate, "client_certificate"),
+                    file(&n.client_key, "client_key"),
+                ) {
+                    (Some(certificate), Some(key)) => {
+                        NetworkAuth::SaslExternal { certificate, key }
+                    }
+                    _ => NetworkAuth::None,
+                }
+            }
+            other => {
                 bad(
                     n.auth.span().start,
                     format!(
-                        "{here}: SASL for link connections is not built yet; use \"none\" or \"password\""
+                        "{here}: auth must be \"none\", \"password\", \"sasl-plain\" or \"sasl-external\", not `{other}`"
                     ),
-                );
-                NetworkAuth::None
-            }
-            (other, _) => {
-                bad(
-                    n.auth.span().start,
-                    format!("{here}: auth must be \"none\" or \"password\", not `{other}`"),
                 );
                 NetworkAuth::None
             }

@@ -54,6 +54,9 @@ pub enum Auth {
     None,
     /// A server password (`PASS`).
     Password(String),
+    /// SASL during registration (for EXTERNAL, the client certificate is in the servers' TLS
+    /// settings).
+    Sasl(super::sasl::Mechanism),
 }
 
 /// Everything one connection needs.

@@ -10,6 +10,7 @@
 //! * [`nick`] — IRC nicks from XMPP room nicks (identical where IRC's rules allow) and the
 //!   collision sequence.
 //! * [`pace`] — the token bucket that keeps each connection within the network's flood limits.
+//! * [`sasl`] — SASL PLAIN / EXTERNAL during registration, failing closed.
 //!
 //! Like [`crate::irc`] (the server side), this module never imports [`crate::xmpp`]; the bridge
 //! joins them. It uses only the pure protocol code of [`crate::irc::proto`].
@@ -17,6 +18,7 @@
 pub mod conn;
 pub mod nick;
 pub mod pace;
+pub mod sasl;
 mod task;
 
 pub use conn::{Auth, LineId, LinkConfig, LinkConnection, LinkError, LinkEvent, Server, ServerTls};

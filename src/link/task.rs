@@ -17,6 +17,7 @@ use tokio_util::codec::FramedRead;
 use super::conn::{Auth, Cmd, LineId, LinkConfig, LinkEvent, Out, Server};
 use super::nick;
 use super::pace::Pace;
+use super::sasl::Sasl;
 use crate::irc::proto::codec::{Line, LineCodec};
 use crate::irc::proto::message::Message;
 
@@ -145,8 +146,15 @@ impl Task {
         self.attempt = 0;
         let wanted = self.config.nick.clone();
         let mut hello = String::new();
-        if let Auth::Password(p) = &self.config.auth {
-            push_line(&mut hello, &Message::new("PASS", vec![p.clone()]));
+        let mut sasl = None;
+        match &self.config.auth {
+            Auth::None => {}
+            Auth::Password(p) => push_line(&mut hello, &Message::new("PASS", vec![p.clone()])),
+            Auth::Sasl(m) => {
+                let (exchange, open) = Sasl::start(m.clone());
+                push_line(&mut hello, &open);
+                sasl = Some(exchange);
+            }
         }
         let first = nick::candidate(&wanted, 0, self.config.max_nick_len);
         push_line(&mut hello, &Message::new("NICK", vec![first.clone()]));
@@ -180,6 +188,23 @@ impl Task {
                 Ok(Some(Ok(line))) => line,
             };
             let Some(msg) = self.read(line) else { continue };
+            if let Some(exchange) = sasl.as_mut() {
+                match exchange.on(&msg) {
+                    Ok(Some(out)) => {
+                        for m in &out {
+                            if let Err(e) = write_msg(&mut write, m).await {
+                                return End::Lost(format!("write failed: {e}"));
+                            }
+                        }
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(why) => {
+                        let _ = write_msg(&mut write, &Message::new("QUIT", Vec::new())).await;
+                        return End::Lost(why);
+                    }
+                }
+            }
             match msg.verb.to_ascii_uppercase().as_str() {
                 "PING" => {
                     let pong = Message::new("PONG", msg.params.clone());

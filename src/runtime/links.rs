@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use labelgate::audit::Gate;
 use labelgate::bridge::link::LinkInbound;
 use labelgate::config::mappings::Mappings;
-use labelgate::config::network::IrcNetwork;
+use labelgate::config::network::{IrcNetwork, NetworkAuth};
 use labelgate::link::{Server, ServerTls};
 use labelgate::xmpp::connect::Endpoint;
 
@@ -106,7 +106,13 @@ fn servers(n: &IrcNetwork) -> Result<Vec<Server>> {
             .ca_file
             .as_ref()
             .with_context(|| format!("irc_network `{}`: tls needs ca_file", n.name))?;
-        let config = labelgate::xmpp::tls::client_config_from_files(ca, None)
+        let client = match &n.auth {
+            NetworkAuth::SaslExternal { certificate, key } => {
+                Some((certificate.as_path(), key.as_path()))
+            }
+            _ => None,
+        };
+        let config = labelgate::xmpp::tls::client_config_from_files(ca, client)
             .with_context(|| format!("irc_network `{}`: {}", n.name, ca.display()))?;
         let name = rustls::pki_types::ServerName::try_from(n.tls_name.clone())
             .with_context(|| format!("irc_network `{}`: tls_name", n.name))?;

@@ -362,9 +362,18 @@ fn link_config(network: &IrcNetwork, servers: &[Server], nick: &str) -> LinkConf
     cfg.max_nick_len = network.nick_length;
     cfg.burst = network.burst;
     cfg.interval = network.interval;
-    if let crate::config::network::NetworkAuth::Password(p) = &network.auth {
-        cfg.auth = crate::link::Auth::Password(p.clone());
-    }
+    use crate::config::network::NetworkAuth;
+    use crate::link::sasl::Mechanism;
+    cfg.auth = match &network.auth {
+        NetworkAuth::None => crate::link::Auth::None,
+        NetworkAuth::Password(p) => crate::link::Auth::Password(p.clone()),
+        NetworkAuth::SaslPlain { account, password } => crate::link::Auth::Sasl(Mechanism::Plain {
+            account: account.clone(),
+            password: password.clone(),
+        }),
+        // The certificate is in the servers' TLS settings.
+        NetworkAuth::SaslExternal { .. } => crate::link::Auth::Sasl(Mechanism::External),
+    };
     cfg
 }
 
