@@ -545,3 +545,247 @@ async fn a_gap_in_the_link_is_told_on_both_sides_and_the_room_follows_the_channe
     carol.close().await;
     second.stop();
 }
+
+/// Private messages both ways, each decided as a room line of its room: a room occupant's to a
+/// person of the network leaves from the occupant's own IRC connection, marked; a person's to
+/// an occupant's IRC nick arrives from their own occupant, labelled; above the ceiling they
+/// are refused to the sender on their own side. Writing to the gateway's own occupant is
+/// answered, never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_messages_cross_both_ways_decided() {
+    let pol = support::demo_policies();
+    let p = pol.primary();
+    let net = ircd::Ircd::start("test-ngircd-private", 26692);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol on IRC",
+    )
+    .await;
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // The room to the network.
+    carol
+        .send_private(
+            &room_jid,
+            "dave",
+            &peer_cleared(labelled(&pol, "psst", "SECRET")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dave.privmsgs("carol", "dave", 1).await,
+        ["[DEMO-UK SECRET] psst"]
+    );
+    carol
+        .send_private(
+            &room_jid,
+            "dave",
+            &peer_cleared(labelled(&pol, "eyes only", "TOP SECRET")),
+        )
+        .await
+        .unwrap();
+    let told = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        told.body.as_deref(),
+        Some(
+            "Your message did not reach IRC (#ops): its label is above what the channel may carry. Nobody on the IRC side saw it."
+        )
+    );
+
+    // The network to the room.
+    dave.client.send_privmsg("carol", "[SECRET] back").unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == "dave" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] back"));
+    assert_eq!(
+        m.label.clone().unwrap().unwrap().label,
+        LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
+    );
+    dave.client
+        .send_privmsg("carol", "[TOP SECRET] no")
+        .unwrap();
+    let refusal = dave
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("labelgate")
+                    && matches!(m.command, IrcCommand::NOTICE(..))
+            },
+            "the refusal",
+        )
+        .await;
+    let IrcCommand::NOTICE(_, words) = refusal.command else {
+        unreachable!()
+    };
+    assert!(
+        words.starts_with("carol: ") && words.contains("TOP SECRET"),
+        "{words}"
+    );
+
+    // The gateway's own occupant answers.
+    carol
+        .send_private(
+            &room_jid,
+            "labelgate",
+            &peer_cleared(labelled(&pol, "hello?", "OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    let told = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        told.body
+            .as_deref()
+            .is_some_and(|b| b.starts_with("This is the gateway's own occupant")),
+        "{told:?}"
+    );
+    let records: Vec<serde_json::Value> = audit
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["direction"] == "private" && r["decision"] == "deny")
+        .collect();
+    assert_eq!(
+        records.len(),
+        2,
+        "both refused private messages are audited: {records:?}"
+    );
+    assert!(link.close(Duration::from_secs(10)).await);
+    carol.close().await;
+    net.stop();
+}
+
+/// Exactly once with several of the gateway's links in one channel: two room occupants (two
+/// IRC connections of the gateway) and the service nick all see every line of the channel;
+/// each line of dave's reaches the room once, in his order, and each room line reaches the
+/// channel once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_gateway_links_in_a_channel_deliver_each_line_once() {
+    let pol = support::demo_policies();
+    let net = ircd::Ircd::start("test-ngircd-once", 26694);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let (erin, _erin_rx) = session(&unique("erin")).await;
+    erin.join(&room_jid, "erin", History::default())
+        .await
+        .unwrap();
+    let link = start_link(
+        &net,
+        &pol,
+        mappings,
+        testnet(pol.primary(), accreditation),
+        &audit,
+    );
+    for who in ["carol", "erin"] {
+        dave.wait_for(
+            |m| m.source_nickname() == Some(who) && matches!(m.command, IrcCommand::JOIN(..)),
+            "the occupants on IRC",
+        )
+        .await;
+    }
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
+        _ => None,
+    })
+    .await;
+    let sent: Vec<String> = (0..5).map(|i| format!("line {i}")).collect();
+    for s in sent.iter().chain(std::iter::once(&"end".to_owned())) {
+        dave.client.send_privmsg("#ops", s).unwrap();
+    }
+    dave.pump(Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    loop {
+        let m = next_from_dave(&mut carol_rx).await;
+        let body = m.body.unwrap_or_default();
+        if body == "[DEMO-UK OFFICIAL] end" {
+            break;
+        }
+        got.push(body);
+    }
+    let want: Vec<String> = sent
+        .iter()
+        .map(|s| format!("[DEMO-UK OFFICIAL] {s}"))
+        .collect();
+    assert_eq!(got, want, "each of dave's lines once, in order");
+    // The other way: erin's line reaches the channel once (the next line dave sees is carol's).
+    erin.send_groupchat(
+        &room_jid,
+        &peer_cleared(labelled(&pol, "from erin", "OFFICIAL")),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    carol
+        .send_groupchat(
+            &room_jid,
+            &peer_cleared(labelled(&pol, "from carol", "OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let m = dave
+            .wait_for(
+                |m| matches!(&m.command, IrcCommand::PRIVMSG(t, _) if t == "#ops"),
+                "room lines",
+            )
+            .await;
+        let who = m.source_nickname().unwrap_or_default().to_owned();
+        let IrcCommand::PRIVMSG(_, text) = m.command else {
+            unreachable!()
+        };
+        lines.push(format!("<{who}> {text}"));
+    }
+    assert_eq!(
+        lines,
+        [
+            "<erin> [DEMO-UK OFFICIAL] from erin",
+            "<carol> [DEMO-UK OFFICIAL] from carol"
+        ]
+    );
+    assert!(link.close(Duration::from_secs(10)).await);
+    carol.close().await;
+    erin.close().await;
+    net.stop();
+}

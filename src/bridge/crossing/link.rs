@@ -18,6 +18,8 @@ pub(in crate::bridge) enum LinkNotice {
     /// This many messages were written to the network but the connection was lost before the
     /// server confirmed them.
     Unconfirmed(usize),
+    /// A private message to the gateway's own occupant: it goes nowhere.
+    ToGateway,
     /// To the whole room: the gateway was away from the network this many seconds, so what
     /// was typed in the channel meanwhile did not reach the room.
     Away(u64),
@@ -43,6 +45,7 @@ pub(in crate::bridge) fn withheld_notice(
                     "its label is above what the channel may carry"
                 }
                 Reason::InvalidLabel => "its security label could not be read or shown on IRC",
+                Reason::PrivateDisabled => "private messages are off for this room",
                 Reason::QueueFull => {
                     "the gateway's connection to the network is too far behind (its queue is full)"
                 }
@@ -54,6 +57,9 @@ pub(in crate::bridge) fn withheld_notice(
         }
         LinkNotice::Unconfirmed(1) => format!(
             "Your last message may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed it. It is not sent again."
+        ),
+        LinkNotice::ToGateway => format!(
+            "This is the gateway's own occupant (it links this room with {channel}): your message goes no further. To write to someone of the IRC network privately, write to their nick here."
         ),
         LinkNotice::Away(secs) => format!(
             "The gateway was away from the IRC network for {secs} s: what was typed in {channel} meanwhile did not reach this room."

@@ -36,6 +36,7 @@ use jid::BareJid;
 use tokio::sync::mpsc;
 
 mod network;
+mod private;
 mod room;
 
 use super::State;
@@ -90,6 +91,7 @@ impl LinkInbound {
         };
         let (out_tx, out_rx) = mpsc::channel(256);
         let (control, control_rx) = mpsc::unbounded_channel();
+        let (puppet_tx, puppet_rx) = mpsc::unbounded_channel();
         let task = Inbound {
             servers,
             network,
@@ -101,11 +103,12 @@ impl LinkInbound {
             occupants: HashMap::new(),
             ours: HashSet::new(),
             out_tx,
+            puppet_tx,
             observer: None,
             away_since: None,
             names: HashMap::new(),
         };
-        let task = tokio::spawn(task.run(events, out_rx, control_rx));
+        let task = tokio::spawn(task.run(events, out_rx, control_rx, puppet_rx));
         LinkInbound {
             service,
             control,
@@ -139,8 +142,19 @@ impl LinkInbound {
 /// One person of the network, in the rooms.
 struct Puppet {
     session: Session,
+    /// Their IRC nick as the network spells it.
+    nick: String,
     rooms: HashSet<BareJid>,
 }
+
+/// A private message to a puppet: its folded nick, the room, the sender's room nick, the
+/// message.
+type PrivateIn = (
+    String,
+    BareJid,
+    String,
+    Box<crate::xmpp::muc::ReceivedMessage>,
+);
 
 /// A room occupant on the network.
 struct Occupant {
@@ -167,6 +181,8 @@ struct Inbound {
     /// The folded IRC nicks of the gateway's own connections (never read as people).
     ours: HashSet<String>,
     out_tx: mpsc::Sender<(String, LinkEvent)>,
+    /// Private messages to the puppets: puppet (folded nick), room, sender's nick, message.
+    puppet_tx: mpsc::UnboundedSender<PrivateIn>,
     /// The gateway's own occupant of the mapped rooms.
     observer: Option<Session>,
     state: State,
@@ -188,11 +204,15 @@ impl Inbound {
         mut events: mpsc::Receiver<LinkEvent>,
         mut outbound: mpsc::Receiver<(String, LinkEvent)>,
         mut control: mpsc::UnboundedReceiver<Reload>,
+        mut private_in: mpsc::UnboundedReceiver<PrivateIn>,
     ) {
         let mut room_events = self.observe().await;
         loop {
             tokio::select! {
                 Some(r) = control.recv() => self.reload(r).await,
+                Some((to, room, from, message)) = private_in.recv() => {
+                    self.private_to_irc(&to, room, &from, &message).await;
+                }
                 e = events.recv() => match e {
                     Some(LinkEvent::Registered { nick, .. }) => {
                         self.me = nick;

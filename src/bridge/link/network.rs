@@ -10,7 +10,7 @@ use crate::bridge::crossing::{self, Person};
 use crate::irc::proto::message::Message;
 use crate::link::nick;
 use crate::xmpp::muc::History;
-use crate::xmpp::session::{IdentityMode, Session, SessionConfig};
+use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
 
 fn nick_of(m: &Message) -> &str {
     m.source
@@ -106,7 +106,7 @@ impl Inbound {
                     if m.verb.eq_ignore_ascii_case("PRIVMSG") {
                         self.tell(
                             &from,
-                            "private messages do not cross the gateway in link mode yet",
+                            "this is the gateway itself: to write to someone of the XMPP room privately, write to their nick",
                         );
                     }
                     return;
@@ -137,13 +137,30 @@ impl Inbound {
                 SessionConfig::new(self.puppets.clone(), jid, IdentityMode::TrustedGateway);
             match Session::start(config).await {
                 Ok((session, mut events)) => {
-                    // The room's side out is not built: what the room sends the puppet is read
-                    // and let go, so its session never stalls.
-                    tokio::spawn(async move { while events.recv().await.is_some() {} });
+                    // Private messages to the puppet go to the task; the rest of what the room
+                    // sends it is let go (the gateway's occupant reads the room), so its
+                    // session never stalls. Unbounded: the task waits on puppet sessions, so a
+                    // bound here could close a cycle; the XMPP server's own rate limits bound it.
+                    let tx = self.puppet_tx.clone();
+                    let who = key.clone();
+                    tokio::spawn(async move {
+                        while let Some(e) = events.recv().await {
+                            if let XmppEvent::Private {
+                                room,
+                                nick,
+                                message,
+                            } = e
+                                && tx.send((who.clone(), room, nick, message)).is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
                     self.people.insert(
                         key.clone(),
                         Puppet {
                             session,
+                            nick: nick.to_owned(),
                             rooms: HashSet::new(),
                         },
                     );

@@ -82,8 +82,17 @@ impl Inbound {
                 let who = room_nick.to_owned();
                 tokio::spawn(async move {
                     while let Some(e) = events.recv().await {
-                        // Only what the task needs: nicks (to know its own) and losses.
-                        if matches!(e, LinkEvent::Message(_)) {
+                        // Only what the task needs: nicks (to know its own), losses, and
+                        // private messages to this occupant (the service reads the channels).
+                        if let LinkEvent::Message(m) = &e
+                            && !(matches!(
+                                m.verb.to_ascii_uppercase().as_str(),
+                                "PRIVMSG" | "NOTICE"
+                            ) && m
+                                .params
+                                .first()
+                                .is_some_and(|t| !t.starts_with(['#', '&', '+', '!'])))
+                        {
                             continue;
                         }
                         if tx.send((who.clone(), e)).await.is_err() {
@@ -146,7 +155,7 @@ impl Inbound {
     }
 
     /// Tells `nick`, privately in `room`, what became of their lines to the channel.
-    async fn tell_link_notice(
+    pub(super) async fn tell_link_notice(
         &self,
         nick: &str,
         room: &BareJid,
@@ -213,7 +222,8 @@ impl Inbound {
                     }
                 }
             }
-            LinkEvent::Message(_) | LinkEvent::Closed => {}
+            LinkEvent::Message(m) => self.private_from_irc(who, m).await,
+            LinkEvent::Closed => {}
         }
     }
 
@@ -299,6 +309,12 @@ impl Inbound {
                         self.tell_link_notice(&nick, &room, &mapping, LinkNotice::Withheld(why))
                             .await;
                     }
+                }
+            }
+            XmppEvent::Private { room, nick, .. } if !self.is_ours_in_room(&nick, &room) => {
+                if let Some(mapping) = self.room_mapping(&room).cloned() {
+                    self.tell_link_notice(&nick, &room, &mapping, LinkNotice::ToGateway)
+                        .await;
                 }
             }
             _ => {}
