@@ -789,3 +789,94 @@ async fn several_gateway_links_in_a_channel_deliver_each_line_once() {
     erin.close().await;
     net.stop();
 }
+
+/// One of the gateway's connections killed by an operator (as a K-line would end it) does not
+/// touch the others: the other occupant's lines still cross; the killed one reconnects,
+/// rejoins, and what its occupant said meanwhile arrives after the rejoin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_killed_does_not_take_down_the_others() {
+    let pol = support::demo_policies();
+    let net = ircd::Ircd::start("test-ngircd-kill", 26696);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let (carol, _carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let (erin, _erin_rx) = session(&unique("erin")).await;
+    erin.join(&room_jid, "erin", History::default())
+        .await
+        .unwrap();
+    let link = start_link(
+        &net,
+        &pol,
+        mappings,
+        testnet(pol.primary(), accreditation),
+        &audit,
+    );
+    for who in ["carol", "erin"] {
+        dave.wait_for(
+            |m| m.source_nickname() == Some(who) && matches!(m.command, IrcCommand::JOIN(..)),
+            "the occupants on IRC",
+        )
+        .await;
+    }
+    dave.client
+        .send(IrcCommand::OPER("testop".into(), "testop-pw".into()))
+        .unwrap();
+    dave.wait_for(
+        |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_YOUREOPER),
+        "operator",
+    )
+    .await;
+    dave.client
+        .send(IrcCommand::KILL("carol".into(), "test kill".into()))
+        .unwrap();
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::QUIT(..)),
+        "carol killed",
+    )
+    .await;
+    // erin's connection is untouched; carol says something while hers is down (once the link
+    // has seen it gone: a line written into the closing socket would be reported as
+    // unconfirmed instead, which another test covers).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    carol
+        .send_groupchat(
+            &room_jid,
+            &peer_cleared(labelled(&pol, "while down", "OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    erin.send_groupchat(
+        &room_jid,
+        &peer_cleared(labelled(&pol, "still here", "OFFICIAL")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        dave.privmsgs("erin", "#ops", 1).await,
+        ["[DEMO-UK OFFICIAL] still here"]
+    );
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol back",
+    )
+    .await;
+    assert_eq!(
+        dave.privmsgs("carol", "#ops", 1).await,
+        ["[DEMO-UK OFFICIAL] while down"]
+    );
+    assert!(link.close(Duration::from_secs(10)).await);
+    carol.close().await;
+    erin.close().await;
+    net.stop();
+}
