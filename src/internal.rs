@@ -120,6 +120,45 @@ pub fn fuzz_irc(data: &[u8]) {
     }
 }
 
+/// The link connections' SASL exchange fed the server's lines: never panics, and once it has
+/// failed or finished it never sends anything but `CAP END` for a success it saw.
+pub fn fuzz_link_sasl(data: &[u8]) {
+    use crate::irc::proto::message::Message;
+    use crate::link::sasl::{Mechanism, Sasl};
+    let mechanism = if data.first().is_some_and(|b| b & 1 == 1) {
+        Mechanism::External
+    } else {
+        Mechanism::Plain {
+            account: "gw".into(),
+            password: "pw".into(),
+        }
+    };
+    let (mut s, _) = Sasl::start(mechanism);
+    let text = String::from_utf8_lossy(data.get(1..).unwrap_or_default());
+    for line in text.split(['\r', '\n']).filter(|l| !l.is_empty()) {
+        let Ok(m) = Message::parse(line) else {
+            continue;
+        };
+        let was_done = s.done();
+        match s.on(&m) {
+            Ok(Some(out)) => {
+                for o in &out {
+                    assert!(
+                        o.to_line().len() <= 510,
+                        "an exchange line too long for IRC"
+                    );
+                }
+                assert!(
+                    !was_done || out.is_empty(),
+                    "spoke after the exchange ended"
+                );
+            }
+            Ok(None) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// A [`Cleared`](crate::audit::Cleared) without a decision, for test peers and the load tool that play other XMPP
 /// clients with the gateway's session type. Only in builds with the `test-peer` feature.
 #[cfg(feature = "test-peer")]

@@ -57,6 +57,18 @@ fn irc_seeds() {
     labelgate::internal::fuzz_irc(b"PRIVMSG a :b\r\n\xff\r\n@x= Y\r\n:s V  a   :b c\n");
 }
 
+/// The link connections' SASL harness runs on its seeds (a success and a failure).
+#[test]
+fn link_sasl_seeds() {
+    for f in ["plain", "external"] {
+        let p = format!("{}/fuzz/seeds/link_sasl/{f}", env!("CARGO_MANIFEST_DIR"));
+        labelgate::internal::fuzz_link_sasl(&std::fs::read(p).unwrap());
+    }
+    labelgate::internal::fuzz_link_sasl(
+        b"\x00:s 903 * :early\r\nAUTHENTICATE +\r\n:s 001 x :y\r\n",
+    );
+}
+
 /// NUL bytes inside a parameter parsed, and the writer (which never emits NUL) changed the
 /// message. NUL is now refused by the parser, as modern IRC says.
 #[test]
