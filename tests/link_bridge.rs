@@ -880,3 +880,74 @@ async fn one_connection_killed_does_not_take_down_the_others() {
     erin.close().await;
     net.stop();
 }
+
+/// A room occupant's nick change is followed on IRC by a NICK of their connection (not a quit
+/// and a join), a collision with someone of the network resolved by the sequence; their next
+/// line comes from the new nick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_nick_change_is_a_nick_change_on_irc() {
+    let pol = support::demo_policies();
+    let net = ircd::Ircd::start("test-ngircd-nick", 26698);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    let mut dave = net.person("dave", &["#ops"]).await;
+    // Someone of the network already has the nick carol will take (in no linked channel).
+    let mut carrie = net.person("carrie", &[]).await;
+    carrie
+        .wait_for(
+            |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_WELCOME),
+            "carrie registered",
+        )
+        .await;
+    let (carol, _carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let link = start_link(
+        &net,
+        &pol,
+        mappings,
+        testnet(pol.primary(), accreditation),
+        &audit,
+    );
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol on IRC",
+    )
+    .await;
+    carol.change_nick(&room_jid, "carrie").await.unwrap();
+    let m = dave
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("carol")
+                    && matches!(m.command, IrcCommand::NICK(..) | IrcCommand::QUIT(..))
+            },
+            "carol's nick change",
+        )
+        .await;
+    assert!(
+        matches!(&m.command, IrcCommand::NICK(n) if n == "carrie|2"),
+        "{m:?}"
+    );
+    carol
+        .send_groupchat(
+            &room_jid,
+            &peer_cleared(labelled(&pol, "renamed", "OFFICIAL")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dave.privmsgs("carrie|2", "#ops", 1).await,
+        ["[DEMO-UK OFFICIAL] renamed"]
+    );
+    assert!(link.close(Duration::from_secs(10)).await);
+    carol.close().await;
+    net.stop();
+}

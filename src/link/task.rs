@@ -287,6 +287,13 @@ impl Task {
                     break;
                 };
                 self.queued.fetch_sub(1, Ordering::SeqCst);
+                // A nick asked for is the one wanted from now on (after a reconnect too).
+                if out.msg.verb == "NICK"
+                    && let Some(n) = out.msg.params.first()
+                {
+                    self.config.nick = n.clone();
+                    self.attempt = 0;
+                }
                 if let Some((chan, joined)) = &out.membership {
                     if *joined {
                         self.channels.insert(chan.clone());

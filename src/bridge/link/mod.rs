@@ -103,6 +103,7 @@ impl LinkInbound {
             occupants: HashMap::new(),
             ours: HashSet::new(),
             out_tx,
+            next_id: 0,
             puppet_tx,
             observer: None,
             away_since: None,
@@ -158,6 +159,8 @@ type PrivateIn = (
 
 /// A room occupant on the network.
 struct Occupant {
+    /// Its id in the connection's events.
+    id: u64,
     conn: LinkConnection,
     /// The nick the server gave them.
     irc_nick: String,
@@ -180,7 +183,10 @@ struct Inbound {
     occupants: HashMap<String, Occupant>,
     /// The folded IRC nicks of the gateway's own connections (never read as people).
     ours: HashSet<String>,
-    out_tx: mpsc::Sender<(String, LinkEvent)>,
+    /// Events of the room occupants' connections, by the occupant's id (a room nick changes).
+    out_tx: mpsc::Sender<(u64, LinkEvent)>,
+    /// The id of the next occupant.
+    next_id: u64,
     /// Private messages to the puppets: puppet (folded nick), room, sender's nick, message.
     puppet_tx: mpsc::UnboundedSender<PrivateIn>,
     /// The gateway's own occupant of the mapped rooms.
@@ -202,7 +208,7 @@ impl Inbound {
     async fn run(
         mut self,
         mut events: mpsc::Receiver<LinkEvent>,
-        mut outbound: mpsc::Receiver<(String, LinkEvent)>,
+        mut outbound: mpsc::Receiver<(u64, LinkEvent)>,
         mut control: mpsc::UnboundedReceiver<Reload>,
         mut private_in: mpsc::UnboundedReceiver<PrivateIn>,
     ) {
@@ -232,7 +238,12 @@ impl Inbound {
                     Some(e) => self.room_event(e).await,
                     None => room_events = None,
                 },
-                Some((who, e)) = outbound.recv() => self.outbound_event(&who, e).await,
+                Some((id, e)) = outbound.recv() => {
+                    let who = self.occupants.iter().find(|(_, o)| o.id == id).map(|(n, _)| n.clone());
+                    if let Some(who) = who {
+                        self.outbound_event(&who, e).await;
+                    }
+                }
             }
         }
         for (_, p) in self.people.drain() {

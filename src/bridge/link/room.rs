@@ -79,7 +79,8 @@ impl Inbound {
                     &wanted,
                 ));
                 let tx = self.out_tx.clone();
-                let who = room_nick.to_owned();
+                self.next_id += 1;
+                let id = self.next_id;
                 tokio::spawn(async move {
                     while let Some(e) = events.recv().await {
                         // Only what the task needs: nicks (to know its own), losses, and
@@ -95,7 +96,7 @@ impl Inbound {
                         {
                             continue;
                         }
-                        if tx.send((who.clone(), e)).await.is_err() {
+                        if tx.send((id, e)).await.is_err() {
                             break;
                         }
                     }
@@ -103,6 +104,7 @@ impl Inbound {
                 self.occupants
                     .entry(room_nick.to_owned())
                     .or_insert(Occupant {
+                        id,
                         conn,
                         irc_nick: String::new(),
                         rooms: HashSet::new(),
@@ -116,6 +118,48 @@ impl Inbound {
         {
             tracing::warn!(nick = %room_nick, %channel, error = %e, "link: cannot join");
         }
+    }
+
+    /// An occupant of `room` changed nick: their connection follows (a NICK, collisions
+    /// resolved by the connection's sequence) when that room is their only one; otherwise the
+    /// old nick leaves this room's channel and the new one gets a connection of its own.
+    pub(super) fn occupant_renamed(&mut self, room: &BareJid, old: &str, new: &str) {
+        let Some(channel) = self.channel_of(room) else {
+            return;
+        };
+        if self.is_ours_in_room(new, room) {
+            return;
+        }
+        let only_here = self
+            .occupants
+            .get(old)
+            .is_some_and(|o| o.rooms.len() == 1 && o.rooms.contains(room));
+        if only_here && !self.occupants.contains_key(new) {
+            if let Some(o) = self.occupants.remove(old) {
+                let wanted = nick::from_room_nick(
+                    &self.network.nick_template,
+                    new,
+                    self.network.nick_length,
+                );
+                if let Err(e) = o.conn.change_nick(&wanted) {
+                    tracing::warn!(%old, %new, error = %e, "link: cannot follow a nick change");
+                }
+                self.occupants.insert(new.to_owned(), o);
+            }
+            return;
+        }
+        if let Some(o) = self.occupants.get_mut(old)
+            && o.rooms.remove(room)
+        {
+            let _ = o.conn.part(&channel, None);
+            if o.rooms.is_empty()
+                && let Some(o) = self.occupants.remove(old)
+            {
+                self.ours.remove(&nick::fold(&o.irc_nick));
+                o.conn.quit(None);
+            }
+        }
+        self.occupant_in(new, room, &channel);
     }
 
     /// Tells every linked room, and its channel, that the service connection was away from
@@ -311,6 +355,7 @@ impl Inbound {
                     }
                 }
             }
+            XmppEvent::NickChanged { room, old, new } => self.occupant_renamed(&room, &old, &new),
             XmppEvent::Private { room, nick, .. } if !self.is_ours_in_room(&nick, &room) => {
                 if let Some(mapping) = self.room_mapping(&room).cloned() {
                     self.tell_link_notice(&nick, &room, &mapping, LinkNotice::ToGateway)
