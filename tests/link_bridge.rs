@@ -668,6 +668,29 @@ async fn private_messages_cross_both_ways_decided() {
             .is_some_and(|b| b.starts_with("This is the gateway's own occupant")),
         "{told:?}"
     );
+    // Kicked from the room (carol created it, so she moderates): dave is told on IRC, and
+    // his next line takes his occupant back in.
+    carol.kick(&room_jid, "dave", None).await.unwrap();
+    let told = dave
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("labelgate")
+                    && matches!(&m.command, IrcCommand::NOTICE(_, t) if t.contains("kicked"))
+            },
+            "the kick told",
+        )
+        .await;
+    let IrcCommand::NOTICE(_, words) = told.command else {
+        unreachable!()
+    };
+    assert!(
+        words.starts_with("you were kicked from #ops's XMPP room"),
+        "{words}"
+    );
+    dave.client.send_privmsg("#ops", "back again").unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = next_from_dave(&mut carol_rx).await;
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] back again"));
     let records: Vec<serde_json::Value> = audit
         .text()
         .lines()
@@ -946,6 +969,154 @@ async fn a_room_nick_change_is_a_nick_change_on_irc() {
     assert_eq!(
         dave.privmsgs("carrie|2", "#ops", 1).await,
         ["[DEMO-UK OFFICIAL] renamed"]
+    );
+    assert!(link.close(Duration::from_secs(10)).await);
+    carol.close().await;
+    net.stop();
+}
+
+/// Subjects and topics both ways: a room occupant's subject becomes the channel's topic, set
+/// by their own connection; a topic set on IRC becomes the room's subject, set by the
+/// person's occupant with the label of its marking; above the ceiling it is refused to them;
+/// a topic the ircd refuses (`+t`) is told to the room occupant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_and_topics_cross_both_ways_decided() {
+    use labelgate::xmpp::muc::OutgoingSubject;
+    let pol = support::demo_policies();
+    let p = pol.primary();
+    let net = ircd::Ircd::start("test-ngircd-topic", 26700);
+    let room_jid = room(&unique("linked"));
+    let accreditation = "SECRET, National Caveats:*";
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
+    );
+    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let audit = support::Buf::default();
+    // dave, first in #ops, is its operator.
+    let mut dave = net.person("dave", &["#ops"]).await;
+    let (carol, mut carol_rx) = session(&unique("carol")).await;
+    carol
+        .join(&room_jid, "carol", History::default())
+        .await
+        .unwrap();
+    let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
+    dave.wait_for(
+        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
+        "carol on IRC",
+    )
+    .await;
+    wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
+        _ => None,
+    })
+    .await;
+    let mode = |flag: &str| IrcCommand::Raw("MODE".into(), vec!["#ops".into(), flag.into()]);
+    // (ngIRCd's channels may start with -t already: ask, and read the modes back.)
+    let modes_are = |dave_modes: &irc::proto::Message, want_t: bool| {
+        matches!(&dave_modes.command, IrcCommand::Response(r, p)
+            if *r == irc::proto::Response::RPL_CHANNELMODEIS
+                && p.get(2).is_some_and(|m| m.contains('t') == want_t))
+    };
+    dave.client.send(mode("-t")).unwrap();
+    dave.client
+        .send(IrcCommand::Raw("MODE".into(), vec!["#ops".into()]))
+        .unwrap();
+    let m = dave
+        .wait_for(
+            |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_CHANNELMODEIS),
+            "the modes",
+        )
+        .await;
+    assert!(modes_are(&m, false), "{m:?}");
+
+    // The room's subject to the channel's topic.
+    let subject = |text: &str| {
+        peer_cleared(OutgoingSubject {
+            text: text.into(),
+            label: None,
+        })
+    };
+    carol
+        .set_subject(&room_jid, &subject("Weekly sync"))
+        .await
+        .unwrap();
+    let topic = dave
+        .wait_for(
+            |m| matches!(m.command, IrcCommand::TOPIC(..)),
+            "carol's topic",
+        )
+        .await;
+    assert_eq!(topic.source_nickname(), Some("carol"));
+    assert!(
+        matches!(&topic.command, IrcCommand::TOPIC(c, Some(t)) if c == "#ops" && t == "Weekly sync"),
+        "{topic:?}"
+    );
+
+    // The channel's topic to the room's subject, labelled by its marking.
+    dave.client
+        .send_topic("#ops", "[SECRET] from the network")
+        .unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let (subject_text, label) = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Subject {
+            nick,
+            subject,
+            message,
+            ..
+        } if nick.as_deref() == Some("dave") => Some((subject.clone(), message.label.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(subject_text, "[DEMO-UK SECRET] from the network");
+    assert_eq!(
+        label.unwrap().unwrap().label,
+        LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
+    );
+    dave.client.send_topic("#ops", "[TOP SECRET] no").unwrap();
+    let refusal = dave
+        .wait_for(
+            |m| {
+                m.source_nickname() == Some("labelgate")
+                    && matches!(m.command, IrcCommand::NOTICE(..))
+            },
+            "the refusal",
+        )
+        .await;
+    let IrcCommand::NOTICE(_, words) = refusal.command else {
+        unreachable!()
+    };
+    assert!(
+        words.starts_with("#ops: ") && words.contains("TOP SECRET"),
+        "{words}"
+    );
+
+    // +t: only operators may set the topic; carol is told hers did not become it.
+    dave.client.send(mode("+t")).unwrap();
+    dave.client
+        .send(IrcCommand::Raw("MODE".into(), vec!["#ops".into()]))
+        .unwrap();
+    let m = dave
+        .wait_for(
+            |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_CHANNELMODEIS),
+            "the modes",
+        )
+        .await;
+    assert!(modes_are(&m, true), "{m:?}");
+    carol
+        .set_subject(&room_jid, &subject("Not allowed"))
+        .await
+        .unwrap();
+    let told = wait_for(&mut carol_rx, 20, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        told.body.as_deref().is_some_and(|b| b.starts_with(
+            "Your subject did not become the topic of #ops on IRC: the IRC server refused it"
+        )),
+        "{told:?}"
     );
     assert!(link.close(Duration::from_secs(10)).await);
     carol.close().await;

@@ -293,6 +293,15 @@ impl LinkConnection {
             .collect()
     }
 
+    /// Sets a channel's topic to text a decision cleared.
+    pub fn topic(&self, channel: &str, text: &Cleared<String>) -> Result<LineId, LinkError> {
+        let m = Message::new("TOPIC", vec![channel.to_owned(), text.get().clone()]);
+        if m.to_line().len() > MAX_LINE {
+            return Err(LinkError::TooLong);
+        }
+        self.push(m, true, None).map(|id| id.unwrap_or_default())
+    }
+
     /// Sends a NOTICE of the gateway's own words (a refusal, a report) — never foreign text,
     /// which goes only through [`LinkConnection::privmsg`] or [`LinkConnection::say`].
     pub fn notice(&self, target: &str, text: &str) -> Result<LineId, LinkError> {

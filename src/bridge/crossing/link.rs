@@ -20,6 +20,11 @@ pub(in crate::bridge) enum LinkNotice {
     Unconfirmed(usize),
     /// A private message to the gateway's own occupant: it goes nowhere.
     ToGateway,
+    /// A subject the channel may not carry (its label, or the room's, above the ceiling or
+    /// unreadable): it did not become the channel's topic.
+    SubjectWithheld,
+    /// The IRC server refused the occupant's topic (e.g. only channel operators may set it).
+    TopicRefused,
     /// To the whole room: the gateway was away from the network this many seconds, so what
     /// was typed in the channel meanwhile did not reach the room.
     Away(u64),
@@ -57,6 +62,12 @@ pub(in crate::bridge) fn withheld_notice(
         }
         LinkNotice::Unconfirmed(1) => format!(
             "Your last message may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed it. It is not sent again."
+        ),
+        LinkNotice::SubjectWithheld => format!(
+            "Your subject did not become the topic of {channel} on IRC: its label is above what the channel may carry, or could not be read."
+        ),
+        LinkNotice::TopicRefused => format!(
+            "Your subject did not become the topic of {channel} on IRC: the IRC server refused it (on many channels only operators may set the topic)."
         ),
         LinkNotice::ToGateway => format!(
             "This is the gateway's own occupant (it links this room with {channel}): your message goes no further. To write to someone of the IRC network privately, write to their nick here."

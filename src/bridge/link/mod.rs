@@ -148,14 +148,10 @@ struct Puppet {
     rooms: HashSet<BareJid>,
 }
 
-/// A private message to a puppet: its folded nick, the room, the sender's room nick, the
-/// message.
-type PrivateIn = (
-    String,
-    BareJid,
-    String,
-    Box<crate::xmpp::muc::ReceivedMessage>,
-);
+/// What a puppet's session reports that the task must act on (a private message to it, an
+/// error the room answered, a message the server never confirmed), with the puppet's folded
+/// nick.
+type PuppetEvent = (String, XmppEvent);
 
 /// A room occupant on the network.
 struct Occupant {
@@ -188,7 +184,7 @@ struct Inbound {
     /// The id of the next occupant.
     next_id: u64,
     /// Private messages to the puppets: puppet (folded nick), room, sender's nick, message.
-    puppet_tx: mpsc::UnboundedSender<PrivateIn>,
+    puppet_tx: mpsc::UnboundedSender<PuppetEvent>,
     /// The gateway's own occupant of the mapped rooms.
     observer: Option<Session>,
     state: State,
@@ -210,15 +206,13 @@ impl Inbound {
         mut events: mpsc::Receiver<LinkEvent>,
         mut outbound: mpsc::Receiver<(u64, LinkEvent)>,
         mut control: mpsc::UnboundedReceiver<Reload>,
-        mut private_in: mpsc::UnboundedReceiver<PrivateIn>,
+        mut from_puppets: mpsc::UnboundedReceiver<PuppetEvent>,
     ) {
         let mut room_events = self.observe().await;
         loop {
             tokio::select! {
                 Some(r) = control.recv() => self.reload(r).await,
-                Some((to, room, from, message)) = private_in.recv() => {
-                    self.private_to_irc(&to, room, &from, &message).await;
-                }
+                Some((puppet, e)) = from_puppets.recv() => self.puppet_event(&puppet, e).await,
                 e = events.recv() => match e {
                     Some(LinkEvent::Registered { nick, .. }) => {
                         self.me = nick;

@@ -98,6 +98,12 @@ impl Inbound {
                     }
                 }
             }
+            "TOPIC" if !self.is_me(&from) && !from.is_empty() => {
+                if let (Some(chan), Some(text)) = (m.params.first(), m.params.get(1)) {
+                    let (chan, text) = (chan.clone(), text.clone());
+                    self.topic_in(&from, &chan, &text).await;
+                }
+            }
             "PRIVMSG" | "NOTICE" if !self.is_me(&from) && !from.is_empty() => {
                 let (Some(target), Some(text)) = (m.params.first(), m.params.get(1)) else {
                     return;
@@ -137,20 +143,22 @@ impl Inbound {
                 SessionConfig::new(self.puppets.clone(), jid, IdentityMode::TrustedGateway);
             match Session::start(config).await {
                 Ok((session, mut events)) => {
-                    // Private messages to the puppet go to the task; the rest of what the room
-                    // sends it is let go (the gateway's occupant reads the room), so its
-                    // session never stalls. Unbounded: the task waits on puppet sessions, so a
-                    // bound here could close a cycle; the XMPP server's own rate limits bound it.
+                    // Private messages to the puppet, errors and unconfirmed messages go to
+                    // the task; the rest of what the room sends it is let go (the gateway's
+                    // occupant reads the room), so its session never stalls. Unbounded: the
+                    // task waits on puppet sessions, so a bound here could close a cycle; the
+                    // XMPP server's own rate limits bound it.
                     let tx = self.puppet_tx.clone();
                     let who = key.clone();
                     tokio::spawn(async move {
                         while let Some(e) = events.recv().await {
-                            if let XmppEvent::Private {
-                                room,
-                                nick,
-                                message,
-                            } = e
-                                && tx.send((who.clone(), room, nick, message)).is_err()
+                            if matches!(
+                                e,
+                                XmppEvent::Private { .. }
+                                    | XmppEvent::MessageError { .. }
+                                    | XmppEvent::Unconfirmed { .. }
+                                    | XmppEvent::RemovedFromRoom { .. }
+                            ) && tx.send((who.clone(), e)).is_err()
                             {
                                 break;
                             }
@@ -218,6 +226,111 @@ impl Inbound {
             && let Some(p) = self.people.remove(&key)
         {
             p.session.close().await;
+        }
+    }
+
+    /// What a puppet's session reported: a private message to it (out to IRC), or the fate of
+    /// what its person typed — an error the room answered, a message the server never
+    /// confirmed — told to them.
+    pub(super) async fn puppet_event(&mut self, puppet: &str, e: XmppEvent) {
+        let Some(p) = self.people.get(puppet) else {
+            return;
+        };
+        let nick = p.nick.clone();
+        match e {
+            XmppEvent::Private {
+                room,
+                nick: from,
+                message,
+            } => self.private_to_irc(puppet, room, &from, &message).await,
+            XmppEvent::MessageError { from, error, .. } => {
+                let to = Person {
+                    account: &nick,
+                    jid: "",
+                    clearance: &self.network.accreditation,
+                };
+                let condition = crossing::error_report(
+                    &self.state,
+                    to,
+                    from.as_ref(),
+                    &self.network.puppet_domain,
+                    |r| p.rooms.contains(r),
+                    error.as_ref().map(|e| e.condition.as_str()),
+                );
+                if let Some(condition) = condition {
+                    let channel = from
+                        .as_ref()
+                        .and_then(|j| self.channel_of(&j.to_bare()))
+                        .unwrap_or_else(|| "the channel".into());
+                    self.tell(
+                        &nick,
+                        &format!("something you sent in {channel} did not reach its room: the room answered {condition}"),
+                    );
+                }
+            }
+            XmppEvent::RemovedFromRoom { room, codes, .. } => {
+                // The reason is another occupant's free text: not shown (the codes say enough).
+                if let Some(p) = self.people.get_mut(puppet) {
+                    p.rooms.remove(&room);
+                }
+                let channel = self
+                    .channel_of(&room)
+                    .unwrap_or_else(|| "the channel".into());
+                let why = if codes.contains(&301) {
+                    "banned"
+                } else if codes.contains(&307) {
+                    "kicked"
+                } else {
+                    "removed"
+                };
+                self.tell(
+                    &nick,
+                    &format!("you were {why} from {channel}'s XMPP room: your lines there do not reach it until you can enter again (each line tries)"),
+                );
+            }
+            XmppEvent::Unconfirmed { to, .. } => {
+                let channel = self
+                    .channel_of(&to.to_bare())
+                    .unwrap_or_else(|| "the channel".into());
+                self.tell(
+                    &nick,
+                    &format!("a line of yours in {channel} may not have reached its room: the gateway's XMPP connection was lost before the server confirmed it; it is not sent again"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// A topic set in a mapped channel: decided like a topic typed to the gateway's own
+    /// server (a marking labels it; none: the room's label), then set by the typist's puppet
+    /// as the room's subject, or refused to them in words.
+    pub(super) async fn topic_in(&mut self, nick: &str, channel: &str, text: &str) {
+        let Some(mapping) = self.mapping(channel).cloned() else {
+            return;
+        };
+        if !self.enter(nick, channel).await {
+            self.tell(nick, &format!("your topic did not reach {channel}'s room"));
+            return;
+        }
+        let jid = self.jid(nick).map(|j| j.to_string()).unwrap_or_default();
+        let from = Person {
+            account: nick,
+            jid: &jid,
+            clearance: &self.network.accreditation,
+        };
+        match crossing::typed_subject(&self.state, from, &mapping.room, &mapping, text) {
+            Ok(subject) => {
+                let Some(p) = self.people.get(&nick::fold(nick)) else {
+                    return;
+                };
+                if let Err(e) = p.session.set_subject(&mapping.room, &subject).await {
+                    self.tell(
+                        nick,
+                        &format!("your topic did not become {channel}'s room subject: {e}"),
+                    );
+                }
+            }
+            Err((_, words)) => self.tell(nick, &format!("{channel}: {words}")),
         }
     }
 

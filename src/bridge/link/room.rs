@@ -83,8 +83,9 @@ impl Inbound {
                 let id = self.next_id;
                 tokio::spawn(async move {
                     while let Some(e) = events.recv().await {
-                        // Only what the task needs: nicks (to know its own), losses, and
-                        // private messages to this occupant (the service reads the channels).
+                        // Only what the task needs: nicks (to know its own), losses, private
+                        // messages to this occupant (the service reads the channels) and a
+                        // refused topic.
                         if let LinkEvent::Message(m) = &e
                             && !(matches!(
                                 m.verb.to_ascii_uppercase().as_str(),
@@ -93,6 +94,7 @@ impl Inbound {
                                 .params
                                 .first()
                                 .is_some_and(|t| !t.starts_with(['#', '&', '+', '!'])))
+                            && m.verb != "482"
                         {
                             continue;
                         }
@@ -160,6 +162,41 @@ impl Inbound {
             }
         }
         self.occupant_in(new, room, &channel);
+    }
+
+    /// `nick` set the subject of `room`: decided like a subject shown to IRC users, it becomes
+    /// the channel's topic, set by their own connection; withheld, they are told.
+    async fn subject_out(
+        &mut self,
+        room: &BareJid,
+        nick: &str,
+        subject: &str,
+        message: &crate::xmpp::muc::ReceivedMessage,
+    ) {
+        let Some(mapping) = self.room_mapping(room).cloned() else {
+            return;
+        };
+        let to = Person {
+            account: nick,
+            jid: "",
+            clearance: &self.network.accreditation,
+        };
+        let Some(text) =
+            crossing::subject_to_irc(&self.state, to, room, &mapping, message, subject, &[])
+        else {
+            self.tell_link_notice(nick, room, &mapping, LinkNotice::SubjectWithheld)
+                .await;
+            return;
+        };
+        self.occupant_in(nick, room, &mapping.channel);
+        let sent = self
+            .occupants
+            .get(nick)
+            .map(|o| o.conn.topic(&mapping.channel, &text));
+        if !matches!(sent, Some(Ok(_))) {
+            self.tell_link_notice(nick, room, &mapping, LinkNotice::TopicRefused)
+                .await;
+        }
     }
 
     /// Tells every linked room, and its channel, that the service connection was away from
@@ -266,6 +303,21 @@ impl Inbound {
                     }
                 }
             }
+            // ERR_CHANOPRIVSNEEDED: me, channel, text — the only command an occupant's
+            // connection sends that needs channel privileges is TOPIC.
+            LinkEvent::Message(m) if m.verb == "482" => {
+                let room = m
+                    .params
+                    .get(1)
+                    .and_then(|c| self.mapping(c))
+                    .map(|m| m.room.clone());
+                if let Some(room) = room
+                    && let Some(mapping) = self.room_mapping(&room).cloned()
+                {
+                    self.tell_link_notice(who, &room, &mapping, LinkNotice::TopicRefused)
+                        .await;
+                }
+            }
             LinkEvent::Message(m) => self.private_from_irc(who, m).await,
             LinkEvent::Closed => {}
         }
@@ -356,6 +408,15 @@ impl Inbound {
                 }
             }
             XmppEvent::NickChanged { room, old, new } => self.occupant_renamed(&room, &old, &new),
+            XmppEvent::Subject {
+                room,
+                nick: Some(nick),
+                subject,
+                message,
+                replay: false,
+            } if !self.is_ours_in_room(&nick, &room) => {
+                self.subject_out(&room, &nick, &subject, &message).await;
+            }
             XmppEvent::Private { room, nick, .. } if !self.is_ours_in_room(&nick, &room) => {
                 if let Some(mapping) = self.room_mapping(&room).cloned() {
                     self.tell_link_notice(&nick, &room, &mapping, LinkNotice::ToGateway)
