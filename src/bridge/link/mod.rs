@@ -106,6 +106,7 @@ impl LinkInbound {
             next_id: 0,
             puppet_tx,
             observer: None,
+            observed: HashSet::new(),
             away_since: None,
             names: HashMap::new(),
         };
@@ -168,6 +169,10 @@ struct Occupant {
     messages: u64,
 }
 
+/// How often the gateway's occupant tries again what it could not do (log in, enter a room):
+/// until then nothing of that room goes out, and the log says so.
+const OBSERVER_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How many sent lines an occupant's record keeps (far more than a connection writes between
 /// two confirmations).
 const SENT_KEPT: usize = 512;
@@ -187,6 +192,8 @@ struct Inbound {
     puppet_tx: mpsc::UnboundedSender<PuppetEvent>,
     /// The gateway's own occupant of the mapped rooms.
     observer: Option<Session>,
+    /// The rooms it is in.
+    observed: HashSet<BareJid>,
     state: State,
     puppets: Arc<Endpoint>,
     service: LinkConnection,
@@ -209,8 +216,24 @@ impl Inbound {
         mut from_puppets: mpsc::UnboundedReceiver<PuppetEvent>,
     ) {
         let mut room_events = self.observe().await;
+        // What the gateway's occupant could not do (log in, enter a room) is tried again.
+        let mut retry = tokio::time::interval(OBSERVER_RETRY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        retry.tick().await;
         loop {
             tokio::select! {
+                _ = retry.tick() => {
+                    if room_events.is_none() {
+                        self.observer = None;
+                        room_events = self.observe().await;
+                    } else {
+                        for (channel, room) in self.linked().into_values() {
+                            if !self.observed.contains(&room) {
+                                self.observe_room(&room, &channel).await;
+                            }
+                        }
+                    }
+                }
                 Some(r) = control.recv() => self.reload(r).await,
                 Some((puppet, e)) = from_puppets.recv() => self.puppet_event(&puppet, e).await,
                 e = events.recv() => match e {
@@ -230,7 +253,11 @@ impl Inbound {
                 },
                 e = recv_room(&mut room_events) => match e {
                     Some(e) => self.room_event(e).await,
-                    None => room_events = None,
+                    None => {
+                        tracing::error!(network = %self.network.name, "link: the gateway's occupant session ended; logging in again");
+                        room_events = None;
+                        self.observed.clear();
+                    }
                 },
                 Some((id, e)) = outbound.recv() => {
                     let who = self.occupants.iter().find(|(_, o)| o.id == id).map(|(n, _)| n.clone());
@@ -329,6 +356,7 @@ impl Inbound {
         if let Some(s) = &self.observer {
             s.leave(room, None).await;
         }
+        self.observed.remove(room);
     }
 
     /// Whether a room nick is the gateway's own (its occupant, or a puppet in that room).

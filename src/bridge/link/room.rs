@@ -24,7 +24,7 @@ impl Inbound {
         let (session, events) = match Session::start(config).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(network = %self.network.name, error = %e, "link: the gateway's occupant cannot log in; nothing goes out to IRC");
+                tracing::error!(network = %self.network.name, error = %e, "link: the gateway's occupant cannot log in; nothing goes out to IRC until it can (tried again every 30 s)");
                 return None;
             }
         };
@@ -50,12 +50,13 @@ impl Inbound {
             .await
         {
             Ok(joined) => {
+                self.observed.insert(room.clone());
                 for o in joined.occupants.values() {
                     self.occupant_in(&o.nick, room, channel);
                 }
             }
             Err(e) => {
-                tracing::error!(%room, error = %e, "link: the gateway's occupant cannot join; nothing of this room goes out")
+                tracing::error!(%room, error = %e, "link: the gateway's occupant cannot join; nothing of this room goes out until it can (tried again every 30 s)")
             }
         }
     }
