@@ -1,110 +1,34 @@
-//! Link mode, the network's side in, against a real ngIRCd and the real ejabberd: a person on
-//! the IRC network (the `irc` crate) appears in the mapped room as an occupant of their own,
-//! logged in with SASL EXTERNAL under the puppet domain; what they type reaches the room with
-//! the XEP-0258 label of its FLOT marking (or the room's default) when the network's
-//! accreditation and the room's ceiling allow it, and is refused to them by a NOTICE from the
-//! gateway's service nick (audited) when not. An XMPP user in the room (a real session) sees it.
+//! Link mode both ways against a real ngIRCd and the real ejabberd: a person on the IRC
+//! network (the `irc` crate) appears in the mapped room as an occupant of their own, logged in
+//! with SASL EXTERNAL under the puppet domain; what they type reaches the room with the XEP-0258
+//! label of its FLOT marking (or the room's default) when the network's accreditation and the
+//! room's ceiling allow it, and is refused to them by a NOTICE from the gateway's service nick
+//! (audited) when not. Room occupants (the project's sessions, and slixmpp) get IRC connections
+//! of their own; each line crosses once however many of the gateway's links see it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod common;
 #[path = "common/ircd.rs"]
 mod ircd;
+#[path = "common/link.rs"]
+mod link;
+#[path = "common/slix.rs"]
+mod slix;
 #[path = "common/support.rs"]
 mod support;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Identity, endpoint, room, session, unique, wait_for};
+use common::{room, session, unique, wait_for};
 use irc::proto::Command as IrcCommand;
-use labelgate::audit::{AuditLog, Gate};
-use labelgate::bridge::link::LinkInbound;
 use labelgate::config::mappings::Mappings;
-use labelgate::config::network::{IrcNetwork, NetworkAuth};
 use labelgate::internal::peer_cleared;
-use labelgate::label::Clearance;
-use labelgate::label::PolicySet;
-use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
-use labelgate::xmpp::connect::TlsMode;
-use labelgate::xmpp::muc::{History, OutgoingMessage};
-use labelgate::xmpp::session::{XmppEvent, origin_id};
-
-/// A room message as an XMPP client sends it, labelled with `marking`.
-fn labelled(p: &PolicySet, body: &str, marking: &str) -> OutgoingMessage {
-    let l = p.primary().parse_marking(marking).unwrap();
-    OutgoingMessage {
-        body: body.into(),
-        label: Some(SecurityLabel {
-            display: Some(p.primary().display_marking(&l).unwrap()),
-            label: LabelPayload::Ess(l),
-            equivalents: vec![],
-        }),
-        origin_id: origin_id(),
-        notice: false,
-    }
-}
-
-/// The next room message from dave that carol sees.
-async fn next_from_dave(
-    rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>,
-) -> Box<labelgate::xmpp::muc::ReceivedMessage> {
-    wait_for(rx, 20, |e| match e {
-        XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("dave") => {
-            Some(message.clone())
-        }
-        _ => None,
-    })
-    .await
-}
-
-/// The test network, accredited to `accreditation`, with quick pacing.
-fn testnet(p: &labelgate::label::Policy, accreditation: &str) -> IrcNetwork {
-    IrcNetwork {
-        name: "testnet".into(),
-        servers: vec![],
-        tls: true,
-        tls_name: "localhost".into(),
-        ca_file: None,
-        auth: NetworkAuth::None,
-        nick_template: "{nick}".into(),
-        nick_length: 30,
-        burst: 10,
-        interval: Duration::from_millis(50),
-        accreditation: Clearance::parse(p, accreditation).unwrap(),
-        accreditation_text: accreditation.into(),
-        puppet_domain: "irc.labelgate.test".into(),
-        puppet_certificate: PathBuf::new(),
-        puppet_key: PathBuf::new(),
-        service_nick: "labelgate".into(),
-        line: 1,
-    }
-}
-
-/// The link of `network` to `net`, deciding with `pol`, auditing to `audit`, its puppets
-/// logged in with the test PKI's puppet certificate.
-fn start_link(
-    net: &ircd::Ircd,
-    pol: &Arc<PolicySet>,
-    mappings: Mappings,
-    network: IrcNetwork,
-    audit: &support::Buf,
-) -> LinkInbound {
-    let gate = Gate::new(
-        pol.clone(),
-        Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
-    );
-    let mut puppets = endpoint(Identity::Puppets, TlsMode::StartTls);
-    puppets.domain = "irc.labelgate.test".into();
-    LinkInbound::start(
-        network,
-        vec![net.tls_server()],
-        gate,
-        Arc::new(mappings),
-        Arc::new(puppets),
-    )
-}
+use labelgate::label::xep0258::LabelPayload;
+use labelgate::xmpp::muc::History;
+use labelgate::xmpp::session::XmppEvent;
+use link::{labelled, next_from_dave, start_link, testnet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
@@ -353,360 +277,6 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     net.stop();
 }
 
-/// A room line written to the network but never confirmed by it (the ircd stopped, then
-/// killed, under it) is reported to its XMPP sender, privately in the room: never a silent
-/// loss. Lines are not sent again (they may have arrived).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_line_the_network_never_confirmed_is_reported_to_its_sender() {
-    let pol = support::demo_policies();
-    let net = ircd::Ircd::start("test-ngircd-unconfirmed", 26684);
-    let room_jid = room(&unique("linked"));
-    let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
-    let audit = support::Buf::default();
-    let mut dave = net.person("dave", &["#ops"]).await;
-    let (carol, mut carol_rx) = session(&unique("carol")).await;
-    carol
-        .join(&room_jid, "carol", History::default())
-        .await
-        .unwrap();
-    let link = start_link(
-        &net,
-        &pol,
-        mappings,
-        testnet(pol.primary(), accreditation),
-        &audit,
-    );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
-    carol
-        .send_groupchat(
-            &room_jid,
-            &peer_cleared(labelled(&pol, "confirmed", "OFFICIAL")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        dave.privmsgs("carol", "#ops", 1).await,
-        ["[DEMO-UK OFFICIAL] confirmed"]
-    );
-    // The ircd stops reading (SIGSTOP): carol's next line is written but never confirmed;
-    // then it dies.
-    let pid = std::fs::read_to_string(net.dir.join("pid")).unwrap();
-    let signal = |sig: &str| {
-        assert!(
-            std::process::Command::new("kill")
-                .args([sig, pid.trim()])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    signal("-STOP");
-    carol
-        .send_groupchat(
-            &room_jid,
-            &peer_cleared(labelled(&pol, "unconfirmed", "OFFICIAL")),
-        )
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    signal("-KILL");
-    let told = wait_for(&mut carol_rx, 30, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(
-        told.body.as_deref(),
-        Some(
-            "Your last message may not have reached IRC (#ops): the gateway's connection to the network was lost before the server confirmed it. It is not sent again."
-        )
-    );
-    drop(dave);
-    net.stop();
-    let _ = link.close(Duration::from_secs(5)).await;
-    carol.close().await;
-}
-
-/// The service connection's server dies and the link moves to the network's other server:
-/// what was typed in the channel meanwhile was never seen, so the channel (a NOTICE) and the
-/// room (a message from the gateway's occupant) are told; the rejoin's NAMES is the truth —
-/// a person no longer listed leaves the room, one newly listed enters it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gap_in_the_link_is_told_on_both_sides_and_the_room_follows_the_channel() {
-    let pol = support::demo_policies();
-    let first = ircd::Ircd::start("test-ngircd-gap-a", 26686);
-    let second = ircd::Ircd::start("test-ngircd-gap-b", 26688);
-    let room_jid = room(&unique("linked"));
-    let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
-    let audit = support::Buf::default();
-    let mut dave = first.person("dave", &["#ops"]).await;
-    let mut eve = second.person("eve", &["#ops"]).await;
-    let (carol, mut carol_rx) = session(&unique("carol")).await;
-    carol
-        .join(&room_jid, "carol", History::default())
-        .await
-        .unwrap();
-    let gate = Gate::new(
-        pol.clone(),
-        Arc::new(AuditLog::to_writer(Box::new(audit.clone()), false)),
-    );
-    let mut puppets = endpoint(Identity::Puppets, TlsMode::StartTls);
-    puppets.domain = "irc.labelgate.test".into();
-    let link = LinkInbound::start(
-        testnet(pol.primary(), accreditation),
-        vec![first.tls_server(), second.tls_server()],
-        gate,
-        Arc::new(mappings),
-        Arc::new(puppets),
-    );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
-        "the service nick",
-    )
-    .await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
-
-    first.kill();
-    drop(dave);
-    // On the second server: eve sees the service nick join, then the notice.
-    eve.wait_for(
-        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
-        "the service nick on the second server",
-    )
-    .await;
-    let notice = eve
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(&m.command, IrcCommand::NOTICE(t, _) if t == "#ops")
-            },
-            "the notice of the gap",
-        )
-        .await;
-    let IrcCommand::NOTICE(_, words) = notice.command else {
-        unreachable!()
-    };
-    assert!(
-        words.starts_with("The gateway was away from this network for ")
-            && words.ends_with(" s: what was typed here meanwhile did not reach the XMPP room."),
-        "{words}"
-    );
-    // The room: dave (not on this server's #ops) leaves, eve enters, and the gateway says so.
-    let mut left = false;
-    let mut entered = false;
-    let mut told = None;
-    while !(left && entered && told.is_some()) {
-        let e = wait_for(&mut carol_rx, 20, |e| match e {
-            XmppEvent::OccupantLeft { nick, .. } if nick == "dave" => Some(1),
-            XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "eve" => Some(2),
-            XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("labelgate") => {
-                Some(
-                    if message.body.as_deref().is_some_and(|b| {
-                        b.starts_with("The gateway was away from the IRC network for ")
-                            && b.ends_with(
-                                " s: what was typed in #ops meanwhile did not reach this room.",
-                            )
-                    }) {
-                        3
-                    } else {
-                        4
-                    },
-                )
-            }
-            _ => None,
-        })
-        .await;
-        match e {
-            1 => left = true,
-            2 => entered = true,
-            3 => told = Some(()),
-            _ => panic!("an unexpected message from the gateway's occupant"),
-        }
-    }
-    assert!(link.close(Duration::from_secs(10)).await);
-    carol.close().await;
-    second.stop();
-}
-
-/// Private messages both ways, each decided as a room line of its room: a room occupant's to a
-/// person of the network leaves from the occupant's own IRC connection, marked; a person's to
-/// an occupant's IRC nick arrives from their own occupant, labelled; above the ceiling they
-/// are refused to the sender on their own side. Writing to the gateway's own occupant is
-/// answered, never dropped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_messages_cross_both_ways_decided() {
-    let pol = support::demo_policies();
-    let p = pol.primary();
-    let net = ircd::Ircd::start("test-ngircd-private", 26692);
-    let room_jid = room(&unique("linked"));
-    let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
-    let audit = support::Buf::default();
-    let mut dave = net.person("dave", &["#ops"]).await;
-    let (carol, mut carol_rx) = session(&unique("carol")).await;
-    carol
-        .join(&room_jid, "carol", History::default())
-        .await
-        .unwrap();
-    let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
-
-    // The room to the network.
-    carol
-        .send_private(
-            &room_jid,
-            "dave",
-            &peer_cleared(labelled(&pol, "psst", "SECRET")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        dave.privmsgs("carol", "dave", 1).await,
-        ["[DEMO-UK SECRET] psst"]
-    );
-    carol
-        .send_private(
-            &room_jid,
-            "dave",
-            &peer_cleared(labelled(&pol, "eyes only", "TOP SECRET")),
-        )
-        .await
-        .unwrap();
-    let told = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(
-        told.body.as_deref(),
-        Some(
-            "Your message did not reach IRC (#ops): its label is above what the channel may carry. Nobody on the IRC side saw it."
-        )
-    );
-
-    // The network to the room.
-    dave.client.send_privmsg("carol", "[SECRET] back").unwrap();
-    dave.pump(Duration::from_millis(200)).await;
-    let m = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "dave" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] back"));
-    assert_eq!(
-        m.label.clone().unwrap().unwrap().label,
-        LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
-    );
-    dave.client
-        .send_privmsg("carol", "[TOP SECRET] no")
-        .unwrap();
-    let refusal = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(m.command, IrcCommand::NOTICE(..))
-            },
-            "the refusal",
-        )
-        .await;
-    let IrcCommand::NOTICE(_, words) = refusal.command else {
-        unreachable!()
-    };
-    assert!(
-        words.starts_with("carol: ") && words.contains("TOP SECRET"),
-        "{words}"
-    );
-
-    // The gateway's own occupant answers.
-    carol
-        .send_private(
-            &room_jid,
-            "labelgate",
-            &peer_cleared(labelled(&pol, "hello?", "OFFICIAL")),
-        )
-        .await
-        .unwrap();
-    let told = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
-    assert!(
-        told.body
-            .as_deref()
-            .is_some_and(|b| b.starts_with("This is the gateway's own occupant")),
-        "{told:?}"
-    );
-    // Kicked from the room (carol created it, so she moderates): dave is told on IRC, and
-    // his next line takes his occupant back in.
-    carol.kick(&room_jid, "dave", None).await.unwrap();
-    let told = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(&m.command, IrcCommand::NOTICE(_, t) if t.contains("kicked"))
-            },
-            "the kick told",
-        )
-        .await;
-    let IrcCommand::NOTICE(_, words) = told.command else {
-        unreachable!()
-    };
-    assert!(
-        words.starts_with("you were kicked from #ops's XMPP room"),
-        "{words}"
-    );
-    dave.client.send_privmsg("#ops", "back again").unwrap();
-    dave.pump(Duration::from_millis(200)).await;
-    let m = next_from_dave(&mut carol_rx).await;
-    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] back again"));
-    let records: Vec<serde_json::Value> = audit
-        .text()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["direction"] == "private" && r["decision"] == "deny")
-        .collect();
-    assert_eq!(
-        records.len(),
-        2,
-        "both refused private messages are audited: {records:?}"
-    );
-    assert!(link.close(Duration::from_secs(10)).await);
-    carol.close().await;
-    net.stop();
-}
-
 /// Exactly once with several of the gateway's links in one channel: two room occupants (two
 /// IRC connections of the gateway) and the service nick all see every line of the channel;
 /// each line of dave's reaches the room once, in his order, and each room line reaches the
@@ -717,11 +287,7 @@ async fn several_gateway_links_in_a_channel_deliver_each_line_once() {
     let net = ircd::Ircd::start("test-ngircd-once", 26694);
     let room_jid = room(&unique("linked"));
     let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let mappings = link::ops_on_testnet(&pol, &room_jid, accreditation);
     let audit = support::Buf::default();
     let mut dave = net.person("dave", &["#ops"]).await;
     let (carol, mut carol_rx) = session(&unique("carol")).await;
@@ -813,312 +379,78 @@ async fn several_gateway_links_in_a_channel_deliver_each_line_once() {
     net.stop();
 }
 
-/// One of the gateway's connections killed by an operator (as a K-line would end it) does not
-/// touch the others: the other occupant's lines still cross; the killed one reconnects,
-/// rejoins, and what its occupant said meanwhile arrives after the rejoin.
+/// The same with a real, independent XMPP client in the room (slixmpp, its own certificate):
+/// it sees the network's person arrive, its labelled lines reach the channel marked, one above
+/// the ceiling is withheld and it is told so privately, and the person's marked line reaches
+/// it with the exact XEP-0258 label.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_connection_killed_does_not_take_down_the_others() {
-    let pol = support::demo_policies();
-    let net = ircd::Ircd::start("test-ngircd-kill", 26696);
-    let room_jid = room(&unique("linked"));
-    let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
-    let audit = support::Buf::default();
-    let mut dave = net.person("dave", &["#ops"]).await;
-    let (carol, _carol_rx) = session(&unique("carol")).await;
-    carol
-        .join(&room_jid, "carol", History::default())
-        .await
-        .unwrap();
-    let (erin, _erin_rx) = session(&unique("erin")).await;
-    erin.join(&room_jid, "erin", History::default())
-        .await
-        .unwrap();
-    let link = start_link(
-        &net,
-        &pol,
-        mappings,
-        testnet(pol.primary(), accreditation),
-        &audit,
-    );
-    for who in ["carol", "erin"] {
-        dave.wait_for(
-            |m| m.source_nickname() == Some(who) && matches!(m.command, IrcCommand::JOIN(..)),
-            "the occupants on IRC",
-        )
-        .await;
-    }
-    dave.client
-        .send(IrcCommand::OPER("testop".into(), "testop-pw".into()))
-        .unwrap();
-    dave.wait_for(
-        |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_YOUREOPER),
-        "operator",
-    )
-    .await;
-    dave.client
-        .send(IrcCommand::KILL("carol".into(), "test kill".into()))
-        .unwrap();
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::QUIT(..)),
-        "carol killed",
-    )
-    .await;
-    // erin's connection is untouched; carol says something while hers is down (once the link
-    // has seen it gone: a line written into the closing socket would be reported as
-    // unconfirmed instead, which another test covers).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    carol
-        .send_groupchat(
-            &room_jid,
-            &peer_cleared(labelled(&pol, "while down", "OFFICIAL")),
-        )
-        .await
-        .unwrap();
-    erin.send_groupchat(
-        &room_jid,
-        &peer_cleared(labelled(&pol, "still here", "OFFICIAL")),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        dave.privmsgs("erin", "#ops", 1).await,
-        ["[DEMO-UK OFFICIAL] still here"]
-    );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol back",
-    )
-    .await;
-    assert_eq!(
-        dave.privmsgs("carol", "#ops", 1).await,
-        ["[DEMO-UK OFFICIAL] while down"]
-    );
-    assert!(link.close(Duration::from_secs(10)).await);
-    carol.close().await;
-    erin.close().await;
-    net.stop();
-}
-
-/// A room occupant's nick change is followed on IRC by a NICK of their connection (not a quit
-/// and a join), a collision with someone of the network resolved by the sequence; their next
-/// line comes from the new nick.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_room_nick_change_is_a_nick_change_on_irc() {
-    let pol = support::demo_policies();
-    let net = ircd::Ircd::start("test-ngircd-nick", 26698);
-    let room_jid = room(&unique("linked"));
-    let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
-    let audit = support::Buf::default();
-    let mut dave = net.person("dave", &["#ops"]).await;
-    // Someone of the network already has the nick carol will take (in no linked channel).
-    let mut carrie = net.person("carrie", &[]).await;
-    carrie
-        .wait_for(
-            |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_WELCOME),
-            "carrie registered",
-        )
-        .await;
-    let (carol, _carol_rx) = session(&unique("carol")).await;
-    carol
-        .join(&room_jid, "carol", History::default())
-        .await
-        .unwrap();
-    let link = start_link(
-        &net,
-        &pol,
-        mappings,
-        testnet(pol.primary(), accreditation),
-        &audit,
-    );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
-    carol.change_nick(&room_jid, "carrie").await.unwrap();
-    let m = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("carol")
-                    && matches!(m.command, IrcCommand::NICK(..) | IrcCommand::QUIT(..))
-            },
-            "carol's nick change",
-        )
-        .await;
-    assert!(
-        matches!(&m.command, IrcCommand::NICK(n) if n == "carrie|2"),
-        "{m:?}"
-    );
-    carol
-        .send_groupchat(
-            &room_jid,
-            &peer_cleared(labelled(&pol, "renamed", "OFFICIAL")),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        dave.privmsgs("carrie|2", "#ops", 1).await,
-        ["[DEMO-UK OFFICIAL] renamed"]
-    );
-    assert!(link.close(Duration::from_secs(10)).await);
-    carol.close().await;
-    net.stop();
-}
-
-/// Subjects and topics both ways: a room occupant's subject becomes the channel's topic, set
-/// by their own connection; a topic set on IRC becomes the room's subject, set by the
-/// person's occupant with the label of its marking; above the ceiling it is refused to them;
-/// a topic the ircd refuses (`+t`) is told to the room occupant.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subjects_and_topics_cross_both_ways_decided() {
-    use labelgate::xmpp::muc::OutgoingSubject;
+async fn a_slixmpp_occupant_and_a_person_of_the_network() {
+    use slix::{Slix, SlixLabel};
     let pol = support::demo_policies();
     let p = pol.primary();
-    let net = ircd::Ircd::start("test-ngircd-topic", 26700);
+    let net = ircd::Ircd::start("test-ngircd-slix", 26702);
     let room_jid = room(&unique("linked"));
     let accreditation = "SECRET, National Caveats:*";
-    let mapping = format!(
-        "[[channel]]\nirc = \"#ops\"\nroom = \"{room_jid}\"\ndefault_label = \"OFFICIAL\"\n\
-         clearance = \"{accreditation}\"\nnetwork = \"testnet\"\n"
-    );
-    let mappings = Mappings::parse(&[(PathBuf::from("m.toml"), mapping)], &pol).unwrap();
+    let mappings = link::ops_on_testnet(&pol, &room_jid, accreditation);
     let audit = support::Buf::default();
-    // dave, first in #ops, is its operator.
     let mut dave = net.person("dave", &["#ops"]).await;
-    let (carol, mut carol_rx) = session(&unique("carol")).await;
-    carol
-        .join(&room_jid, "carol", History::default())
-        .await
-        .unwrap();
+    let mut x = Slix::start(common::server(), "alice").await;
+    let room_text = room_jid.to_string();
+    x.join(&room_text, "alice").await;
     let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
+    x.presence_of(&room_text, "dave", "available", 30).await;
     dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
+        |m| m.source_nickname() == Some("alice") && matches!(m.command, IrcCommand::JOIN(..)),
+        "alice on IRC",
     )
     .await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
-    let mode = |flag: &str| IrcCommand::Raw("MODE".into(), vec!["#ops".into(), flag.into()]);
-    // (ngIRCd's channels may start with -t already: ask, and read the modes back.)
-    let modes_are = |dave_modes: &irc::proto::Message, want_t: bool| {
-        matches!(&dave_modes.command, IrcCommand::Response(r, p)
-            if *r == irc::proto::Response::RPL_CHANNELMODEIS
-                && p.get(2).is_some_and(|m| m.contains('t') == want_t))
-    };
-    dave.client.send(mode("-t")).unwrap();
-    dave.client
-        .send(IrcCommand::Raw("MODE".into(), vec!["#ops".into()]))
-        .unwrap();
-    let m = dave
-        .wait_for(
-            |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_CHANNELMODEIS),
-            "the modes",
-        )
-        .await;
-    assert!(modes_are(&m, false), "{m:?}");
 
-    // The room's subject to the channel's topic.
-    let subject = |text: &str| {
-        peer_cleared(OutgoingSubject {
-            text: text.into(),
-            label: None,
-        })
+    x.send(
+        &room_text,
+        "from slixmpp",
+        Some(SlixLabel::marking(&pol, "SECRET")),
+    )
+    .await;
+    x.send(
+        &room_text,
+        "eyes only",
+        Some(SlixLabel::marking(&pol, "TOP SECRET")),
+    )
+    .await;
+    assert_eq!(
+        dave.privmsgs("alice", "#ops", 1).await,
+        ["[DEMO-UK SECRET] from slixmpp"]
+    );
+    let told = loop {
+        let m = x.message(20).await;
+        if m.kind == "chat" && m.nick == "labelgate" {
+            break m;
+        }
     };
-    carol
-        .set_subject(&room_jid, &subject("Weekly sync"))
-        .await
-        .unwrap();
-    let topic = dave
-        .wait_for(
-            |m| matches!(m.command, IrcCommand::TOPIC(..)),
-            "carol's topic",
+    assert_eq!(
+        told.body.as_deref(),
+        Some(
+            "Your message did not reach IRC (#ops): its label is above what the channel may carry. Nobody on the IRC side saw it."
         )
-        .await;
-    assert_eq!(topic.source_nickname(), Some("carol"));
-    assert!(
-        matches!(&topic.command, IrcCommand::TOPIC(c, Some(t)) if c == "#ops" && t == "Weekly sync"),
-        "{topic:?}"
     );
 
-    // The channel's topic to the room's subject, labelled by its marking.
     dave.client
-        .send_topic("#ops", "[SECRET] from the network")
+        .send_privmsg("#ops", "[SECRET] hello slixmpp")
         .unwrap();
     dave.pump(Duration::from_millis(200)).await;
-    let (subject_text, label) = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Subject {
-            nick,
-            subject,
-            message,
-            ..
-        } if nick.as_deref() == Some("dave") => Some((subject.clone(), message.label.clone())),
-        _ => None,
-    })
-    .await;
-    assert_eq!(subject_text, "[DEMO-UK SECRET] from the network");
-    assert_eq!(
-        label.unwrap().unwrap().label,
-        LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
-    );
-    dave.client.send_topic("#ops", "[TOP SECRET] no").unwrap();
-    let refusal = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(m.command, IrcCommand::NOTICE(..))
-            },
-            "the refusal",
-        )
-        .await;
-    let IrcCommand::NOTICE(_, words) = refusal.command else {
-        unreachable!()
+    let m = loop {
+        let m = x.message(20).await;
+        if m.kind == "groupchat" && m.nick == "dave" {
+            break m;
+        }
     };
-    assert!(
-        words.starts_with("#ops: ") && words.contains("TOP SECRET"),
-        "{words}"
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] hello slixmpp"));
+    assert_eq!(
+        m.ess.as_deref(),
+        Some(p.parse_marking("SECRET").unwrap().to_base64().as_str())
     );
-
-    // +t: only operators may set the topic; carol is told hers did not become it.
-    dave.client.send(mode("+t")).unwrap();
-    dave.client
-        .send(IrcCommand::Raw("MODE".into(), vec!["#ops".into()]))
-        .unwrap();
-    let m = dave
-        .wait_for(
-            |m| matches!(&m.command, IrcCommand::Response(r, _) if *r == irc::proto::Response::RPL_CHANNELMODEIS),
-            "the modes",
-        )
-        .await;
-    assert!(modes_are(&m, true), "{m:?}");
-    carol
-        .set_subject(&room_jid, &subject("Not allowed"))
-        .await
-        .unwrap();
-    let told = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
-    assert!(
-        told.body.as_deref().is_some_and(|b| b.starts_with(
-            "Your subject did not become the topic of #ops on IRC: the IRC server refused it"
-        )),
-        "{told:?}"
-    );
+    assert_eq!(m.display.as_deref(), Some("DEMO-UK SECRET"));
     assert!(link.close(Duration::from_secs(10)).await);
-    carol.close().await;
+    x.quit().await;
     net.stop();
 }
