@@ -418,6 +418,23 @@ pub struct OutgoingMessage {
     pub notice: bool,
 }
 
+/// The owner's acceptance of a room it created as an instant room (XEP-0045 §10.1.2: an empty
+/// submitted form), which unlocks it for others.
+pub fn instant_room(room: &BareJid, id: String) -> xmpp_parsers::iq::Iq {
+    let form = Element::builder("x", "jabber:x:data")
+        .attr(attr_name("type"), "submit")
+        .build();
+    let query = Element::builder("query", "http://jabber.org/protocol/muc#owner")
+        .append(form)
+        .build();
+    xmpp_parsers::iq::Iq::Set {
+        from: None,
+        to: Some(Jid::from(room.clone())),
+        id,
+        payload: query,
+    }
+}
+
 /// The payload marking a message that was an IRC NOTICE.
 pub const NS_IRC_NOTICE: &str = "urn:labelgate:irc-notice:0";
 

@@ -34,14 +34,26 @@ impl TestServer {
         self.dir.join("pki").join(name)
     }
 
-    /// Runs `contrib/ejabberd ARGS`.
+    /// Runs `contrib/ejabberd ARGS` (or `contrib/prosody` for a Prosody server).
     pub fn script(&self, args: &[&str]) {
         let root = env!("CARGO_MANIFEST_DIR");
-        let status = Command::new(format!("{root}/contrib/ejabberd"))
+        let script = if self.is_prosody() {
+            "prosody"
+        } else {
+            "ejabberd"
+        };
+        let status = Command::new(format!("{root}/contrib/{script}"))
             .args(args)
             .status()
-            .expect("run contrib/ejabberd");
-        assert!(status.success(), "contrib/ejabberd {args:?} failed");
+            .unwrap_or_else(|e| panic!("run contrib/{script}: {e}"));
+        assert!(status.success(), "contrib/{script} {args:?} failed");
+    }
+
+    /// Whether this is a Prosody (its folder holds a `prosody.cfg.lua`, or is named so).
+    pub fn is_prosody(&self) -> bool {
+        self.dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("prosody"))
     }
 }
 
@@ -95,6 +107,46 @@ pub fn server() -> &'static TestServer {
         s.script(&["start", dir.to_str().unwrap(), &port.to_string()]);
         s
     })
+}
+
+/// Starts (or reuses) the run's Prosody, the second real XMPP server
+/// (`LABELGATE_TEST_PROSODY_PORT` overrides its port, 25722).
+pub fn prosody() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let port: u16 = std::env::var("LABELGATE_TEST_PROSODY_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(25722);
+        let s = TestServer {
+            dir: PathBuf::from(format!("{root}/target/test-prosody")),
+            port,
+            domain: "labelgate.test".into(),
+        };
+        s.script(&["start", s.dir.to_str().unwrap(), &port.to_string()]);
+        s
+    })
+}
+
+/// Starts a session for `node` on `s` with `identity` (the gateway's certificate names the
+/// user in the authzid; a user's certificate is their own).
+pub async fn session_on(
+    s: &TestServer,
+    identity: Identity<'_>,
+    node: &str,
+) -> Result<(Session, mpsc::Receiver<XmppEvent>), labelgate::xmpp::connect::ConnectError> {
+    let ep = Arc::new(endpoint_on(
+        s,
+        identity,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    ));
+    let mode = match identity {
+        Identity::User(_) => IdentityMode::PerUser,
+        _ => IdentityMode::TrustedGateway,
+    };
+    let jid: jid::BareJid = format!("{node}@{}", s.domain).parse().unwrap();
+    Session::start(SessionConfig::new(ep, jid, mode)).await
 }
 
 /// Which client certificate a test connects with.

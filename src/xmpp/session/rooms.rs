@@ -21,6 +21,10 @@ pub(super) struct RoomState {
     pub(super) history_open: bool,
     /// Away, with its status, as last set (sent again after a rejoin).
     pub(super) away: Option<Option<String>>,
+    /// The id of our acceptance of the instant room this join created (status 201: the room
+    /// stays locked to others until its creator accepts or configures it, XEP-0045 §10.1.2).
+    /// The join completes when the room answers.
+    pub(super) unlocking: Option<String>,
 }
 
 /// The away state as [`muc::away_presence`] takes it.
@@ -142,6 +146,28 @@ impl Worker {
         // The room may have changed our nick (status 210).
         r.nick = op.occupant.nick.clone();
         r.occupants.insert(op.occupant.nick.clone(), op.occupant);
+        if r.joined || r.unlocking.is_some() {
+            return;
+        }
+        if op.codes.contains(&201) {
+            // We created the room: accept it as an instant room (an empty submitted form)
+            // before the join is complete, so that others can enter it.
+            let id = new_id();
+            r.unlocking = Some(id.clone());
+            let iq = muc::instant_room(&room, id);
+            self.link.send(Stanza::Iq(iq), None);
+            return;
+        }
+        self.finish_join(&room).await;
+    }
+
+    /// The join of `room` is complete: its caller (or, after a reset, the bridge) is told.
+    pub(super) async fn finish_join(&mut self, room: &BareJid) {
+        let room = room.clone();
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        r.unlocking = None;
         if r.joined {
             return;
         }

@@ -121,6 +121,7 @@ impl Worker {
                         renaming: Vec::new(),
                         history_open: false,
                         away: None,
+                        unlocking: None,
                     },
                 );
                 self.link.send(Stanza::Presence(p), None);
@@ -262,6 +263,20 @@ impl Worker {
     }
 
     pub(super) async fn iq(&mut self, iq: Iq) {
+        // The answer to an instant-room acceptance (XEP-0045 §10.1.2) completes that join.
+        if let Iq::Result { id, .. } | Iq::Error { id, .. } = &iq
+            && let Some(room) = self
+                .rooms
+                .iter()
+                .find(|(_, r)| r.unlocking.as_deref() == Some(id.as_str()))
+                .map(|(j, _)| j.clone())
+        {
+            if let Iq::Error { error, .. } = &iq {
+                tracing::warn!(%room, condition = ?error.defined_condition, "the room we created refused to become an instant room; others may not be able to enter it");
+            }
+            self.finish_join(&room).await;
+            return;
+        }
         match iq {
             Iq::Result { ref id, .. } => {
                 if let Some(tx) = self.iqs.remove(id) {
