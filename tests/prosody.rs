@@ -104,3 +104,60 @@ async fn a_room_made_by_a_join_opens_to_others_and_labels_cross_it() {
     alice.close().await;
     bob.close().await;
 }
+
+/// A Prosody restart is not a removal: the session reconnects when the server is back and is
+/// in the room again (`Rejoined`, never `RemovedFromRoom`), and a message after that reaches
+/// the room. (Here Prosody closed the stream without a 332/333 self-presence; the handling of
+/// those — kept rooms, joined again — is not reproduced by this test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_rejoins_the_room_and_removes_nobody() {
+    let s = common::TestServer::private("test-prosody-restart", 25732);
+    let room: jid::BareJid = format!("{}@conference.labelgate.test", unique("restart"))
+        .parse()
+        .unwrap();
+    let (alice, mut arx) = session_on(&s, Identity::Gateway, "alice").await.unwrap();
+    alice
+        .join(&room, "alice", History::default())
+        .await
+        .unwrap();
+    s.stop();
+    s.start();
+    let mut removed = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let e = tokio::time::timeout_at(deadline, arx.recv())
+            .await
+            .expect("no rejoin within 60 s")
+            .expect("the session ended");
+        match e {
+            XmppEvent::RemovedFromRoom { codes, .. } => removed.push(codes),
+            XmppEvent::Rejoined { room: r, .. } if r == room => break,
+            _ => {}
+        }
+    }
+    assert!(removed.is_empty(), "removed from the room: {removed:?}");
+    // In the room again: bob sees alice's message.
+    let (bob, mut brx) = session_on(&s, Identity::Gateway, "bob").await.unwrap();
+    bob.join(&room, "bob", History::default()).await.unwrap();
+    let out = OutgoingMessage {
+        body: "after the restart".into(),
+        label: None,
+        origin_id: origin_id(),
+        notice: false,
+    };
+    alice
+        .send_groupchat(&room, &peer_cleared(out))
+        .await
+        .unwrap();
+    let m = wait_for(&mut brx, 20, |e| match e {
+        XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("alice") => {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(m.body.as_deref(), Some("after the restart"));
+    alice.close().await;
+    bob.close().await;
+    s.stop();
+}

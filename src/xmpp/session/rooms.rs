@@ -124,6 +124,32 @@ impl Worker {
                 }
                 return;
             }
+            // XEP-0045 332 (system shutdown) and 333 (removed for a technical reason, e.g.
+            // "recipient unavailable"): not a decision about us. The room stays ours: after a
+            // shutdown the stream resets and every room is joined again; a 333 while the
+            // stream lives is answered by joining again now. Only a kick, ban or affiliation
+            // change (and anything unknown) is a removal.
+            if r.joined && (op.codes.contains(&332) || op.codes.contains(&333)) {
+                r.joined = false;
+                r.history_open = false;
+                r.occupants.clear();
+                r.rejoining = true;
+                tracing::info!(%room, codes = ?op.codes, "removed from the room for a technical reason; joining it again");
+                let history = match &r.last_seen {
+                    Some(since) => History {
+                        max_stanzas: None,
+                        since: Some(since.clone()),
+                    },
+                    None => r.history.clone(),
+                };
+                if op.codes.contains(&333)
+                    && !op.codes.contains(&332)
+                    && let Some(p) = muc::join_presence(&room, &r.nick, &history)
+                {
+                    self.link.send(Stanza::Presence(p), None);
+                }
+                return;
+            }
             let was_joined = r.joined;
             let pending = r.pending.take();
             self.rooms.remove(&room);
