@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod common;
+#[path = "common/slix.rs"]
+mod slix;
 
 use common::{Identity, prosody, session_on, unique, wait_for};
 use labelgate::internal::peer_cleared;
@@ -160,4 +162,38 @@ async fn a_restart_rejoins_the_room_and_removes_nobody() {
     alice.close().await;
     bob.close().await;
     s.stop();
+}
+
+/// A gateway session answers what other XMPP clients ask of it, as a client should: disco#info
+/// and version get results (from a real, independent client — slixmpp on its own
+/// certificate), anything else `service-unavailable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answers_disco_and_version() {
+    let s = prosody();
+    let (alice, _arx) = session_on(s, Identity::Gateway, "alice").await.unwrap();
+    let to = alice.bound_jid().to_string();
+    let mut x = slix::Slix::start(s, "carol").await;
+    for (query, want) in [
+        (
+            "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+            "result",
+        ),
+        ("<query xmlns='jabber:iq:version'/>", "result"),
+        ("<query xmlns='jabber:iq:roster'/>", "error"),
+    ] {
+        let id = unique("q");
+        let (kind, condition, _) = x
+            .raw_iq(
+                &format!("<iq xmlns='jabber:client' type='get' to='{to}' id='{id}'>{query}</iq>"),
+                &id,
+                20,
+            )
+            .await;
+        assert_eq!(kind, want, "{query}: {condition:?}");
+        if want == "error" {
+            assert_eq!(condition.as_deref(), Some("service-unavailable"));
+        }
+    }
+    x.quit().await;
+    alice.close().await;
 }

@@ -196,11 +196,18 @@ impl Pairing {
                 }
             }
             XmppEvent::ReconnectFailed { error, retry_in } => {
-                self.notice(format!(
-                    "XMPP connection lost ({error}); retrying in {} s.",
-                    retry_in.as_secs()
-                ))
-                .await;
+                // One notice per loss (the first failed attempt says why); the attempts after
+                // it are logged, and the recovery is told once.
+                if self.told_down {
+                    tracing::info!(account = %self.user.account, %error, ?retry_in, "XMPP reconnect attempt failed");
+                } else {
+                    self.told_down = true;
+                    self.notice(format!(
+                        "XMPP connection lost ({error}); retrying in {:.1} s, and until it is back.",
+                        retry_in.as_secs_f64()
+                    ))
+                    .await;
+                }
             }
             XmppEvent::Reset { .. } => {
                 // A new stream: every room is being rejoined; messages wait for it.
@@ -209,6 +216,7 @@ impl Pairing {
                 for r in self.rooms.values_mut() {
                     r.ready = false;
                 }
+                self.told_down = false;
                 self.notice("XMPP connection re-established; rejoining rooms.".into())
                     .await
             }
@@ -257,6 +265,9 @@ impl Pairing {
             XmppEvent::Suspended => self.set_connected(false),
             XmppEvent::Resumed => {
                 self.set_connected(true);
+                if std::mem::take(&mut self.told_down) {
+                    self.notice("XMPP connection resumed.".into()).await;
+                }
                 METRICS.reconnected();
                 self.flush_held().await;
             }

@@ -91,6 +91,8 @@ pub(super) struct Pairing {
     pub(super) sent: SentLog,
     /// The XMPP stream is up (false between a drop and its resumption or reset).
     pub(super) connected: bool,
+    /// The user was told the stream is down (one notice per loss, one on recovery).
+    pub(super) told_down: bool,
     /// Messages typed while their room was not ready, in order (at most [`HELD_LIMIT`]).
     pub(super) held: VecDeque<Outgoing>,
     /// The user's AWAY message, while away.
@@ -154,6 +156,7 @@ pub(super) async fn run(
         by_channel: HashMap::new(),
         sent: SentLog::default(),
         connected: true,
+        told_down: false,
         held: VecDeque::new(),
         away: None,
         pongs: VecDeque::new(),

@@ -7,10 +7,12 @@
 //! * [`session`] runs a session: the handle, its worker (IQ tracking, rooms: presence,
 //!   messages, (re)joins), its link (the stream: resource binding, XEP-0198 stream management
 //!   and resumption, reconnect with backoff), and typed events for the layer above;
-//! * [`admin`] the IQs a session sends: kicks, invitations, room info, label catalogs.
+//! * [`admin`] the IQs a session sends: kicks, invitations, room info, label catalogs;
+//! * [`disco`] what a session answers about itself (disco#info, version, ping).
 
 pub mod admin;
 pub mod connect;
+pub mod disco;
 pub mod muc;
 pub mod session;
 pub mod tls;

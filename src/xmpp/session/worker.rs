@@ -263,6 +263,7 @@ impl Worker {
     }
 
     pub(super) async fn iq(&mut self, iq: Iq) {
+        let is_get = matches!(iq, Iq::Get { .. });
         // The answer to an instant-room acceptance (XEP-0045 §10.1.2) completes that join.
         if let Iq::Result { id, .. } | Iq::Error { id, .. } = &iq
             && let Some(room) = self
@@ -298,14 +299,19 @@ impl Worker {
             | Iq::Set {
                 from, id, payload, ..
             } => {
-                // Answer pings; refuse everything else (RFC 6120 §8.2.3: every get/set gets an
-                // answer).
-                let reply = if payload.is("ping", "urn:xmpp:ping") {
+                // Answer ping, disco#info and version gets (crate::xmpp::disco); refuse
+                // everything else (RFC 6120 §8.2.3: every get/set gets an answer).
+                let answer = if is_get {
+                    crate::xmpp::disco::answer_get(&payload)
+                } else {
+                    None
+                };
+                let reply = if let Some(payload) = answer {
                     Iq::Result {
                         from: None,
                         to: from,
                         id,
-                        payload: None,
+                        payload,
                     }
                 } else {
                     Iq::Error {
