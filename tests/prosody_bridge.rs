@@ -1,0 +1,234 @@
+//! The gateway end to end against Prosody (the second real XMPP server), a faithful subset of
+//! the ejabberd tests: IRC users (raw lines) through the trusted-gateway certificate and
+//! through per-user certificates, a room their join creates (Prosody locks it until accepted),
+//! labelled traffic both ways with a slixmpp occupant, clearance-filtered delivery and history,
+//! and private messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
+#[path = "common/bridge.rs"]
+mod bridge;
+mod common;
+#[path = "common/irc.rs"]
+mod irc;
+#[path = "common/slix.rs"]
+mod slix;
+#[path = "common/support.rs"]
+mod support;
+
+use std::sync::Arc;
+
+use bridge::{Gateway, PASSWORD, channel, hashed, users};
+use common::{Identity, endpoint_on, prosody, unique};
+use labelgate::xmpp::connect::TlsMode;
+use slix::{Slix, SlixLabel};
+
+fn fresh_room() -> jid::BareJid {
+    format!("{}@conference.labelgate.test", unique("p"))
+        .parse()
+        .unwrap()
+}
+
+/// A gateway whose users log in to Prosody with the trusted-gateway certificate.
+async fn gateway(
+    pol: Arc<labelgate::label::PolicySet>,
+    mapping: &str,
+    accounts: &[(&str, &str)],
+) -> Gateway {
+    Gateway::start(
+        endpoint_on(prosody(), Identity::Gateway, TlsMode::StartTls),
+        pol.clone(),
+        mapping,
+        users(&pol, accounts, &hashed()),
+        irc::config(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labelled_traffic_history_and_private_messages_through_prosody() {
+    let pol = support::demo_policies();
+    let ops = fresh_room();
+    let (a, b, l) = (unique("alice"), unique("bob"), unique("late"));
+    let gw = gateway(
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        &[(&a, "SECRET, UK"), (&b, "OFFICIAL"), (&l, "OFFICIAL")],
+    )
+    .await;
+    // alice's join creates the room on Prosody; bob and an XMPP user can enter it after her.
+    let mut alice = irc::Raw::login(gw.addr, "alice", &a, PASSWORD).await;
+    alice.send("JOIN #ops").await;
+    alice.until(" 366 ").await;
+    let mut bob = irc::Raw::login(gw.addr, "bob", &b, PASSWORD).await;
+    bob.send("JOIN #ops").await;
+    bob.until(" 366 ").await;
+    let mut x = Slix::start(prosody(), "carol").await;
+    let room = ops.to_string();
+    x.join(&room, "xavier").await;
+
+    // IRC to XMPP, labelled by its marking.
+    alice.send("PRIVMSG #ops :[SECRET] over prosody").await;
+    let m = loop {
+        let m = x.message(20).await;
+        if m.nick == "alice" {
+            break m;
+        }
+    };
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] over prosody"));
+    assert_eq!(
+        m.ess.as_deref(),
+        Some(
+            pol.primary()
+                .parse_marking("SECRET")
+                .unwrap()
+                .to_base64()
+                .as_str()
+        )
+    );
+    // XMPP to IRC, decided per receiver: alice sees the SECRET line, bob (OFFICIAL) does not.
+    x.send(
+        &room,
+        "secret plan",
+        Some(SlixLabel::marking(&pol, "SECRET")),
+    )
+    .await;
+    x.send(
+        &room,
+        "open news",
+        Some(SlixLabel::marking(&pol, "OFFICIAL")),
+    )
+    .await;
+    let l1 = alice.until("secret plan").await;
+    assert!(l1.ends_with(":[DEMO-UK SECRET] secret plan"), "{l1}");
+    let seen = bob.lines_until("open news").await;
+    assert!(
+        !seen.iter().any(|l| l.contains("secret plan")),
+        "bob saw a SECRET line: {seen:?}"
+    );
+    // History on join, filtered by clearance.
+    let mut late = irc::Raw::login(gw.addr, "late", &l, PASSWORD).await;
+    late.send("JOIN #ops").await;
+    let history = late.lines_until(" 366 ").await;
+    let mut more = late.lines_until("open news").await;
+    more.extend(history);
+    assert!(
+        !more.iter().any(|l| l.contains("secret plan")),
+        "history gave an OFFICIAL user a SECRET line: {more:?}"
+    );
+    // A private message to the XMPP occupant.
+    alice.send("PRIVMSG xavier :[SECRET] just you").await;
+    let pm = loop {
+        let m = x.message(20).await;
+        if m.kind == "chat" && m.nick == "alice" {
+            break m;
+        }
+    };
+    assert_eq!(pm.body.as_deref(), Some("[DEMO-UK SECRET] just you"));
+    x.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_certificates_log_in_through_prosody() {
+    let pol = support::demo_policies();
+    let ops = fresh_room();
+    let s = prosody();
+    // The per-user identity: the gateway presents the user's own certificate (alice's of the
+    // Prosody PKI), no authzid.
+    let audit = support::Buf::default();
+    let gate = labelgate::audit::Gate::new(
+        pol.clone(),
+        Arc::new(labelgate::audit::AuditLog::to_writer(
+            Box::new(audit.clone()),
+            false,
+        )),
+    );
+    let bridge = labelgate::bridge::Bridge::new(
+        gate.clone(),
+        bridge::mappings(&pol, &channel("#ops", &ops, "OFFICIAL", "SECRET, UK")),
+        labelgate::bridge::Identity::PerUser {
+            template: Arc::new(endpoint_on(s, Identity::Anonymous, TlsMode::StartTls)),
+            ca_file: s.pki("ca.crt"),
+            dir: s.pki("users"),
+        },
+    );
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let shared = labelgate::irc::server::Shared::new(
+        irc::config(),
+        users(&pol, &[("alice", "SECRET, UK")], &hashed()),
+        Arc::new(bridge),
+        stop_rx,
+    );
+    shared.set_audit(gate);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(labelgate::irc::server::serve(shared, listener, None));
+    let mut alice = irc::Raw::login(addr, "alice", "alice", PASSWORD).await;
+    alice.send("JOIN #ops").await;
+    alice.until(" 366 ").await;
+    let mut x = Slix::start(s, "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    alice
+        .send("PRIVMSG #ops :hello from a certificate of my own")
+        .await;
+    let m = loop {
+        let m = x.message(20).await;
+        if m.nick == "alice" {
+            break m;
+        }
+    };
+    assert_eq!(
+        m.body.as_deref(),
+        Some("[DEMO-UK OFFICIAL] hello from a certificate of my own")
+    );
+    x.quit().await;
+}
+
+/// Prosody restarted under a live IRC user: they are told once that the connection is lost
+/// and once that it is back, stay in the channel (never parted: Prosody's shutdown is not a
+/// removal), and their next line reaches the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prosody_restart_under_a_live_user() {
+    let pol = support::demo_policies();
+    let s = common::TestServer::private("test-prosody-bridge-restart", 25752);
+    let ops = fresh_room();
+    let a = unique("alice");
+    let gw = Gateway::start(
+        endpoint_on(&s, Identity::Gateway, TlsMode::StartTls),
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        users(&pol, &[(&a, "SECRET, UK")], &hashed()),
+        irc::config(),
+    )
+    .await;
+    let mut alice = irc::Raw::login(gw.addr, "alice", &a, PASSWORD).await;
+    alice.send("JOIN #ops").await;
+    alice.until(" 366 ").await;
+    s.stop();
+    s.start();
+    let seen = alice
+        .lines_until_within("XMPP connection re-established", 60)
+        .await;
+    let lost = seen
+        .iter()
+        .filter(|l| l.contains("XMPP connection lost"))
+        .count();
+    assert_eq!(lost, 1, "one notice for the loss: {seen:?}");
+    assert!(
+        !seen.iter().any(|l| l.contains(" PART #ops")),
+        "parted by the restart: {seen:?}"
+    );
+    let mut x = Slix::start(&s, "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    // (The rejoin may still be under way: the line waits for it, never lost.)
+    alice.send("PRIVMSG #ops :still here").await;
+    let m = loop {
+        let m = x.message(30).await;
+        if m.nick == "alice" && m.body.as_deref().is_some_and(|b| b.ends_with("still here")) {
+            break m;
+        }
+    };
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] still here"));
+    x.quit().await;
+    s.stop();
+}
