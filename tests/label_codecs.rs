@@ -356,6 +356,19 @@ fn catalog_elements() {
         .parse()
         .unwrap();
     assert!(Catalog::try_from(&bad).is_err());
+    // Prosody's mod_seclabels form: a `<label>` of plain text. That item is unreadable (kept
+    // apart, with why); the others are read.
+    let mixed: Element = "<catalog xmlns='urn:xmpp:sec-label:catalog:2' to='r@c'>\
+        <item selector='Classified|SECRET'><securitylabel xmlns='urn:xmpp:sec-label:0'>\
+        <displaymarking>SECRET</displaymarking><label>THISISSECRET</label></securitylabel></item>\
+        <item selector='Unclassified' default='true'/></catalog>"
+        .parse()
+        .unwrap();
+    let c = Catalog::try_from(&mixed).unwrap();
+    assert_eq!(c.items.len(), 1);
+    assert_eq!(c.items[0].selector.as_deref(), Some("Unclassified"));
+    assert_eq!(c.unreadable.len(), 1);
+    assert_eq!(c.unreadable[0].0.as_deref(), Some("Classified|SECRET"));
 }
 
 #[test]

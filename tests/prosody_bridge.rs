@@ -232,3 +232,69 @@ async fn a_prosody_restart_under_a_live_user() {
     x.quit().await;
     s.stop();
 }
+
+/// The XMPP server's label catalog (Prosody's mod_seclabels) is fetched for the room and used
+/// instead of the mapping's: what the IRC user is shown as the room's catalog and what
+/// `restrict_to_catalog` allows. Items above the room's ceiling are left out; an item whose
+/// label is plain text (mod_seclabels' default form) is unusable, never the default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_catalog_is_fetched_and_used() {
+    let pol = support::demo_policies();
+    let p = pol.primary();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = std::path::PathBuf::from(format!("{root}/target/test-prosody-catalog"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ess = |m: &str| {
+        format!(
+            "\"<esssecuritylabel xmlns='urn:xmpp:sec-label:ess:0'>{}</esssecuritylabel>\"",
+            p.parse_marking(m).unwrap().to_base64()
+        )
+    };
+    std::fs::write(
+        dir.join("seclabels.lua"),
+        format!(
+            "{{ {{ name = \"Unclassified\", label = true, default = true }}, Demo = {{ \
+             OFFICIAL = {{ label = {} }}, SECRET = {{ label = {} }}, TOPSECRET = {{ label = {} }} }} }}",
+            ess("OFFICIAL"),
+            ess("SECRET"),
+            ess("TOP SECRET")
+        ),
+    )
+    .unwrap();
+    let s = common::TestServer::private("test-prosody-catalog", 25762);
+    let ops = fresh_room();
+    let a = unique("alice");
+    let mapping = format!(
+        "[[channel]]\nirc = \"#ops\"\nroom = \"{ops}\"\ndefault_label = \"OFFICIAL\"\n\
+         clearance = \"SECRET, UK\"\ncatalog = [\"OFFICIAL\"]\nrestrict_to_catalog = true\n"
+    );
+    let gw = Gateway::start(
+        endpoint_on(&s, Identity::Gateway, TlsMode::StartTls),
+        pol.clone(),
+        &mapping,
+        users(&pol, &[(&a, "SECRET, UK")], &hashed()),
+        irc::config(),
+    )
+    .await;
+    let mut alice = irc::Raw::login(gw.addr, "alice", &a, PASSWORD).await;
+    alice.send("JOIN #ops").await;
+    let catalog = &alice.until("Catalog of #ops").await;
+    assert!(
+        catalog.contains("SECRET") && catalog.contains("OFFICIAL"),
+        "{catalog}"
+    );
+    assert!(!catalog.contains("TOP SECRET"), "{catalog}");
+    // SECRET is in the server's catalog (not in the mapping's): restrict_to_catalog allows it.
+    let mut x = Slix::start(&s, "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+    alice.send("PRIVMSG #ops :[SECRET] from the catalog").await;
+    let m = loop {
+        let m = x.message(20).await;
+        if m.nick == "alice" {
+            break m;
+        }
+    };
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] from the catalog"));
+    x.quit().await;
+    s.stop();
+}

@@ -9,6 +9,7 @@
 //! * [`nick`] — occupants under IRC nicks that name exactly one person.
 //! * `codes` — the standard-reply codes of refusals; `sent` — what the user sent, for reports.
 
+mod catalog;
 mod codes;
 pub mod crossing;
 mod events;
@@ -99,6 +100,8 @@ impl Subjects {
 pub(crate) struct Inner {
     pub(crate) state: watch::Sender<Arc<State>>,
     pub(crate) subjects: Subjects,
+    /// The XMPP server's label catalogs of the rooms.
+    pub(crate) catalogs: catalog::Catalogs,
     pub(crate) identity: Identity,
     /// Pairings still running (for a graceful shutdown).
     live: AtomicUsize,
@@ -125,6 +128,7 @@ impl Bridge {
             inner: Arc::new(Inner {
                 state: watch::Sender::new(Arc::new(state)),
                 subjects: Subjects::default(),
+                catalogs: catalog::Catalogs::default(),
                 identity,
                 live: AtomicUsize::new(0),
                 idle: Notify::new(),

@@ -48,6 +48,9 @@ pub(super) struct PendingJoin {
 pub(super) struct Room {
     pub(super) channel: String,
     pub(super) mapping: Arc<Mapping>,
+    /// The XMPP server's catalog for the room, when the gateway uses it instead of the
+    /// mapping's (kept across reloads, reduced to the new ceiling).
+    pub(super) server_catalog: Option<Vec<crate::label::Label>>,
     /// Our nick in the room.
     pub(super) nick: String,
     /// Joined and not being rejoined: messages can go out now.
@@ -346,7 +349,11 @@ impl Pairing {
                     )),
                     Ok(()) => {
                         if let Some(r) = self.rooms.get_mut(&room) {
-                            r.mapping = Arc::new(m.clone());
+                            let mut m = m.clone();
+                            if let Some(c) = &r.server_catalog {
+                                m.catalog = super::catalog::within(&self.now, &m, c.clone());
+                            }
+                            r.mapping = Arc::new(m);
                         }
                         None
                     }

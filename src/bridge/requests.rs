@@ -199,6 +199,17 @@ impl Pairing {
             .await;
             return;
         };
+        // The server's catalog for the room, when it has one the gateway can use (asked before
+        // the join: nothing of the room is queued for us yet).
+        let mut mapping = mapping;
+        let server_catalog = self
+            .inner
+            .catalogs
+            .for_room(session, &self.now, &mapping)
+            .await;
+        if let Some(labels) = &server_catalog {
+            mapping.catalog = labels.clone();
+        }
         let history = History {
             max_stanzas: Some(mapping.history),
             since: None,
@@ -237,6 +248,7 @@ impl Pairing {
                 self.rooms.insert(
                     room,
                     Room {
+                        server_catalog: server_catalog.clone(),
                         channel: mapping.channel.clone(),
                         nick: joined.nick,
                         mapping: Arc::new(mapping),

@@ -149,6 +149,9 @@ pub struct Catalog {
     pub restrict: bool,
     /// Items.
     pub items: Vec<CatalogItem>,
+    /// Items whose label could not be read (e.g. a `<label>` holding plain text, a form some
+    /// servers use): their selector and why. Kept apart, never usable, never written out.
+    pub unreadable: Vec<(Option<String>, String)>,
 }
 
 /// An attribute name from a constant in this module (never from input).
@@ -459,6 +462,7 @@ impl TryFrom<&Element> for Catalog {
             size,
             restrict: parse_bool("restrict", el.attr("restrict"))?,
             items: Vec::new(),
+            unreadable: Vec::new(),
         };
         for c in el.children() {
             if !c.is("item", NS_CATALOG) {
@@ -467,23 +471,31 @@ impl TryFrom<&Element> for Catalog {
             check_attrs(c, &["selector", "default"], "item")?;
             no_text(c, "item")?;
             let mut label = None;
+            let mut unreadable = None;
             for l in c.children() {
-                if label.is_some() {
+                if label.is_some() || unreadable.is_some() {
                     return Err(XepError::Duplicate {
                         child: "securitylabel",
                         parent: "item",
                     });
                 }
-                label = Some(SecurityLabel::try_from(l).map_err(|e| match e {
-                    XepError::Mismatch(_) => unknown(l, "item"),
-                    other => other,
-                })?);
+                match SecurityLabel::try_from(l) {
+                    Ok(sl) => label = Some(sl),
+                    Err(XepError::Mismatch(_)) => return Err(unknown(l, "item")),
+                    // One item the gateway cannot read does not spoil the others.
+                    Err(e) => unreadable = Some(e.to_string()),
+                }
             }
-            cat.items.push(CatalogItem {
-                selector: c.attr("selector").map(str::to_owned),
-                default: parse_bool("default", c.attr("default"))?,
-                label,
-            });
+            let selector = c.attr("selector").map(str::to_owned);
+            let default = parse_bool("default", c.attr("default"))?;
+            match unreadable {
+                Some(why) => cat.unreadable.push((selector, why)),
+                None => cat.items.push(CatalogItem {
+                    selector,
+                    default,
+                    label,
+                }),
+            }
         }
         Ok(cat)
     }
