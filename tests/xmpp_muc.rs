@@ -274,3 +274,46 @@ async fn nick_changes_and_kicks_are_tracked() {
         "the kicked session is no longer in the room"
     );
 }
+
+/// A consumer that waits on a command while its events pile up is never stuck behind them:
+/// with far more room messages queued than the event channel holds, a join still completes
+/// (the worker keeps taking commands), and afterwards every message is there, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_events_never_blocks_a_command() {
+    let r1 = room(&unique("burst"));
+    let r2 = room(&unique("burst"));
+    let (a, mut arx) = session(&unique("reader")).await;
+    a.join(&r1, "reader", History::default()).await.unwrap();
+    let (b, _brx) = session(&unique("writer")).await;
+    b.join(&r1, "writer", History::default()).await.unwrap();
+    const N: usize = 1000;
+    for i in 0..N {
+        let out = OutgoingMessage {
+            body: format!("m{i}"),
+            label: None,
+            origin_id: origin_id(),
+            notice: false,
+        };
+        b.send_groupchat(&r1, &peer_cleared(out)).await.unwrap();
+    }
+    // a has not read one event; its channel holds 256.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    a.join(&r2, "reader", History::default())
+        .await
+        .expect("the join completes though the events wait");
+    let mut got = Vec::new();
+    while got.len() < N {
+        let body = wait_for(&mut arx, 30, |e| match e {
+            XmppEvent::Groupchat { nick, message, .. } if nick.as_deref() == Some("writer") => {
+                message.body.clone()
+            }
+            _ => None,
+        })
+        .await;
+        got.push(body);
+    }
+    let want: Vec<String> = (0..N).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want);
+    a.close().await;
+    b.close().await;
+}

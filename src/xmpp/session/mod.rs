@@ -198,6 +198,7 @@ impl Session {
             bound: bound.clone(),
             closing: false,
             leaving: HashMap::new(),
+            backlog: std::collections::VecDeque::new(),
         };
         tokio::spawn(worker.run(rx));
         Ok((Session { tx, bound, config }, evt_rx))

@@ -25,22 +25,51 @@ pub(super) struct Worker {
     pub(super) closing: bool,
     /// Rooms left whose answer (our unavailable presence) is still to come, with how many.
     pub(super) leaving: HashMap<BareJid, u32>,
+    /// Events the layer above has not taken yet, beyond its channel (in order).
+    pub(super) backlog: std::collections::VecDeque<XmppEvent>,
 }
+
+/// Past this many events waiting for the layer above, the worker stops reading the server
+/// (the server and TCP then hold the rest) — but it keeps taking commands, so a consumer that
+/// waits on a command while events pile up is never stuck behind its own events.
+const BACKLOG_PAUSE: usize = 4096;
 
 pub(super) fn now_stamp() -> String {
     crate::util::timestamp_now(false)
 }
 
 impl Worker {
+    /// Hands an event to the layer above without waiting: what its channel cannot take now
+    /// waits in the backlog, in order. Nothing is dropped; a long backlog pauses reading.
     pub(super) async fn emit(&mut self, e: XmppEvent) {
-        // Bounded: a slow consumer slows reading from the server, nothing is dropped.
-        let _ = self.events.send(e).await;
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(e);
+            return;
+        }
+        match self.events.try_send(e) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(e)) => self.backlog.push_back(e),
+            // Nobody listens any more: the session is being dropped.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         loop {
             let accept = self.link.can_accept();
+            let reading = self.backlog.len() < BACKLOG_PAUSE;
+            let waiting = !self.backlog.is_empty();
+            // A room in the channel for the oldest waiting event (owned: no borrow of self).
+            let room_for = self.events.clone().reserve_owned();
             tokio::select! {
+                permit = room_for, if waiting => match permit {
+                    Ok(p) => {
+                        if let Some(e) = self.backlog.pop_front() {
+                            p.send(e);
+                        }
+                    }
+                    Err(_) => self.backlog.clear(),
+                },
                 cmd = commands.recv(), if accept => match cmd {
                     Some(Command::Close(done)) => {
                         self.shutdown().await;
@@ -53,7 +82,7 @@ impl Worker {
                         return;
                     }
                 },
-                ev = self.link.next() => {
+                ev = self.link.next(), if reading => {
                     self.event(ev).await;
                     if self.closing {
                         for (_, tx) in self.iqs.drain() {
@@ -61,6 +90,7 @@ impl Worker {
                         }
                         self.emit(XmppEvent::Closed).await;
                         self.link.close().await;
+                        self.flush_backlog().await;
                         return;
                     }
                 }
@@ -84,7 +114,23 @@ impl Worker {
         }
         self.rooms.clear();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.link.close()).await;
-        let _ = self.events.send(XmppEvent::Closed).await;
+        self.backlog.push_back(XmppEvent::Closed);
+        self.flush_backlog().await;
+    }
+
+    /// At the end: what waits in the backlog is handed over, in order (at most 10 s: a layer
+    /// above that no longer reads does not keep the task alive).
+    pub(super) async fn flush_backlog(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while let Some(e) = self.backlog.pop_front() {
+            match tokio::time::timeout_at(deadline, self.events.send(e)).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    self.backlog.clear();
+                    return;
+                }
+            }
+        }
     }
 
     pub(super) async fn command(&mut self, cmd: Command) {
