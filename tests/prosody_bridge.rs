@@ -184,40 +184,47 @@ async fn per_user_certificates_log_in_through_prosody() {
     x.quit().await;
 }
 
-/// Prosody restarted under a live IRC user: they are told once that the connection is lost
-/// and once that it is back, stay in the channel (never parted: Prosody's shutdown is not a
-/// removal), and their next line reaches the room.
+/// Prosody restarted under two live IRC users (with stream management on): each is told once
+/// that the connection is lost and once that it is back, and stays in the channel — Prosody's
+/// 333 self-presence at shutdown is not a removal, and a rejoin that finds the room still
+/// locked by the other's re-creation tries again (both parted one user before) — and their
+/// next lines reach the room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prosody_restart_under_a_live_user() {
     let pol = support::demo_policies();
     let s = common::TestServer::private("test-prosody-bridge-restart", 25752);
     let ops = fresh_room();
-    let a = unique("alice");
+    let (a, b) = (unique("alice"), unique("bob"));
     let gw = Gateway::start(
         endpoint_on(&s, Identity::Gateway, TlsMode::StartTls),
         pol.clone(),
         &channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
-        users(&pol, &[(&a, "SECRET, UK")], &hashed()),
+        users(&pol, &[(&a, "SECRET, UK"), (&b, "SECRET, UK")], &hashed()),
         irc::config(),
     )
     .await;
     let mut alice = irc::Raw::login(gw.addr, "alice", &a, PASSWORD).await;
-    alice.send("JOIN #ops").await;
-    alice.until(" 366 ").await;
+    let mut bob = irc::Raw::login(gw.addr, "bob", &b, PASSWORD).await;
+    for c in [&mut alice, &mut bob] {
+        c.send("JOIN #ops").await;
+        c.until(" 366 ").await;
+    }
     s.stop();
     s.start();
-    let seen = alice
-        .lines_until_within("XMPP connection re-established", 60)
-        .await;
-    let lost = seen
-        .iter()
-        .filter(|l| l.contains("XMPP connection lost"))
-        .count();
-    assert_eq!(lost, 1, "one notice for the loss: {seen:?}");
-    assert!(
-        !seen.iter().any(|l| l.contains(" PART #ops")),
-        "parted by the restart: {seen:?}"
-    );
+    for c in [&mut alice, &mut bob] {
+        let seen = c
+            .lines_until_within("XMPP connection re-established", 60)
+            .await;
+        let lost = seen
+            .iter()
+            .filter(|l| l.contains("XMPP connection lost"))
+            .count();
+        assert_eq!(lost, 1, "one notice for the loss: {seen:?}");
+        assert!(
+            !seen.iter().any(|l| l.contains(" PART #ops")),
+            "parted by the restart: {seen:?}"
+        );
+    }
     let mut x = Slix::start(&s, "carol").await;
     x.join(&ops.to_string(), "xavier").await;
     // (The rejoin may still be under way: the line waits for it, never lost.)
@@ -229,6 +236,14 @@ async fn a_prosody_restart_under_a_live_user() {
         }
     };
     assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] still here"));
+    bob.send("PRIVMSG #ops :me too").await;
+    let m = loop {
+        let m = x.message(30).await;
+        if m.nick == "bob" && m.body.as_deref().is_some_and(|b| b.ends_with("me too")) {
+            break m;
+        }
+    };
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK OFFICIAL] me too"));
     x.quit().await;
     s.stop();
 }

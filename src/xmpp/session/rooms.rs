@@ -25,7 +25,20 @@ pub(super) struct RoomState {
     /// stays locked to others until its creator accepts or configures it, XEP-0045 §10.1.2).
     /// The join completes when the room answers.
     pub(super) unlocking: Option<String>,
+    /// Removed for a technical reason (332/333) while the stream stayed up, or a rejoin found
+    /// the room not there yet: join again then.
+    pub(super) rejoin_after: Option<tokio::time::Instant>,
+    /// Rejoins tried since the room was last joined.
+    pub(super) rejoin_tries: u8,
 }
+
+/// How many times a rejoin that finds the room not there is tried again, and how far apart.
+const REJOIN_TRIES: u8 = 5;
+const REJOIN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long after a technical removal (332/333) a room is joined again if the stream has not
+/// been reset meanwhile (a reset joins every room at once).
+pub(super) const TECHNICAL_REJOIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The away state as [`muc::away_presence`] takes it.
 pub(super) fn away_of(away: &Option<Option<String>>) -> Option<Option<&str>> {
@@ -66,6 +79,17 @@ impl Worker {
                     });
                 if let Some(reply) = r.pending.take() {
                     let _ = reply.send(Err(err));
+                } else if r.rejoining
+                    && matches!(err, JoinError::NotFound)
+                    && r.rejoin_tries < REJOIN_TRIES
+                {
+                    // Rejoining after a restart, the room is "not there" while whoever
+                    // recreated it first has not unlocked it yet (XEP-0045 §10.1.2): try
+                    // again shortly, a few times, before calling it a failure.
+                    r.rejoin_tries += 1;
+                    r.rejoin_after = Some(tokio::time::Instant::now() + REJOIN_RETRY);
+                    tracing::info!(%room, tries = r.rejoin_tries, "the room is not there yet; joining it again shortly");
+                    self.rooms.insert(room, r);
                 } else if r.rejoining {
                     self.emit(XmppEvent::RejoinFailed { room, error: err })
                         .await;
@@ -126,28 +150,17 @@ impl Worker {
             }
             // XEP-0045 332 (system shutdown) and 333 (removed for a technical reason, e.g.
             // "recipient unavailable"): not a decision about us. The room stays ours: after a
-            // shutdown the stream resets and every room is joined again; a 333 while the
-            // stream lives is answered by joining again now. Only a kick, ban or affiliation
-            // change (and anything unknown) is a removal.
+            // shutdown the stream resets and every room is joined again; if the stream is
+            // still up a little later, the room is joined again then (not at once: a server
+            // shutting down answers "the room does not exist"). Only a kick, ban or
+            // affiliation change (and anything unknown) is a removal.
             if r.joined && (op.codes.contains(&332) || op.codes.contains(&333)) {
                 r.joined = false;
                 r.history_open = false;
                 r.occupants.clear();
                 r.rejoining = true;
-                tracing::info!(%room, codes = ?op.codes, "removed from the room for a technical reason; joining it again");
-                let history = match &r.last_seen {
-                    Some(since) => History {
-                        max_stanzas: None,
-                        since: Some(since.clone()),
-                    },
-                    None => r.history.clone(),
-                };
-                if op.codes.contains(&333)
-                    && !op.codes.contains(&332)
-                    && let Some(p) = muc::join_presence(&room, &r.nick, &history)
-                {
-                    self.link.send(Stanza::Presence(p), None);
-                }
+                r.rejoin_after = Some(tokio::time::Instant::now() + TECHNICAL_REJOIN);
+                tracing::info!(%room, codes = ?op.codes, "removed from the room for a technical reason; it will be joined again");
                 return;
             }
             let was_joined = r.joined;
@@ -198,6 +211,7 @@ impl Worker {
             return;
         }
         r.joined = true;
+        r.rejoin_tries = 0;
         r.history_open = true;
         let joined = Joined {
             nick: r.nick.clone(),

@@ -59,9 +59,13 @@ impl Worker {
             let accept = self.link.can_accept();
             let reading = self.backlog.len() < BACKLOG_PAUSE;
             let waiting = !self.backlog.is_empty();
+            let rejoin_at = self.rooms.values().filter_map(|r| r.rejoin_after).min();
             // A room in the channel for the oldest waiting event (owned: no borrow of self).
             let room_for = self.events.clone().reserve_owned();
             tokio::select! {
+                _ = tokio::time::sleep_until(rejoin_at.unwrap_or_else(tokio::time::Instant::now)), if rejoin_at.is_some() => {
+                    self.rejoin_due();
+                }
                 permit = room_for, if waiting => match permit {
                     Ok(p) => {
                         if let Some(e) = self.backlog.pop_front() {
@@ -168,6 +172,8 @@ impl Worker {
                         history_open: false,
                         away: None,
                         unlocking: None,
+                        rejoin_after: None,
+                        rejoin_tries: 0,
                     },
                 );
                 self.link.send(Stanza::Presence(p), None);
@@ -284,6 +290,33 @@ impl Worker {
         }
     }
 
+    /// Joins again the rooms whose technical removal is due (see [`TECHNICAL_REJOIN`](super::rooms::TECHNICAL_REJOIN)).
+    fn rejoin_due(&mut self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<BareJid> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.rejoin_after.is_some_and(|t| t <= now))
+            .map(|(j, _)| j.clone())
+            .collect();
+        for room in due {
+            let Some(r) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            r.rejoin_after = None;
+            let history = match &r.last_seen {
+                Some(since) => History {
+                    max_stanzas: None,
+                    since: Some(since.clone()),
+                },
+                None => r.history.clone(),
+            };
+            if let Some(p) = muc::join_presence(&room, &r.nick, &history) {
+                self.link.send(Stanza::Presence(p), None);
+            }
+        }
+    }
+
     pub(super) async fn rejoin_all(&mut self) {
         let rooms: Vec<BareJid> = self.rooms.keys().cloned().collect();
         for room in rooms {
@@ -291,6 +324,7 @@ impl Worker {
                 continue;
             };
             let was_pending = r.pending.is_some();
+            r.rejoin_after = None;
             r.joined = false;
             r.history_open = false;
             r.occupants.clear();
