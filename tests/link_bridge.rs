@@ -54,11 +54,7 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     let mut dave = net.person("dave", &["#ops"]).await;
     let link = start_link(&net, &pol, mappings, network, &audit);
     // The gateway's service nick joins; dave, already there, appears in the room.
-    dave.wait_for(
-        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
-        "the service nick",
-    )
-    .await;
+    dave.joined("labelgate").await;
     let joined = wait_for(&mut carol_rx, 20, |e| match e {
         XmppEvent::OccupantJoined { room, occupant }
             if room == &room_jid && occupant.nick == "dave" =>
@@ -70,11 +66,7 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     .await;
     assert_eq!(joined.nick, "dave");
     // carol, in the room before the link started, is on the network under her room nick.
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
+    dave.joined("carol").await;
 
     // The room's side out: carol's lines reach #ops from her own connection, marked; one
     // above the channel's ceiling (TOP SECRET) is withheld (audited), never sent.
@@ -146,18 +138,7 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     dave.client
         .send_privmsg("#ops", "[TOP SECRET] too high")
         .unwrap();
-    let refusal = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(m.command, IrcCommand::NOTICE(..))
-            },
-            "the refusal",
-        )
-        .await;
-    let IrcCommand::NOTICE(to, words) = refusal.command else {
-        unreachable!()
-    };
+    let (to, words) = dave.gateway_notice_to().await;
     assert_eq!(to, "dave");
     assert!(words.starts_with("#ops: "), "{words}");
     assert!(words.contains("TOP SECRET"), "{words}");
@@ -255,11 +236,7 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
 
     // Someone who joins later appears; when they leave, they leave the room.
     let mut eve = net.person("eve", &["#ops"]).await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "eve" => Some(()),
-        _ => None,
-    })
-    .await;
+    link::occupant_joined(&mut carol_rx, "eve").await;
     eve.client
         .send(IrcCommand::PART("#ops".into(), None))
         .unwrap();
@@ -307,17 +284,9 @@ async fn several_gateway_links_in_a_channel_deliver_each_line_once() {
         &audit,
     );
     for who in ["carol", "erin"] {
-        dave.wait_for(
-            |m| m.source_nickname() == Some(who) && matches!(m.command, IrcCommand::JOIN(..)),
-            "the occupants on IRC",
-        )
-        .await;
+        dave.joined(who).await;
     }
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
+    link::occupant_joined(&mut carol_rx, "dave").await;
     let sent: Vec<String> = (0..5).map(|i| format!("line {i}")).collect();
     for s in sent.iter().chain(std::iter::once(&"end".to_owned())) {
         dave.client.send_privmsg("#ops", s).unwrap();
@@ -399,11 +368,7 @@ async fn a_slixmpp_occupant_and_a_person_of_the_network() {
     x.join(&room_text, "alice").await;
     let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
     x.presence_of(&room_text, "dave", "available", 30).await;
-    dave.wait_for(
-        |m| m.source_nickname() == Some("alice") && matches!(m.command, IrcCommand::JOIN(..)),
-        "alice on IRC",
-    )
-    .await;
+    dave.joined("alice").await;
 
     x.send(
         &room_text,
@@ -421,12 +386,7 @@ async fn a_slixmpp_occupant_and_a_person_of_the_network() {
         dave.privmsgs("alice", "#ops", 1).await,
         ["[DEMO-UK SECRET] from slixmpp"]
     );
-    let told = loop {
-        let m = x.message(20).await;
-        if m.kind == "chat" && m.nick == "labelgate" {
-            break m;
-        }
-    };
+    let told = x.message_from("labelgate", Some("chat"), 20).await;
     assert_eq!(
         told.body.as_deref(),
         Some(
@@ -438,12 +398,7 @@ async fn a_slixmpp_occupant_and_a_person_of_the_network() {
         .send_privmsg("#ops", "[SECRET] hello slixmpp")
         .unwrap();
     dave.pump(Duration::from_millis(200)).await;
-    let m = loop {
-        let m = x.message(20).await;
-        if m.kind == "groupchat" && m.nick == "dave" {
-            break m;
-        }
-    };
+    let m = x.message_from("dave", Some("groupchat"), 20).await;
     assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] hello slixmpp"));
     assert_eq!(
         m.ess.as_deref(),

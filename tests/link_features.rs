@@ -42,16 +42,8 @@ async fn private_messages_cross_both_ways_decided() {
         .await
         .unwrap();
     let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
+    dave.joined("carol").await;
+    link::occupant_joined(&mut carol_rx, "dave").await;
 
     // The room to the network.
     carol
@@ -74,11 +66,7 @@ async fn private_messages_cross_both_ways_decided() {
         )
         .await
         .unwrap();
-    let told = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
+    let told = link::private_from(&mut carol_rx, "labelgate").await;
     assert_eq!(
         told.body.as_deref(),
         Some(
@@ -89,11 +77,7 @@ async fn private_messages_cross_both_ways_decided() {
     // The network to the room.
     dave.client.send_privmsg("carol", "[SECRET] back").unwrap();
     dave.pump(Duration::from_millis(200)).await;
-    let m = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "dave" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
+    let m = link::private_from(&mut carol_rx, "dave").await;
     assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] back"));
     assert_eq!(
         m.label.clone().unwrap().unwrap().label,
@@ -102,18 +86,7 @@ async fn private_messages_cross_both_ways_decided() {
     dave.client
         .send_privmsg("carol", "[TOP SECRET] no")
         .unwrap();
-    let refusal = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(m.command, IrcCommand::NOTICE(..))
-            },
-            "the refusal",
-        )
-        .await;
-    let IrcCommand::NOTICE(_, words) = refusal.command else {
-        unreachable!()
-    };
+    let words = dave.gateway_notice().await;
     assert!(
         words.starts_with("carol: ") && words.contains("TOP SECRET"),
         "{words}"
@@ -128,11 +101,7 @@ async fn private_messages_cross_both_ways_decided() {
         )
         .await
         .unwrap();
-    let told = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
+    let told = link::private_from(&mut carol_rx, "labelgate").await;
     assert!(
         told.body
             .as_deref()
@@ -210,11 +179,7 @@ async fn a_room_nick_change_is_a_nick_change_on_irc() {
         testnet(pol.primary(), accreditation),
         &audit,
     );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
+    dave.joined("carol").await;
     carol.change_nick(&room_jid, "carrie").await.unwrap();
     let m = dave
         .wait_for(
@@ -267,16 +232,8 @@ async fn subjects_and_topics_cross_both_ways_decided() {
         .await
         .unwrap();
     let link = start_link(&net, &pol, mappings, testnet(p, accreditation), &audit);
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
+    dave.joined("carol").await;
+    link::occupant_joined(&mut carol_rx, "dave").await;
     let mode = |flag: &str| IrcCommand::Raw("MODE".into(), vec!["#ops".into(), flag.into()]);
     // (ngIRCd's channels may start with -t already: ask, and read the modes back.)
     let modes_are = |dave_modes: &irc::proto::Message, want_t: bool| {
@@ -340,18 +297,7 @@ async fn subjects_and_topics_cross_both_ways_decided() {
         LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
     );
     dave.client.send_topic("#ops", "[TOP SECRET] no").unwrap();
-    let refusal = dave
-        .wait_for(
-            |m| {
-                m.source_nickname() == Some("labelgate")
-                    && matches!(m.command, IrcCommand::NOTICE(..))
-            },
-            "the refusal",
-        )
-        .await;
-    let IrcCommand::NOTICE(_, words) = refusal.command else {
-        unreachable!()
-    };
+    let words = dave.gateway_notice().await;
     assert!(
         words.starts_with("#ops: ") && words.contains("TOP SECRET"),
         "{words}"
@@ -373,11 +319,7 @@ async fn subjects_and_topics_cross_both_ways_decided() {
         .set_subject(&room_jid, &subject("Not allowed"))
         .await
         .unwrap();
-    let told = wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::Private { nick, message, .. } if nick == "labelgate" => Some(message.clone()),
-        _ => None,
-    })
-    .await;
+    let told = link::private_from(&mut carol_rx, "labelgate").await;
     assert!(
         told.body.as_deref().is_some_and(|b| b.starts_with(
             "Your subject did not become the topic of #ops on IRC: the IRC server refused it"

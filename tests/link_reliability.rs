@@ -45,11 +45,7 @@ async fn a_line_the_network_never_confirmed_is_reported_to_its_sender() {
         testnet(pol.primary(), accreditation),
         &audit,
     );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol on IRC",
-    )
-    .await;
+    dave.joined("carol").await;
     carol
         .send_groupchat(
             &room_jid,
@@ -127,25 +123,13 @@ async fn a_gap_in_the_link_is_told_on_both_sides_and_the_room_follows_the_channe
         testnet(pol.primary(), accreditation),
         &audit,
     );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
-        "the service nick",
-    )
-    .await;
-    wait_for(&mut carol_rx, 20, |e| match e {
-        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == "dave" => Some(()),
-        _ => None,
-    })
-    .await;
+    dave.joined("labelgate").await;
+    link::occupant_joined(&mut carol_rx, "dave").await;
 
     first.kill();
     drop(dave);
     // On the second server: eve sees the service nick join, then the notice.
-    eve.wait_for(
-        |m| m.source_nickname() == Some("labelgate") && matches!(m.command, IrcCommand::JOIN(..)),
-        "the service nick on the second server",
-    )
-    .await;
+    eve.joined("labelgate").await;
     let notice = eve
         .wait_for(
             |m| {
@@ -229,11 +213,7 @@ async fn one_connection_killed_does_not_take_down_the_others() {
         &audit,
     );
     for who in ["carol", "erin"] {
-        dave.wait_for(
-            |m| m.source_nickname() == Some(who) && matches!(m.command, IrcCommand::JOIN(..)),
-            "the occupants on IRC",
-        )
-        .await;
+        dave.joined(who).await;
     }
     dave.client
         .send(IrcCommand::OPER("testop".into(), "testop-pw".into()))
@@ -272,11 +252,7 @@ async fn one_connection_killed_does_not_take_down_the_others() {
         dave.privmsgs("erin", "#ops", 1).await,
         ["[DEMO-UK OFFICIAL] still here"]
     );
-    dave.wait_for(
-        |m| m.source_nickname() == Some("carol") && matches!(m.command, IrcCommand::JOIN(..)),
-        "carol back",
-    )
-    .await;
+    dave.joined("carol").await;
     assert_eq!(
         dave.privmsgs("carol", "#ops", 1).await,
         ["[DEMO-UK OFFICIAL] while down"]

@@ -69,12 +69,7 @@ async fn labelled_traffic_history_and_private_messages_through_prosody() {
 
     // IRC to XMPP, labelled by its marking.
     alice.send("PRIVMSG #ops :[SECRET] over prosody").await;
-    let m = loop {
-        let m = x.message(20).await;
-        if m.nick == "alice" {
-            break m;
-        }
-    };
+    let m = x.message_from("alice", None, 20).await;
     assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] over prosody"));
     assert_eq!(
         m.ess.as_deref(),
@@ -118,12 +113,7 @@ async fn labelled_traffic_history_and_private_messages_through_prosody() {
     );
     // A private message to the XMPP occupant.
     alice.send("PRIVMSG xavier :[SECRET] just you").await;
-    let pm = loop {
-        let m = x.message(20).await;
-        if m.kind == "chat" && m.nick == "alice" {
-            break m;
-        }
-    };
+    let pm = x.message_from("alice", Some("chat"), 20).await;
     assert_eq!(pm.body.as_deref(), Some("[DEMO-UK SECRET] just you"));
     x.quit().await;
 }
@@ -171,12 +161,7 @@ async fn per_user_certificates_log_in_through_prosody() {
     alice
         .send("PRIVMSG #ops :hello from a certificate of my own")
         .await;
-    let m = loop {
-        let m = x.message(20).await;
-        if m.nick == "alice" {
-            break m;
-        }
-    };
+    let m = x.message_from("alice", None, 20).await;
     assert_eq!(
         m.body.as_deref(),
         Some("[DEMO-UK OFFICIAL] hello from a certificate of my own")
@@ -303,12 +288,7 @@ async fn the_servers_catalog_is_fetched_and_used() {
     let mut x = Slix::start(&s, "carol").await;
     x.join(&ops.to_string(), "xavier").await;
     alice.send("PRIVMSG #ops :[SECRET] from the catalog").await;
-    let m = loop {
-        let m = x.message(20).await;
-        if m.nick == "alice" {
-            break m;
-        }
-    };
+    let m = x.message_from("alice", None, 20).await;
     assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] from the catalog"));
     x.quit().await;
     s.stop();

@@ -133,6 +133,37 @@ impl Person {
         }
     }
 
+    /// Waits for `who` to join a channel.
+    pub async fn joined(&mut self, who: &str) {
+        self.wait_for(
+            |m| m.source_nickname() == Some(who) && matches!(m.command, IrcCommand::JOIN(..)),
+            &format!("{who} joining"),
+        )
+        .await;
+    }
+
+    /// The words of the next NOTICE from the gateway's service nick (`labelgate`).
+    pub async fn gateway_notice(&mut self) -> String {
+        self.gateway_notice_to().await.1
+    }
+
+    /// The next NOTICE from the gateway's service nick: its target and words.
+    pub async fn gateway_notice_to(&mut self) -> (String, String) {
+        let m = self
+            .wait_for(
+                |m| {
+                    m.source_nickname() == Some("labelgate")
+                        && matches!(m.command, IrcCommand::NOTICE(..))
+                },
+                "a NOTICE from the gateway",
+            )
+            .await;
+        match m.command {
+            IrcCommand::NOTICE(to, words) => (to, words),
+            _ => unreachable!(),
+        }
+    }
+
     /// Reads (and drops) what arrives for `d`: the `irc` crate sends only while its stream
     /// is polled.
     pub async fn pump(&mut self, d: Duration) {

@@ -49,6 +49,27 @@ pub fn labelled(p: &PolicySet, body: &str, marking: &str) -> OutgoingMessage {
     }
 }
 
+/// The next private message from `from` in the room that `rx`'s session sees.
+pub async fn private_from(
+    rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>,
+    from: &str,
+) -> Box<labelgate::xmpp::muc::ReceivedMessage> {
+    wait_for(rx, 20, |e| match e {
+        XmppEvent::Private { nick, message, .. } if nick == from => Some(message.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// Waits until `who` has joined a room that `rx`'s session is in.
+pub async fn occupant_joined(rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>, who: &str) {
+    wait_for(rx, 20, |e| match e {
+        XmppEvent::OccupantJoined { occupant, .. } if occupant.nick == who => Some(()),
+        _ => None,
+    })
+    .await
+}
+
 /// The next room message from dave that carol sees.
 pub async fn next_from_dave(
     rx: &mut tokio::sync::mpsc::Receiver<XmppEvent>,

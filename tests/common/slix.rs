@@ -213,6 +213,17 @@ impl Slix {
         }
     }
 
+    /// The next message from the occupant `nick` (of type `kind`, when given), skipping
+    /// others, within `secs`.
+    pub async fn message_from(&mut self, nick: &str, kind: Option<&str>, secs: u64) -> Received {
+        loop {
+            let m = self.message(secs).await;
+            if m.nick == nick && kind.is_none_or(|k| m.kind == k) {
+                return m;
+            }
+        }
+    }
+
     /// The next mediated room invitation (skipping other events): (room, inviter), within `secs`.
     pub async fn invitation(&mut self, secs: u64) -> (String, String) {
         loop {

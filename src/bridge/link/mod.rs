@@ -324,39 +324,51 @@ impl Inbound {
     /// Everything of ours leaves `room` (and its `channel`): the network's people, the room
     /// occupants' connections, the gateway's own occupant.
     async fn unlink_room(&mut self, channel: &str, room: &BareJid) {
-        let mut gone = Vec::new();
-        for (key, p) in self.people.iter_mut() {
-            if p.rooms.remove(room) {
-                p.session.leave(room, None).await;
-            }
-            if p.rooms.is_empty() {
-                gone.push(key.clone());
-            }
+        let people: Vec<String> = self.people.keys().cloned().collect();
+        for key in people {
+            self.puppet_out(&key, room).await;
         }
-        for key in gone {
-            if let Some(p) = self.people.remove(&key) {
-                p.session.close().await;
-            }
-        }
-        let mut gone = Vec::new();
-        for (nick, o) in self.occupants.iter_mut() {
-            if o.rooms.remove(room) {
-                let _ = o.conn.part(channel, None);
-            }
-            if o.rooms.is_empty() {
-                gone.push(nick.clone());
-            }
-        }
-        for nick in gone {
-            if let Some(o) = self.occupants.remove(&nick) {
-                self.ours.remove(&nick::fold(&o.irc_nick));
-                o.conn.quit(None);
-            }
+        let occupants: Vec<String> = self.occupants.keys().cloned().collect();
+        for nick in occupants {
+            self.occupant_out(&nick, room, channel);
         }
         if let Some(s) = &self.observer {
             s.leave(room, None).await;
         }
         self.observed.remove(room);
+    }
+
+    /// The puppet of `key` (a folded IRC nick) leaves `room`; with no room left, its session
+    /// ends.
+    async fn puppet_out(&mut self, key: &str, room: &BareJid) {
+        let Some(p) = self.people.get_mut(key) else {
+            return;
+        };
+        if p.rooms.remove(room) {
+            p.session.leave(room, None).await;
+        }
+        if p.rooms.is_empty()
+            && let Some(p) = self.people.remove(key)
+        {
+            p.session.close().await;
+        }
+    }
+
+    /// The room occupant `nick`'s connection leaves `channel` (of `room`); with no room left,
+    /// it quits the network.
+    fn occupant_out(&mut self, nick: &str, room: &BareJid, channel: &str) {
+        let Some(o) = self.occupants.get_mut(nick) else {
+            return;
+        };
+        if o.rooms.remove(room) {
+            let _ = o.conn.part(channel, None);
+        }
+        if o.rooms.is_empty()
+            && let Some(o) = self.occupants.remove(nick)
+        {
+            self.ours.remove(&nick::fold(&o.irc_nick));
+            o.conn.quit(None);
+        }
     }
 
     /// Whether a room nick is the gateway's own (its occupant, or a puppet in that room).

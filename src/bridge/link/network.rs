@@ -12,7 +12,7 @@ use crate::link::nick;
 use crate::xmpp::muc::History;
 use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
 
-fn nick_of(m: &Message) -> &str {
+pub(super) fn nick_of(m: &Message) -> &str {
     m.source
         .as_deref()
         .and_then(|s| s.split('!').next())
@@ -215,18 +215,7 @@ impl Inbound {
         let Some(room) = self.mapping(channel).map(|m| m.room.clone()) else {
             return;
         };
-        let key = nick::fold(nick);
-        let Some(p) = self.people.get_mut(&key) else {
-            return;
-        };
-        if p.rooms.remove(&room) {
-            p.session.leave(&room, None).await;
-        }
-        if p.rooms.is_empty()
-            && let Some(p) = self.people.remove(&key)
-        {
-            p.session.close().await;
-        }
+        self.puppet_out(&nick::fold(nick), &room).await;
     }
 
     /// What a puppet's session reported: a private message to it (out to IRC), or the fate of

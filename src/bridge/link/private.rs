@@ -85,12 +85,7 @@ impl Inbound {
     /// A PRIVMSG or NOTICE that reached the IRC connection of the room occupant `occupant`
     /// (by room nick): a person of the network writing to them privately.
     pub(super) async fn private_from_irc(&mut self, occupant: &str, m: Message) {
-        let from = m
-            .source
-            .as_deref()
-            .and_then(|s| s.split('!').next())
-            .unwrap_or("")
-            .to_owned();
+        let from = super::network::nick_of(&m).to_owned();
         let notice = m.verb.eq_ignore_ascii_case("NOTICE");
         let Some(text) = m.params.get(1).cloned() else {
             return;

@@ -151,17 +151,7 @@ impl Inbound {
             }
             return;
         }
-        if let Some(o) = self.occupants.get_mut(old)
-            && o.rooms.remove(room)
-        {
-            let _ = o.conn.part(&channel, None);
-            if o.rooms.is_empty()
-                && let Some(o) = self.occupants.remove(old)
-            {
-                self.ours.remove(&nick::fold(&o.irc_nick));
-                o.conn.quit(None);
-            }
-        }
+        self.occupant_out(old, room, &channel);
         self.occupant_in(new, room, &channel);
     }
 
@@ -332,20 +322,8 @@ impl Inbound {
                 }
             }
             XmppEvent::OccupantLeft { room, nick, .. } => {
-                let Some(channel) = self.channel_of(&room) else {
-                    return;
-                };
-                let Some(o) = self.occupants.get_mut(&nick) else {
-                    return;
-                };
-                if o.rooms.remove(&room) {
-                    let _ = o.conn.part(&channel, None);
-                }
-                if o.rooms.is_empty()
-                    && let Some(o) = self.occupants.remove(&nick)
-                {
-                    self.ours.remove(&nick::fold(&o.irc_nick));
-                    o.conn.quit(None);
+                if let Some(channel) = self.channel_of(&room) {
+                    self.occupant_out(&nick, &room, &channel);
                 }
             }
             XmppEvent::Groupchat {

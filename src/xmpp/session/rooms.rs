@@ -40,6 +40,20 @@ const REJOIN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// been reset meanwhile (a reset joins every room at once).
 pub(super) const TECHNICAL_REJOIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+impl RoomState {
+    /// The history to ask for when joining again: what came since the last message seen, or
+    /// the first join's request when nothing was seen.
+    pub(super) fn rejoin_history(&self) -> History {
+        match &self.last_seen {
+            Some(since) => History {
+                max_stanzas: None,
+                since: Some(since.clone()),
+            },
+            None => self.history.clone(),
+        }
+    }
+}
+
 /// The away state as [`muc::away_presence`] takes it.
 pub(super) fn away_of(away: &Option<Option<String>>) -> Option<Option<&str>> {
     away.as_ref().map(|s| s.as_deref())

@@ -304,14 +304,7 @@ impl Worker {
                 continue;
             };
             r.rejoin_after = None;
-            let history = match &r.last_seen {
-                Some(since) => History {
-                    max_stanzas: None,
-                    since: Some(since.clone()),
-                },
-                None => r.history.clone(),
-            };
-            if let Some(p) = muc::join_presence(&room, &r.nick, &history) {
+            if let Some(p) = muc::join_presence(&room, &r.nick, &r.rejoin_history()) {
                 self.link.send(Stanza::Presence(p), None);
             }
         }
@@ -329,14 +322,7 @@ impl Worker {
             r.history_open = false;
             r.occupants.clear();
             r.rejoining = !was_pending;
-            let mut history = r.history.clone();
-            if let Some(since) = &r.last_seen {
-                history = History {
-                    max_stanzas: None,
-                    since: Some(since.clone()),
-                };
-            }
-            if let Some(p) = muc::join_presence(&room, &r.nick, &history) {
+            if let Some(p) = muc::join_presence(&room, &r.nick, &r.rejoin_history()) {
                 self.link.send(Stanza::Presence(p), None);
             }
         }
