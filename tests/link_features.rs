@@ -303,6 +303,49 @@ async fn subjects_and_topics_cross_both_ways_decided() {
         "{words}"
     );
 
+    // A room subject labelled above the channel's ceiling is withheld from IRC (audited) and
+    // its author told; the channel's next topic is the one after it.
+    let l = p.parse_marking("TOP SECRET").unwrap();
+    let high = peer_cleared(OutgoingSubject {
+        text: "eyes only".into(),
+        label: Some(labelgate::label::xep0258::SecurityLabel {
+            display: Some(p.display_marking(&l).unwrap()),
+            label: LabelPayload::Ess(l),
+            equivalents: vec![],
+        }),
+    });
+    carol.set_subject(&room_jid, &high).await.unwrap();
+    let told = link::private_from(&mut carol_rx, "labelgate").await;
+    assert!(
+        told.body.as_deref().is_some_and(|b| b.starts_with(
+            "Your subject did not become the topic of #ops on IRC: its label is above"
+        )),
+        "{told:?}"
+    );
+    carol
+        .set_subject(&room_jid, &subject("After the secret one"))
+        .await
+        .unwrap();
+    let topic = dave
+        .wait_for(
+            |m| matches!(m.command, IrcCommand::TOPIC(..)),
+            "the next topic",
+        )
+        .await;
+    assert!(
+        matches!(&topic.command, IrcCommand::TOPIC(_, Some(t)) if t == "After the secret one"),
+        "a withheld subject reached IRC: {topic:?}"
+    );
+    let denied = audit
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| {
+            r["what"] == "subject" && r["decision"] == "deny" && r["direction"] == "xmpp-to-irc"
+        })
+        .count();
+    assert_eq!(denied, 1, "the withheld subject is audited");
+
     // +t: only operators may set the topic; carol is told hers did not become it.
     dave.client.send(mode("+t")).unwrap();
     dave.client
