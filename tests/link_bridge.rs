@@ -53,8 +53,10 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         .unwrap();
     let mut dave = net.person("dave", &["#ops"]).await;
     let link = start_link(&net, &pol, mappings, network, &audit);
-    // The gateway's service nick joins; dave, already there, appears in the room.
-    dave.joined("labelgate").await;
+    // The gateway's service nick joins, and carol — in the room before the link started — is
+    // on the network under her room nick (two connections: either may join first); dave,
+    // already there, appears in the room.
+    dave.all_joined(&["labelgate", "carol"]).await;
     let joined = wait_for(&mut carol_rx, 20, |e| match e {
         XmppEvent::OccupantJoined { room, occupant }
             if room == &room_jid && occupant.nick == "dave" =>
@@ -65,8 +67,6 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
     })
     .await;
     assert_eq!(joined.nick, "dave");
-    // carol, in the room before the link started, is on the network under her room nick.
-    dave.joined("carol").await;
 
     // The room's side out: carol's lines reach #ops from her own connection, marked; one
     // above the channel's ceiling (TOP SECRET) is withheld (audited), never sent.
@@ -283,9 +283,7 @@ async fn several_gateway_links_in_a_channel_deliver_each_line_once() {
         testnet(pol.primary(), accreditation),
         &audit,
     );
-    for who in ["carol", "erin"] {
-        dave.joined(who).await;
-    }
+    dave.all_joined(&["carol", "erin"]).await;
     link::occupant_joined(&mut carol_rx, "dave").await;
     let sent: Vec<String> = (0..5).map(|i| format!("line {i}")).collect();
     for s in sent.iter().chain(std::iter::once(&"end".to_owned())) {

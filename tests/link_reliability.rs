@@ -212,9 +212,7 @@ async fn one_connection_killed_does_not_take_down_the_others() {
         testnet(pol.primary(), accreditation),
         &audit,
     );
-    for who in ["carol", "erin"] {
-        dave.joined(who).await;
-    }
+    dave.all_joined(&["carol", "erin"]).await;
     dave.client
         .send(IrcCommand::OPER("testop".into(), "testop-pw".into()))
         .unwrap();

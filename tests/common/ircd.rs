@@ -142,6 +142,24 @@ impl Person {
         .await;
     }
 
+    /// Waits until every one of `who` has joined a channel, in whatever order their
+    /// connections happen to join (each is its own connection; no order between them).
+    pub async fn all_joined(&mut self, who: &[&str]) {
+        let mut left: Vec<&str> = who.to_vec();
+        while !left.is_empty() {
+            let m = self
+                .wait_for(
+                    |m| {
+                        matches!(m.command, IrcCommand::JOIN(..))
+                            && m.source_nickname().is_some_and(|n| left.contains(&n))
+                    },
+                    &format!("{} joining", left.join(", ")),
+                )
+                .await;
+            left.retain(|n| m.source_nickname() != Some(*n));
+        }
+    }
+
     /// The words of the next NOTICE from the gateway's service nick (`labelgate`).
     pub async fn gateway_notice(&mut self) -> String {
         self.gateway_notice_to().await.1
