@@ -114,6 +114,8 @@ pub struct Context<'a> {
     pub what: Option<What>,
     /// The peer address (logins).
     pub address: Option<&'a str>,
+    /// The boundary control that decided (`config::controls::name`), if one did.
+    pub control: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -146,6 +148,8 @@ struct Record<'a> {
     what: Option<What>,
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control: Option<&'static str>,
 }
 
 /// Where audit records go.
@@ -331,6 +335,7 @@ impl Gate {
             body: ctx.body.filter(|_| self.log.bodies),
             what: ctx.what,
             address: ctx.address,
+            control: ctx.control,
         };
         self.log.write(&rec)
     }
@@ -401,6 +406,19 @@ impl Gate {
             Some((_, r)) => Err(r),
             None => Ok(Cleared { value }),
         }
+    }
+
+    /// Records a boundary control's refusal (`control`: its name) and returns the words for
+    /// the user. A refusal that could not be recorded is still a refusal.
+    pub fn stop(&self, ctx: &Context<'_>, control: &'static str, why: &str) -> String {
+        let ctx = Context {
+            control: Some(control),
+            ..ctx.clone()
+        };
+        if let Err(e) = self.record(&ctx, None, Some(format!("control {control}: {why}"))) {
+            tracing::error!(error = %e, "audit record could not be written");
+        }
+        why.to_owned()
     }
 
     /// Records the refusal of a label that could not be read or validated (no decision was

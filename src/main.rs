@@ -351,6 +351,16 @@ fn check(config: &Path) -> Result<bool> {
                 .unwrap_or_default();
             let shown = primary.marking_name();
             out!("policy {shown}: markings read like `{example}`");
+            let mut mappings: Vec<_> = g.mappings.iter().collect();
+            mappings.sort_by(|a, b| a.channel.cmp(&b.channel));
+            for m in mappings {
+                out!(
+                    "{} -> {}: controls {}",
+                    m.channel,
+                    m.room,
+                    m.controls.describe().join("; ")
+                );
+            }
             let networks = match g.networks.len() {
                 0 => String::new(),
                 n => format!(", {n} IRC network(s) for link mode"),

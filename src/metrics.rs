@@ -50,9 +50,11 @@ pub enum Reason {
     QueueFull,
     /// The XMPP side failed to take it.
     XmppError,
+    /// A boundary control refused it (file transfer, switched-off traffic, limits).
+    Control,
 }
 
-const REASONS: [(Reason, &str); 7] = [
+const REASONS: [(Reason, &str); 8] = [
     (Reason::Clearance, "clearance"),
     (Reason::RoomClearance, "room-clearance"),
     (Reason::InvalidLabel, "invalid-label"),
@@ -60,6 +62,7 @@ const REASONS: [(Reason, &str); 7] = [
     (Reason::PrivateDisabled, "private-disabled"),
     (Reason::QueueFull, "queue-full"),
     (Reason::XmppError, "xmpp-error"),
+    (Reason::Control, "control"),
 ];
 
 /// The process's metrics.

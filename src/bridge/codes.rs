@@ -33,6 +33,7 @@ impl Code {
             Code::QueueFull => Some(Reason::QueueFull),
             Code::XmppError => Some(Reason::XmppError),
             Code::AuditFailed => Some(Reason::XmppError),
+            Code::BoundaryControl | Code::RateLimited => Some(Reason::Control),
             Code::NotInChannel | Code::CannotInvite => None,
         }
     }
@@ -57,6 +58,10 @@ codes! {
     XmppError = "XMPP_ERROR";
     /// The decision could not be written to the audit trail, so nothing was sent.
     AuditFailed = "AUDIT_FAILED";
+    /// A boundary control of the room's mapping refused the line (its words name it).
+    BoundaryControl = "BOUNDARY_CONTROL";
+    /// The sender is over the room's rate; the words say how long to wait.
+    RateLimited = "RATE_LIMITED";
     /// An invitation cannot be made: the invitee's XMPP address is not visible to the user.
     CannotInvite = "CANNOT_INVITE";
 }

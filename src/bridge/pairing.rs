@@ -19,7 +19,7 @@ use super::sent::SentLog;
 use super::{Inner, State};
 use crate::audit::{Cleared, Direction, What};
 use crate::config::mappings::Mapping;
-use crate::irc::backend::{Delivery, Member, RegisteredUser, Request, Source, Text};
+use crate::irc::backend::{Delivery, JoinRefusal, Member, RegisteredUser, Request, Source, Text};
 use crate::irc::proto::names;
 use crate::label::Clearance;
 use crate::metrics::{METRICS, Way};
@@ -55,6 +55,8 @@ pub(super) struct Room {
     pub(super) nick: String,
     /// Joined and not being rejoined: messages can go out now.
     pub(super) ready: bool,
+    /// The user's rate against the room's `controls.rate` (made on the first line).
+    pub(super) rate: Option<crate::config::controls::RateLimit>,
 }
 
 /// A typed line, cleared to go out, on its way (or held until its room is ready again). It keeps
@@ -308,13 +310,30 @@ impl Pairing {
                 .await;
                 false
             }
-            Some(u) if u.clearance != self.clearance => {
-                self.clearance = u.clearance.clone();
-                self.notice(format!("Your clearance is now {}.", u.clearance_text))
+            Some(u) => {
+                self.user.groups = u.groups.clone();
+                let policy = self.now.gate.policies().primary();
+                let clearance = match &self.user.certificate_clearance {
+                    None => Some(u.clearance.clone()),
+                    Some(c) => u.clearance.meet(c, policy),
+                };
+                let Some(clearance) = clearance else {
+                    self.leave_all("your certificate's clearance no longer meets your account's")
+                        .await;
+                    self.deliver(Delivery::Disconnect {
+                        reason: "Your certificate's clearance and your account's no longer meet"
+                            .into(),
+                    })
                     .await;
+                    return false;
+                };
+                if clearance != self.clearance {
+                    self.clearance = clearance;
+                    let text = self.clearance.to_text(policy);
+                    self.notice(format!("Your clearance is now {text}.")).await;
+                }
                 true
             }
-            Some(_) => true,
         }
     }
 
@@ -341,6 +360,7 @@ impl Pairing {
                 Some(m) if m.room != room => {
                     Some(format!("the channel is now mapped to {}", m.room))
                 }
+                Some(m) if let Err(r) = self.admitted(m) => Some(r),
                 Some(m) => match self.join_decision(m) {
                     Err(d) if d.unaudited() => Some(crossing::AUDIT_FAILED.to_owned()),
                     Err(d) => Some(format!(
@@ -365,6 +385,18 @@ impl Pairing {
         }
         self.redecide_held().await;
         true
+    }
+
+    /// The room's boundary controls, decided again after a reload (audited); the words for a
+    /// refusal.
+    fn admitted(&self, m: &Mapping) -> Result<(), String> {
+        let (groups, login) = (&self.user.groups, self.user.login);
+        crossing::admit(&self.now, self.person(), &m.room, m, groups, login).map_err(|r| match r {
+            JoinRefusal::Control { why, .. } => {
+                format!("the channel's controls no longer admit you: {why}")
+            }
+            _ => "the channel's controls no longer admit you".to_owned(),
+        })
     }
 
     /// The audited decision to let the user into a room: their clearance must dominate its

@@ -178,6 +178,20 @@ impl Pairing {
             .await;
             return;
         };
+        let me = self.person();
+        let admitted = crossing::admit(
+            &self.now,
+            me,
+            &mapping.room,
+            &mapping,
+            &self.user.groups,
+            self.user.login,
+        );
+        if let Err(reason) = admitted {
+            self.deliver(Delivery::JoinRefused { channel, reason })
+                .await;
+            return;
+        }
         if let Err(why) = self.join_decision(&mapping) {
             let reason = if why.unaudited() {
                 JoinRefusal::Other(AUDIT_FAILED.into())
@@ -253,6 +267,7 @@ impl Pairing {
                         nick: joined.nick,
                         mapping: Arc::new(mapping),
                         ready: true,
+                        rate: None,
                     },
                 );
                 let facts = self
@@ -412,18 +427,20 @@ impl Pairing {
 
     /// Clears a typed line for `room` (to `nick`, for a private message), or says why not.
     fn clear_typed(
-        &self,
+        &mut self,
         room: &BareJid,
         nick: Option<&str>,
         text: Line<'_>,
     ) -> Result<crossing::TypedOut, (Code, String)> {
-        let Some(r) = self.rooms.get(room) else {
+        let Some(r) = self.rooms.get_mut(room) else {
             return Err((Code::NotInChannel, "you are not in that room".into()));
         };
-        if nick.is_some() && !r.mapping.private_messages {
-            let why = format!("private messages are not allowed in {}", r.mapping.channel);
-            return Err((Code::NoPrivateMessages, why));
-        }
+        let me = crossing::Person {
+            account: &self.user.account,
+            jid: &self.jid,
+            clearance: &self.clearance,
+        };
+        crossing::rate(&self.now, me, room, &r.mapping, &mut r.rate)?;
         let mapping = r.mapping.clone();
         crossing::typed_message(
             &self.now,

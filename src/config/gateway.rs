@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::controls::RawControls;
 use super::irc::IrcConfig;
 use super::mappings::Mappings;
 use super::network::{IrcNetwork, RawNetwork};
@@ -29,6 +30,8 @@ struct Raw {
     metrics: RawMetrics,
     #[serde(default)]
     irc_network: Vec<RawNetwork>,
+    #[serde(default)]
+    controls: RawControls,
 }
 
 #[derive(Deserialize)]
@@ -523,8 +526,9 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         &mut problems,
     );
     let users = Users::load(&users_file, policies.primary());
-    let mappings = Mappings::load_dir(&mappings_dir, &policies);
-    if let Ok(m) = &mappings {
+    let mut mappings = Mappings::load_dir(&mappings_dir, &policies);
+    if let Ok(m) = &mut mappings {
+        problems.extend(m.apply_defaults(&raw.controls));
         let written: Vec<&str> = raw.irc_network.iter().map(RawNetwork::name).collect();
         problems.extend(m.check_networks(&networks, &written, policies.primary()));
     }

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::controls::{Controls, RawControls};
 use super::users::{FileError, FileProblem, line_of};
 use crate::irc::proto::names;
 use crate::label::flot::{DEFAULT_TEMPLATE, Flot};
@@ -70,6 +71,8 @@ struct RawChannel {
     #[serde(default)]
     replayed_subjects: ReplayedSubjects,
     network: Option<Spanned<String>>,
+    #[serde(default)]
+    controls: RawControls,
 }
 
 /// What becomes of the subject a room replays on join when the gateway did not see it set (so
@@ -147,6 +150,10 @@ pub struct Mapping {
     /// Link mode: the existing IRC network (`[[irc_network]]`) the channel is on; `None`: a
     /// channel of the gateway's own IRC server.
     pub network: Option<String>,
+    /// The boundary controls as the mapping writes them (over the gateway's defaults).
+    pub controls_written: RawControls,
+    /// The boundary controls in force: the gateway's defaults under the mapping's own.
+    pub controls: Controls,
     /// Where it was defined.
     pub file: PathBuf,
     /// Line.
@@ -411,6 +418,15 @@ impl Mappings {
                         continue;
                     }
                 };
+                let controls = match c.controls.resolve() {
+                    Ok(ctl) => ctl,
+                    Err(es) => {
+                        for e in es {
+                            problems.push(problem(Some(at), format!("{channel}: {e}")));
+                        }
+                        continue;
+                    }
+                };
                 out.by_channel.insert(
                     key,
                     Mapping {
@@ -430,6 +446,8 @@ impl Mappings {
                         max_lines,
                         replayed_subjects: c.replayed_subjects,
                         network: c.network.as_ref().map(|n| n.get_ref().clone()),
+                        controls_written: c.controls,
+                        controls,
                         file: path.clone(),
                         line: line_of(text, at),
                     },
@@ -459,6 +477,24 @@ impl Mappings {
             problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             Err(FileError { problems })
         }
+    }
+
+    /// Puts the gateway-wide controls (`[controls]` of the gateway file) under each mapping's
+    /// own; the problems of the combinations that are not valid.
+    pub fn apply_defaults(&mut self, defaults: &RawControls) -> Vec<FileProblem> {
+        let mut out = Vec::new();
+        for m in self.by_channel.values_mut() {
+            match defaults.under(&m.controls_written).resolve() {
+                Ok(c) => m.controls = c,
+                Err(es) => out.extend(es.into_iter().map(|e| FileProblem {
+                    file: m.file.clone(),
+                    line: Some(m.line),
+                    message: format!("{} (with the gateway's [controls]): {e}", m.channel),
+                })),
+            }
+        }
+        out.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        out
     }
 
     /// The mappings of the gateway's own IRC server (those that name no network): all a

@@ -2,6 +2,7 @@
 //! the user directory and the channel mappings. Every loader refuses a file whole and names each problem with file and
 //! line. `config` uses only the pure parts of the protocols (`irc::proto::names`).
 
+pub mod controls;
 pub mod gateway;
 pub mod irc;
 pub mod mappings;

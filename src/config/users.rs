@@ -11,6 +11,7 @@
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$..."   # `labelgate user passwd`
 //! certificates = ["sha256:9F:86:D0:..."]              # SASL EXTERNAL
 //! jid = "alice@labelgate.test"                        # optional, overrides the template
+//! groups = ["ops"]                                    # optional; `@ops` in channel controls
 //! ```
 
 use std::collections::HashMap;
@@ -101,6 +102,8 @@ struct RawUser {
     password: Option<Spanned<String>>,
     #[serde(default)]
     certificates: Vec<Spanned<String>>,
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
 }
 
 /// One account.
@@ -118,6 +121,8 @@ pub struct User {
     pub password_hash: Option<String>,
     /// SHA-256 fingerprints of client certificates (32 bytes each).
     pub certificates: Vec<[u8; 32]>,
+    /// The groups the account is in (allow and deny lists name them as `@group`).
+    pub groups: Vec<String>,
 }
 
 /// The loaded user directory.
@@ -125,6 +130,8 @@ pub struct User {
 pub struct Users {
     by_account: HashMap<String, User>,
     by_cert: HashMap<[u8; 32], String>,
+    /// The policy the clearances are under (for the clearances certificates carry).
+    policy: Option<std::sync::Arc<Policy>>,
 }
 
 /// Parses `sha256:AA:BB:…` (or plain hex) into 32 bytes.
@@ -197,7 +204,10 @@ impl Users {
                 "jid_template must contain {account}".into(),
             ));
         }
-        let mut users = Users::default();
+        let mut users = Users {
+            policy: Some(std::sync::Arc::new(policy.clone())),
+            ..Users::default()
+        };
         for u in raw.user {
             let account = u.account.get_ref().clone();
             let at = Some(u.account.span().start);
@@ -277,6 +287,20 @@ impl Users {
             for f in &certificates {
                 users.by_cert.insert(*f, account.clone());
             }
+            let mut groups = Vec::new();
+            for g in &u.groups {
+                if super::controls::valid_name(g.get_ref()) {
+                    groups.push(g.get_ref().clone());
+                } else {
+                    problems.push(problem(
+                        Some(g.span().start),
+                        format!(
+                            "`{}` is not a group name (letters, digits, `.`, `_`, `-`)",
+                            g.get_ref()
+                        ),
+                    ));
+                }
+            }
             users.by_account.insert(
                 account.clone(),
                 User {
@@ -286,6 +310,7 @@ impl Users {
                     clearance_text: u.clearance.get_ref().clone(),
                     password_hash,
                     certificates,
+                    groups,
                 },
             );
         }
@@ -294,6 +319,11 @@ impl Users {
         } else {
             Err(FileError { problems })
         }
+    }
+
+    /// The policy the accounts' clearances are under.
+    pub fn policy(&self) -> Option<&Policy> {
+        self.policy.as_deref()
     }
 
     /// An account by name.

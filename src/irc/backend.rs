@@ -5,6 +5,7 @@
 use tokio::sync::mpsc;
 
 use crate::audit::Cleared;
+use crate::config::controls::Login;
 use crate::label::Clearance;
 
 /// Text shown to an IRC user in a place other people's words can appear (a reason, a topic):
@@ -47,6 +48,13 @@ pub struct RegisteredUser {
     pub jid: jid::BareJid,
     /// Their clearance.
     pub clearance: Clearance,
+    /// Their groups (for channels' allow and deny lists).
+    pub groups: Vec<String>,
+    /// How they logged in (for channels that require a certificate).
+    pub login: Login,
+    /// The clearance their client certificate carries (RFC 5755), if it carries one: their
+    /// clearance is the meet of it and the users file's, on every reload too.
+    pub certificate_clearance: Option<Clearance>,
 }
 
 /// The source of a delivered message or event (an IRC user or a room occupant).
@@ -178,6 +186,14 @@ pub enum JoinRefusal {
     NoSuchChannel(String),
     /// Not cleared for the room: 477 with the reason, plus a NOTICE saying why.
     NotCleared(String),
+    /// A boundary control refused: 474 for the allow and deny lists, 477 for the
+    /// authentication required; a NOTICE says why.
+    Control {
+        /// The authentication was not strong enough (otherwise: not admitted by a list).
+        authentication: bool,
+        /// Why.
+        why: String,
+    },
     /// Anything else (room refused, XMPP trouble): 403 with the words.
     Other(String),
 }

@@ -1,7 +1,8 @@
-//! The validity period of a client certificate (RFC 5280 §4.1.2.5), read from its DER: the pin
-//! by fingerprint says whose certificate it is, this says whether it may still be used.
+//! What labelgate reads of a client certificate's DER besides its fingerprint: its validity
+//! period (RFC 5280 §4.1.2.5) — the pin by fingerprint says whose certificate it is, this says
+//! whether it may still be used — and the clearance it carries (RFC 5755).
 
-use crate::label::der::{DerError, Reader};
+use crate::label::der::{DerError, Reader, read_oid, write_tlv};
 
 /// Why a certificate's validity could not be read, or does not cover now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +43,86 @@ pub fn validity(der: &[u8]) -> Result<(i64, i64), Validity> {
     let not_after = time(&mut v)?;
     v.finish()?;
     Ok((not_before, not_after))
+}
+
+/// The RFC 5755 clearance attribute a certificate carries in its subjectDirectoryAttributes
+/// extension (RFC 5280 §4.2.1.8), as the DER of its one `Clearance` value; `None` when it
+/// carries none. More than one clearance value, or an extension that cannot be read, is an
+/// error: a clearance that cannot be read is never taken as no clearance.
+pub fn clearance_attribute(der: &[u8]) -> Result<Option<Vec<u8>>, Validity> {
+    const SUBJECT_DIRECTORY_ATTRIBUTES: &str = "2.5.29.9";
+    // id-at-clearance, and the X.501 (1993) spelling RFC 5755 §4.4.6 says to accept.
+    const CLEARANCE: [&str; 2] = ["2.5.4.55", "2.5.1.5.55"];
+    let mut top = Reader::new(der);
+    let cert = top.expect(0x30, "Certificate")?;
+    let mut c = Reader::inner(&cert);
+    let tbs = c.expect(0x30, "TBSCertificate")?;
+    let mut t = Reader::inner(&tbs);
+    if t.peek_tag() == Some(0xa0) {
+        t.read()?; // version
+    }
+    for what in [
+        "serialNumber",
+        "signature",
+        "issuer",
+        "validity",
+        "subject",
+        "subjectPublicKeyInfo",
+    ] {
+        t.read()
+            .map_err(|e| Validity::Malformed(format!("{what}: {e}")))?;
+    }
+    let mut found: Option<Vec<u8>> = None;
+    while let Some(tag) = t.peek_tag() {
+        let field = t.read()?;
+        if tag != 0xa3 {
+            continue; // issuerUniqueID, subjectUniqueID
+        }
+        let mut wrapped = Reader::inner(&field);
+        let exts = wrapped.expect(0x30, "extensions")?;
+        wrapped.finish()?;
+        let mut exts = Reader::inner(&exts);
+        while !exts.is_empty() {
+            let ext = exts.expect(0x30, "Extension")?;
+            let mut e = Reader::inner(&ext);
+            let id = read_oid(&e.expect(0x06, "extnID")?)?;
+            if e.peek_tag() == Some(0x01) {
+                e.read()?; // critical
+            }
+            let value = e.expect(0x04, "extnValue")?;
+            e.finish()?;
+            if id.to_string() != SUBJECT_DIRECTORY_ATTRIBUTES {
+                continue;
+            }
+            let mut v = Reader::new(value.value);
+            let attrs = v.expect(0x30, "SubjectDirectoryAttributes")?;
+            v.finish()?;
+            let mut attrs = Reader::inner(&attrs);
+            while !attrs.is_empty() {
+                let attr = attrs.expect(0x30, "Attribute")?;
+                let mut a = Reader::inner(&attr);
+                let kind = read_oid(&a.expect(0x06, "Attribute type")?)?;
+                let values = a.expect(0x31, "Attribute values")?;
+                a.finish()?;
+                if !CLEARANCE.contains(&kind.to_string().as_str()) {
+                    continue;
+                }
+                let mut vs = Reader::inner(&values);
+                while !vs.is_empty() {
+                    let one = vs.expect(0x30, "Clearance")?;
+                    if found.is_some() {
+                        return Err(Validity::Malformed(
+                            "the certificate carries more than one clearance".into(),
+                        ));
+                    }
+                    let mut out = Vec::new();
+                    write_tlv(&mut out, one.tag, one.value);
+                    found = Some(out);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Whether the certificate may be used at `now` (seconds since the epoch).

@@ -121,6 +121,27 @@ impl<B: Backend> Shared<B> {
         }
     }
 
+    /// Audits a boundary control's refusal made by the front-end itself (a DCC offer: file
+    /// transfer never crosses), naming the control.
+    pub fn control_refused(&self, account: &str, target: &str, control: &'static str, why: &str) {
+        tracing::info!(
+            account,
+            target,
+            control,
+            why,
+            "refused by a boundary control"
+        );
+        if let Some(gate) = self.audit.get() {
+            let ctx = Context {
+                direction: Some(Direction::IrcToXmpp),
+                account,
+                room: target,
+                ..Default::default()
+            };
+            gate.stop(&ctx, control, why);
+        }
+    }
+
     /// The current user directory.
     pub fn users(&self) -> Arc<Users> {
         match self.users.read() {

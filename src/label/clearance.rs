@@ -180,6 +180,42 @@ impl Clearance {
         self.classes.iter().all(class_ok) && self.categories.is_subset(&other.categories)
     }
 
+    /// The greatest clearance within both `self` and `other` (the classifications both hold,
+    /// directly or through the policy's hierarchy, and the categories both hold): what a person
+    /// holds when two authorities each vouch for part. `None`: different policies, or no
+    /// classification in common.
+    pub fn meet(&self, other: &Clearance, policy: &Policy) -> Option<Clearance> {
+        if self.policy != other.policy || self.policy != policy.id {
+            return None;
+        }
+        let level = |c: u32| policy.classification(c).and_then(|c| c.hierarchy);
+        let holds = |cl: &Clearance, c: u32| {
+            cl.classes.contains(&c)
+                || cl.classes.iter().any(|o| match (level(c), level(*o)) {
+                    (Some(a), Some(b)) => a <= b,
+                    _ => false,
+                })
+        };
+        let classes: BTreeSet<u32> = policy
+            .classifications
+            .iter()
+            .map(|c| c.lacv)
+            .filter(|&c| holds(self, c) && holds(other, c))
+            .collect();
+        if classes.is_empty() {
+            return None;
+        }
+        Some(Clearance {
+            policy: self.policy.clone(),
+            classes,
+            categories: self
+                .categories
+                .intersection(&other.categories)
+                .cloned()
+                .collect(),
+        })
+    }
+
     /// Writes the clearance in the text syntax, using the policy's names.
     pub fn to_text(&self, policy: &Policy) -> String {
         let mut items: Vec<String> = Vec::new();

@@ -8,11 +8,13 @@
 //!   messages, (re)joins), its link (the stream: resource binding, XEP-0198 stream management
 //!   and resumption, reconnect with backoff), and typed events for the layer above;
 //! * [`admin`] the IQs a session sends: kicks, invitations, room info, label catalogs;
-//! * [`disco`] what a session answers about itself (disco#info, version, ping).
+//! * [`disco`] what a session answers about itself (disco#info, version, ping);
+//! * [`files`] file transfer offers in received stanzas (never passed on).
 
 pub mod admin;
 pub mod connect;
 pub mod disco;
+pub mod files;
 pub mod muc;
 pub mod session;
 pub mod tls;

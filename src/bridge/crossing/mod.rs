@@ -27,7 +27,9 @@
 
 use jid::{BareJid, Jid};
 
+mod controls;
 mod link;
+pub(super) use controls::{admit, rate};
 pub(super) use link::{LinkNotice, withheld_notice};
 
 use super::State;
@@ -133,6 +135,9 @@ pub(super) fn body_to_irc(
     ctx.origin_id = m.origin_id.as_deref();
     ctx.stanza_id = m.stanza_id.as_deref();
     ctx.body = Some(body);
+    if controls::no_files(state, &ctx, m).is_err() {
+        return Err(Reason::Control);
+    }
     let label = match label_in(state, &mapping.default_label, &m.label) {
         Ok(l) => l.unwrap_or_else(|| mapping.default_label.clone()),
         Err(why) => {
@@ -232,6 +237,7 @@ pub(super) fn subject_to_irc(
     let mut ctx = to.ctx(Direction::XmppToIrc, &room_text);
     ctx.what = Some(What::Subject);
     ctx.body = Some(subject);
+    controls::subject(state, &ctx, mapping).ok()?;
     let carried = match subject_labels(state, mapping, m, subject) {
         Ok(l) => l,
         Err(why) => {
@@ -296,6 +302,7 @@ pub(super) fn typed_message(
     };
     let mut ctx = from.ctx(direction, &room_text);
     ctx.origin_id = Some(&origin_id);
+    controls::typed(state, &ctx, mapping, private, action, text)?;
     let (label, rest, defaulted) = typed_label(state, &ctx, mapping, from.clearance, text)?;
     ctx.body = Some(&rest);
     let policy = state.gate.policies().primary();
@@ -404,6 +411,7 @@ pub(super) fn typed_subject(
     let room_text = room.to_string();
     let mut ctx = from.ctx(Direction::IrcToXmpp, &room_text);
     ctx.what = Some(What::Subject);
+    controls::subject(state, &ctx, mapping).map_err(|why| (Code::BoundaryControl, why))?;
     let policy = state.gate.policies().primary();
     let typed = read_typed(&mapping.flot, policy, text).map_err(|e| {
         (

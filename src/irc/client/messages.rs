@@ -151,6 +151,13 @@ impl<B: Backend> Client<B> {
             return;
         }
         if command == "DCC" {
+            let account = self.account.as_ref().map(|a| a.account.clone());
+            self.shared.control_refused(
+                account.as_deref().unwrap_or(""),
+                target,
+                crate::config::controls::name::FILE_TRANSFER,
+                "a DCC offer: file transfer never crosses the gateway",
+            );
             self.standard_fail(
                 verb,
                 "FILE_TRANSFER",

@@ -31,7 +31,10 @@ use super::proto::names;
 use super::proto::numeric::{self as n, Numeric};
 use super::server::Shared;
 use crate::audit::Cleared;
+use crate::config::controls::Login;
 use crate::config::users::User;
+use crate::config::users::Users;
+use crate::label::Clearance;
 use commands::{COMMANDS, H};
 use flow::{Bucket, SendQ};
 
@@ -67,6 +70,10 @@ struct Client<B: Backend> {
     pass: Option<String>,
     sasl: SaslState,
     account: Option<User>,
+    /// How `account` logged in.
+    login: Login,
+    /// The clearance the client certificate carries, when it carries one.
+    certificate_clearance: Option<Clearance>,
     registered: bool,
     to_backend: Option<mpsc::Sender<Request>>,
     channels: BTreeMap<String, ChannelView>,
@@ -165,6 +172,8 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         parting: Default::default(),
         list_masks: Vec::new(),
         account: None,
+        login: Login::Password,
+        certificate_clearance: None,
         registered: false,
         to_backend: None,
         channels: BTreeMap::new(),

@@ -182,6 +182,15 @@ impl<B: Backend> Client<B> {
                     .and_then(|c| users.by_certificate(c))
                     .filter(|u| authzid.is_empty() || authzid == u.account)
                     .cloned();
+                let u = match u.map(|u| self.certificate_clearance(&users, u)) {
+                    Some(Err((account, e))) => {
+                        self.server_notice(&format!("Login refused: {e}."));
+                        self.sasl_failed(Some(&account), &e).await;
+                        return;
+                    }
+                    Some(Ok(u)) => Some(u),
+                    None => None,
+                };
                 (u.as_ref().map(|u| u.account.clone()), u)
             }
             _ => (None, None),
@@ -191,6 +200,11 @@ impl<B: Backend> Client<B> {
                 let mask = self.mask();
                 self.numeric(n::RPL_LOGGEDIN(&mask, &u.account));
                 self.numeric(n::RPL_SASLSUCCESS());
+                self.login = if mech == "EXTERNAL" {
+                    Login::Certificate
+                } else {
+                    Login::Password
+                };
                 self.account = Some(u);
             }
             None => {
@@ -198,6 +212,55 @@ impl<B: Backend> Client<B> {
                     .await
             }
         }
+    }
+
+    /// The account's clearance met with the one its client certificate carries (RFC 5755), if
+    /// it carries one (kept for reloads); a clearance that cannot be read, under another
+    /// policy, or with no classification in common with the account's refuses the login.
+    fn certificate_clearance(
+        &mut self,
+        users: &Users,
+        mut u: User,
+    ) -> Result<User, (String, String)> {
+        let refuse = |e: String| (u.account.clone(), e);
+        let Some(cert) = self.cert.as_ref() else {
+            return Ok(u);
+        };
+        let der = match crate::irc::cert::clearance_attribute(cert) {
+            Ok(None) => return Ok(u),
+            Ok(Some(d)) => d,
+            Err(e) => {
+                return Err(refuse(format!(
+                    "your certificate's clearance attribute: {e}"
+                )));
+            }
+        };
+        let carried = Clearance::from_der(&der)
+            .map_err(|e| refuse(format!("your certificate's clearance cannot be read: {e}")))?;
+        let Some(policy) = users.policy().filter(|p| p.id == carried.policy) else {
+            return Err(refuse(format!(
+                "your certificate's clearance is under policy {}, which this gateway does not use",
+                carried.policy
+            )));
+        };
+        let Some(met) = u.clearance.meet(&carried, policy) else {
+            return Err(refuse(format!(
+                "your certificate's clearance ({}) and your account's ({}) have no \
+                 classification in common",
+                carried.to_text(policy),
+                u.clearance_text
+            )));
+        };
+        tracing::info!(
+            account = %u.account,
+            certificate = %carried.to_text(policy),
+            effective = %met.to_text(policy),
+            "clearance from the client certificate"
+        );
+        u.clearance_text = met.to_text(policy);
+        u.clearance = met;
+        self.certificate_clearance = Some(carried);
+        Ok(u)
     }
 
     /// A failed SASL exchange: 904, counted and audited (`why` empty: already audited), and
@@ -349,6 +412,9 @@ impl<B: Backend> Client<B> {
             realname,
             jid: account.jid.clone(),
             clearance: account.clearance.clone(),
+            groups: account.groups.clone(),
+            login: self.login,
+            certificate_clearance: self.certificate_clearance.clone(),
         };
         tracing::info!(peer = %self.peer, account = %account.account, "IRC user registered");
         crate::metrics::METRICS.irc_clients(1);

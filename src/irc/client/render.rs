@@ -80,6 +80,18 @@ impl<B: Backend> Client<B> {
                     ));
                     self.server_notice(&format!("You cannot join {channel}: {why}"));
                 }
+                JoinRefusal::Control {
+                    authentication,
+                    why,
+                } => {
+                    let words = format!("Cannot join channel: {why}");
+                    if authentication {
+                        self.numeric(n::ERR_NEEDREGGEDNICK(&channel, &words));
+                    } else {
+                        self.numeric(n::ERR_BANNEDFROMCHAN(&channel, &words));
+                    }
+                    self.server_notice(&format!("You cannot join {channel}: {why}"));
+                }
             },
             Delivery::Message {
                 from,

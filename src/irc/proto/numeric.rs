@@ -151,6 +151,8 @@ numerics! {
     ERR_UNKNOWNMODE = 472 (mode: char) => [mode, "is an unknown mode char to me"];
     /// 473
     ERR_INVITEONLYCHAN = 473 (channel: &str) => [channel, "Cannot join channel (+i)"];
+    /// 474
+    ERR_BANNEDFROMCHAN = 474 (channel: &str, why: &str) => [channel, why];
     /// 477
     ERR_NEEDREGGEDNICK = 477 (channel: &str, why: &str) => [channel, why];
     /// 482

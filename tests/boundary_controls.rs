@@ -1,0 +1,235 @@
+//! Boundary controls (issue 16), against the project's ejabberd with slixmpp as the other
+//! occupant and raw IRC clients as the users: who may join (allow and deny lists, groups, the
+//! authentication required), which traffic crosses (room messages, subjects, `/me`), limits
+//! (size, rate), file transfer (never, both ways) and message folding. Each control refuses
+//! with a reply to the person and an audit record naming the control; what is allowed still
+//! crosses.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/bridge.rs"]
+mod bridge;
+mod common;
+#[path = "common/irc.rs"]
+mod irc;
+#[path = "common/slix.rs"]
+mod slix;
+#[path = "common/support.rs"]
+mod support;
+
+use std::path::Path;
+
+use bridge::{Gateway, PASSWORD, channel, hashed};
+use common::{room, server, unique};
+use labelgate::config::users::Users;
+use slix::{Slix, SlixLabel};
+
+/// A users file with each (account, clearance, groups), all with [`PASSWORD`].
+fn users(p: &labelgate::label::PolicySet, accounts: &[(&str, &str, &[&str])]) -> Users {
+    let hash = hashed();
+    let mut text = String::from("jid_template = \"{account}@labelgate.test\"\n");
+    for (account, clearance, groups) in accounts {
+        let groups: Vec<String> = groups.iter().map(|g| format!("\"{g}\"")).collect();
+        text.push_str(&format!(
+            "[[user]]\naccount = \"{account}\"\nclearance = \"{clearance}\"\npassword = \"{hash}\"\ngroups = [{}]\n",
+            groups.join(", ")
+        ));
+    }
+    Users::parse(Path::new("users.toml"), &text, p.primary()).unwrap()
+}
+
+/// The audit records naming `control`.
+fn by_control(gw: &Gateway, control: &str) -> Vec<serde_json::Value> {
+    gw.records()
+        .into_iter()
+        .filter(|r| r["control"] == control)
+        .collect()
+}
+
+/// The next room line xavier sees from olive.
+async fn said(x: &mut Slix) -> String {
+    let m = x.message_from("olive", Some("groupchat"), 10).await;
+    m.body.unwrap_or_default()
+}
+
+async fn gateway(mapping_text: &str, accounts: &[(&str, &str, &[&str])]) -> Gateway {
+    let pol = support::demo_policies();
+    let u = users(&pol, accounts);
+    let endpoint = common::endpoint(
+        common::Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    );
+    Gateway::start(endpoint, pol, mapping_text, u, irc::config()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_join_is_decided_by_the_lists_and_the_login() {
+    let (ops, cert) = (room(&unique("ops")), room(&unique("certonly")));
+    let (olive, mallory, trent) = (unique("olive"), unique("mallory"), unique("trent"));
+    let mapping = format!(
+        "{}[channel.controls]\nallow = [\"@ops\"]\ndeny = [\"{mallory}\"]\n\n{}[channel.controls]\nauthentication = \"certificate\"\n",
+        channel("#ops", &ops, "OFFICIAL", "SECRET, UK"),
+        channel("#cert", &cert, "OFFICIAL", "SECRET, UK"),
+    );
+    let gw = gateway(
+        &mapping,
+        &[
+            (&olive, "OFFICIAL", &["ops"]),
+            (&mallory, "OFFICIAL", &["ops"]),
+            (&trent, "OFFICIAL", &[]),
+        ],
+    )
+    .await;
+
+    // In the group: admitted.
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    o.send("JOIN #ops").await;
+    o.until(" 366 olive #ops").await;
+
+    // In the group but on the deny list: 474, told why.
+    let mut m = irc::Raw::login(gw.addr, "mallory", &mallory, PASSWORD).await;
+    m.send("JOIN #ops").await;
+    let refused = m.until(" 474 ").await;
+    assert!(
+        refused.contains("#ops") && refused.contains("deny list"),
+        "{refused}"
+    );
+    m.until("You cannot join #ops").await;
+
+    // Not in the group: 474.
+    let mut t = irc::Raw::login(gw.addr, "trent", &trent, PASSWORD).await;
+    t.send("JOIN #ops").await;
+    let refused = t.until(" 474 ").await;
+    assert!(refused.contains("allow list"), "{refused}");
+
+    // A password login where a certificate is required: 477.
+    o.send("JOIN #cert").await;
+    let refused = o.until(" 477 ").await;
+    assert!(
+        refused.contains("#cert") && refused.contains("certificate login"),
+        "{refused}"
+    );
+    for (control, account) in [
+        ("deny", mallory.as_str()),
+        ("allow", trent.as_str()),
+        ("authentication", olive.as_str()),
+    ] {
+        let recs = by_control(&gw, control);
+        assert_eq!(recs.len(), 1, "{control}: {recs:#?}");
+        assert_eq!(recs[0]["account"], account, "{recs:#?}");
+        assert_eq!(recs[0]["direction"], "join");
+        assert_eq!(recs[0]["decision"], "deny");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_kinds_limits_files_and_folding() {
+    let pol = support::demo_policies();
+    let (talk, quiet) = (room(&unique("talk")), room(&unique("quiet")));
+    let olive = unique("olive");
+    let mapping = format!(
+        "{}[channel.controls]\nactions = false\nmax_bytes = 40\nrate = 0.5\nburst = 3\n\n{}[channel.controls]\nroom_messages = false\nsubjects = false\n",
+        channel("#talk", &talk, "OFFICIAL", "SECRET, UK"),
+        channel("#quiet", &quiet, "OFFICIAL", "SECRET, UK"),
+    );
+    let gw = gateway(&mapping, &[(&olive, "SECRET, UK", &[])]).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&talk.to_string(), "xavier").await;
+    x.join(&quiet.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    for c in ["#talk", "#quiet"] {
+        o.send(&format!("JOIN {c}")).await;
+        o.until(&format!(" 366 olive {c}")).await;
+    }
+    let official = || Some(SlixLabel::marking(&pol, "OFFICIAL"));
+
+    // #talk: a short line crosses; `/me` and an overlong line are refused with the control's
+    // words; the burst is 3 lines, so the fourth is refused for its rate.
+    o.send("PRIVMSG #talk :short one").await;
+    assert_eq!(said(&mut x).await, "[DEMO-UK OFFICIAL] short one");
+    o.send("PRIVMSG #talk :\x01ACTION waves\x01").await;
+    let n = o.until("[#talk]").await;
+    assert!(n.contains("/me lines do not cross"), "{n}");
+    o.send(&format!("PRIVMSG #talk :{}", "long ".repeat(10)))
+        .await;
+    let n = o.until("[#talk]").await;
+    assert!(n.contains("50 bytes") && n.contains("at most 40"), "{n}");
+    o.send("PRIVMSG #talk :too fast").await;
+    let n = o.until("[#talk]").await;
+    assert!(n.contains("faster than this room allows"), "{n}");
+    // After the refill (0.5/s), it goes again; nothing refused went before it.
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    o.send("PRIVMSG #talk :after the wait").await;
+    assert_eq!(said(&mut x).await, "[DEMO-UK OFFICIAL] after the wait");
+
+    // DCC: refused with a reply, audited.
+    o.send("PRIVMSG #talk :\x01DCC SEND plans.pdf 2130706433 5000 100\x01")
+        .await;
+    let n = o.until("[#talk]").await;
+    assert!(n.contains("file transfer"), "{n}");
+
+    // From XMPP: an upload link (out-of-band data) is not passed on; XHTML-IM is folded away
+    // (the plain body crosses, the markup does not).
+    let label = bridge::label_element(&pol, "OFFICIAL").to_xml();
+    x.raw(&format!(
+        "<message to='{talk}' type='groupchat'><body>https://upload.example/plans.pdf</body>\
+         <x xmlns='jabber:x:oob'><url>https://upload.example/plans.pdf</url></x>{label}</message>"
+    ))
+    .await;
+    x.raw(&format!(
+        "<message to='{talk}' type='groupchat'><body>plain words</body>\
+         <html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>\
+         <b>bold markup</b></body></html>{label}</message>"
+    ))
+    .await;
+    let lines = o.lines_until("plain words").await;
+    assert!(
+        !lines.iter().any(|l| l.contains("upload.example")),
+        "{lines:#?}"
+    );
+    let shown = lines.last().unwrap();
+    assert!(!shown.contains("bold markup"), "{shown}");
+
+    // #quiet: room messages and topics are switched off, both ways.
+    o.send("PRIVMSG #quiet :hello quiet").await;
+    let n = o.until("[#quiet]").await;
+    assert!(n.contains("switched off"), "{n}");
+    o.send("TOPIC #quiet :new topic").await;
+    let n = o.until("[#quiet]").await;
+    assert!(n.contains("topics do not cross"), "{n}");
+    x.subject(&quiet.to_string(), "quiet subject").await;
+    x.send(&quiet.to_string(), "sentinel quiet", official())
+        .await;
+    let lines = o.lines_until("sentinel quiet").await;
+    assert!(
+        !lines.iter().any(|l| l.contains("quiet subject")),
+        "{lines:#?}"
+    );
+
+    // Nothing refused reached the room: the next line xavier sees from olive is the probe
+    // (sent once the rate has let another line through).
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    o.send("PRIVMSG #talk :probe").await;
+    assert_eq!(said(&mut x).await, "[DEMO-UK OFFICIAL] probe");
+
+    for control in [
+        "actions",
+        "max_bytes",
+        "rate",
+        "room_messages",
+        "file_transfer",
+    ] {
+        let recs = by_control(&gw, control);
+        assert!(!recs.is_empty(), "no audit record for {control}");
+        assert!(recs.iter().all(|r| r["decision"] == "deny"), "{recs:#?}");
+    }
+    // Both file transfers (the DCC offer and the upload link), and both subjects.
+    assert_eq!(by_control(&gw, "file_transfer").len(), 2);
+    let subjects = by_control(&gw, "subjects");
+    assert!(
+        subjects.iter().any(|r| r["direction"] == "irc-to-xmpp")
+            && subjects.iter().any(|r| r["direction"] == "xmpp-to-irc"),
+        "{subjects:#?}"
+    );
+    x.quit().await;
+}
