@@ -129,6 +129,16 @@ impl Gateway {
         .await
     }
 
+    /// Serves the same front-end over TLS too (client certificates requested, for SASL
+    /// EXTERNAL) with the listener certificate `cert` and `key`; where it listens.
+    pub async fn serve_tls(&self, cert: &Path, key: &Path) -> SocketAddr {
+        let tls = labelgate::irc::tls::server_config(cert, key, true).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(self.shared.clone(), listener, Some(tls)));
+        addr
+    }
+
     /// The audit records so far.
     pub fn records(&self) -> Vec<serde_json::Value> {
         self.audit

@@ -1,0 +1,269 @@
+//! Clearances from client certificates (RFC 5755 clearance attribute in subjectDirectoryAttributes,
+//! issue 16): an IRC user logging in with SASL EXTERNAL (the `irc` crate over TLS) whose
+//! certificate, made here with openssl, carries a clearance gets the meet of it and their
+//! users-file clearance — never more than either — decided on every line against the project's
+//! ejabberd with slixmpp in the room; a clearance that cannot be read or is under a policy the
+//! gateway does not use refuses the login.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/bridge.rs"]
+mod bridge;
+mod common;
+#[path = "common/irc.rs"]
+mod irc;
+#[path = "common/slix.rs"]
+mod slix;
+#[path = "common/support.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ::irc::client::prelude::{Capability, Client, Command as IrcCommand, Config};
+use bridge::{Gateway, channel};
+use common::{room, server, unique};
+use futures::StreamExt;
+use labelgate::config::users::{Users, fingerprint_of};
+use labelgate::label::der::{write_oid, write_tlv};
+use labelgate::label::oid::Oid;
+use labelgate::label::{Clearance, PolicySet};
+use slix::Slix;
+
+/// The DER of a subjectDirectoryAttributes extension value holding one clearance attribute
+/// (2.5.4.55) whose value is `clearance` (DER of RFC 5755 Clearance, or anything at all).
+fn directory_attributes(clearance: &[u8]) -> Vec<u8> {
+    let mut oid = Vec::new();
+    write_oid(&mut oid, &"2.5.4.55".parse::<Oid>().unwrap());
+    let mut values = Vec::new();
+    write_tlv(&mut values, 0x31, clearance);
+    let mut attr = Vec::new();
+    write_tlv(&mut attr, 0x30, &[oid, values].concat());
+    let mut out = Vec::new();
+    write_tlv(&mut out, 0x30, &attr);
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// A self-signed client certificate (the listener pins certificates by fingerprint) named
+/// `name` in `dir`, with a subjectDirectoryAttributes extension of `attributes` DER.
+fn certificate(dir: &Path, name: &str, attributes: &[u8]) -> (PathBuf, PathBuf) {
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "30", "-subj", &format!("/CN={name}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .args(["-addext", "extendedKeyUsage=clientAuth"])
+        .args(["-addext", &format!("2.5.29.9=DER:{}", hex(attributes))])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {out:?}");
+    (crt, key)
+}
+
+/// Logs in with SASL EXTERNAL; every line up to the welcome (001) or the failure (904).
+async fn external(port: u16, crt: &Path, key: &Path, nick: &str) -> (Client, Vec<String>) {
+    let config = Config {
+        nickname: Some(nick.into()),
+        username: Some(nick.into()),
+        server: Some("localhost".into()),
+        port: Some(port),
+        use_tls: Some(true),
+        cert_path: Some(server().pki("ca.crt").to_string_lossy().into_owned()),
+        client_cert_path: Some(crt.to_string_lossy().into_owned()),
+        client_cert_pass: Some(std::fs::read_to_string(key).unwrap()),
+        ..Config::default()
+    };
+    let mut client = Client::from_config(config).await.unwrap();
+    let mut stream = client.stream().unwrap();
+    client.send_cap_req(&[Capability::Sasl]).unwrap();
+    client.send(IrcCommand::NICK(nick.into())).unwrap();
+    client
+        .send(IrcCommand::USER(nick.into(), "0".into(), nick.into()))
+        .unwrap();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("no answer")
+            .expect("stream ended")
+            .expect("bad message");
+        let line = msg.to_string();
+        if line.contains(" ACK ") {
+            client.send_sasl_external().unwrap();
+        }
+        if line.starts_with("AUTHENTICATE +") {
+            client.send_sasl("+").unwrap();
+        }
+        if line.contains(" 903 ") {
+            client
+                .send(IrcCommand::CAP(
+                    None,
+                    ::irc::proto::command::CapSubCommand::END,
+                    None,
+                    None,
+                ))
+                .unwrap();
+        }
+        seen.push(line.clone());
+        if line.contains(" 904 ") || line.contains(" 001 ") {
+            break;
+        }
+    }
+    // The irc crate sends what is queued while its stream is polled.
+    tokio::spawn(async move { while stream.next().await.is_some() {} });
+    (client, seen)
+}
+
+/// A users file with one account per certificate, each cleared "SECRET, UK".
+fn users(p: &PolicySet, accounts: &[(&str, &Path)]) -> Users {
+    let mut text = String::from("jid_template = \"{account}@labelgate.test\"\n");
+    for (account, crt) in accounts {
+        let der = labelgate::xmpp::tls::load_certs(crt).unwrap();
+        let fp = fingerprint_of(der[0].as_ref()).1;
+        text.push_str(&format!(
+            "[[user]]\naccount = \"{account}\"\nclearance = \"SECRET, UK\"\ncertificates = [\"{fp}\"]\n"
+        ));
+    }
+    Users::parse(Path::new("users.toml"), &text, p.primary()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_clearance_meets_the_users_file_clearance() {
+    let pol = support::demo_policies();
+    let policy = pol.primary();
+    let dir = PathBuf::from(format!(
+        "{}/target/test-cert-clearance-{}",
+        env!("CARGO_MANIFEST_DIR"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let clearance = |t: &str| Clearance::parse(policy, t).unwrap().to_der();
+    let above = certificate(
+        &dir,
+        "above",
+        &directory_attributes(&clearance("TOP SECRET, UK, EU")),
+    );
+    let below = certificate(&dir, "below", &directory_attributes(&clearance("OFFICIAL")));
+    let beside = certificate(
+        &dir,
+        "beside",
+        &directory_attributes(&clearance("SECRET, EU")),
+    );
+    // A Clearance whose policy is an INTEGER: not RFC 5755.
+    let garbage = certificate(
+        &dir,
+        "garbage",
+        &directory_attributes(&[0x30, 0x03, 0x02, 0x01, 0x05]),
+    );
+    let mut foreign = Clearance::parse(policy, "SECRET").unwrap();
+    foreign.policy = "1.2.3.4.5".parse().unwrap();
+    let foreign = certificate(&dir, "foreign", &directory_attributes(&foreign.to_der()));
+
+    let ops = room(&unique("certops"));
+    let (a, b, s, g, f) = (
+        unique("above"),
+        unique("below"),
+        unique("beside"),
+        unique("garbage"),
+        unique("foreign"),
+    );
+    let u = users(
+        &pol,
+        &[
+            (&a, &above.0),
+            (&b, &below.0),
+            (&s, &beside.0),
+            (&g, &garbage.0),
+            (&f, &foreign.0),
+        ],
+    );
+    let endpoint = common::endpoint(
+        common::Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    );
+    let gw = Gateway::start(
+        endpoint,
+        pol.clone(),
+        &channel("#ops", &ops, "OFFICIAL", "TOP SECRET, UK, EU"),
+        u,
+        irc::config(),
+    )
+    .await;
+    let tls = gw
+        .serve_tls(&server().pki("irc.crt"), &server().pki("irc.key"))
+        .await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&ops.to_string(), "xavier").await;
+
+    // Unreadable, and under a policy the gateway does not use: the login is refused.
+    for (nick, (crt, key), words) in [
+        ("garbage", &garbage, "clearance cannot be read"),
+        ("foreign", &foreign, "which this gateway does not use"),
+    ] {
+        let (_c, seen) = external(tls.port(), crt, key, nick).await;
+        let all = seen.join("\n");
+        assert!(all.contains(" 904 ") && all.contains(words), "{all}");
+    }
+
+    // Each of the others: (nick, certificate, line that must be refused, line that crosses).
+    let cases = [
+        (
+            "above",
+            &above,
+            "[TOP SECRET] over the users file",
+            "[SECRET UK EYES ONLY] within both",
+        ),
+        (
+            "below",
+            &below,
+            "[SECRET] over the certificate",
+            "within the certificate",
+        ),
+        (
+            "beside",
+            &beside,
+            "[SECRET UK EYES ONLY] outside the certificate",
+            "[SECRET] in both",
+        ),
+    ];
+    for (nick, (crt, key), refused, crosses) in cases {
+        let (client, seen) = external(tls.port(), crt, key, nick).await;
+        assert!(seen.iter().any(|l| l.contains(" 001 ")), "{seen:#?}");
+        client.send_join("#ops").unwrap();
+        x.presence_of(&ops.to_string(), nick, "available", 15).await;
+        client.send_privmsg("#ops", refused).unwrap();
+        client.send_privmsg("#ops", crosses).unwrap();
+        let got = x.message_from(nick, Some("groupchat"), 10).await;
+        let body = got.body.unwrap_or_default();
+        let words = crosses.rsplit("] ").next().unwrap();
+        assert!(body.ends_with(words), "{nick}: {body}");
+        client.send_quit("done").unwrap();
+    }
+    let denied: Vec<_> = gw
+        .records()
+        .into_iter()
+        .filter(|r| r["decision"] == "deny" && r["direction"] == "irc-to-xmpp")
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    x.quit().await;
+}
