@@ -12,6 +12,8 @@
 //! * [`label`] — policies, labels, clearances, the access decision, ESS / XEP-0258 /
 //!   ADatP-4774 codecs, display markings and FLOT. Pure code, no I/O.
 //! * [`util`] — small pure helpers (timestamps).
+//! * [`fips`] — whether this is a FIPS build, and the check that every TLS configuration is in
+//!   FIPS mode.
 //! * [`config`] — the user directory (accounts, JIDs, clearances, credentials); uses `label`.
 //! * [`xmpp`] — the XMPP side: connector (TLS, SASL EXTERNAL), sessions, MUC; uses `label`'s
 //!   XEP-0258 types.
@@ -30,6 +32,7 @@
 pub mod audit;
 pub mod bridge;
 pub mod config;
+pub mod fips;
 pub mod irc;
 pub mod label;
 pub mod link;

@@ -26,10 +26,19 @@ use clap::{Args, Parser, Subcommand};
 use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
 use labelgate::label::{Clearance, Label, Policy, PolicySet, load_policy, nato};
 
+/// The version line, with whether this is a FIPS build.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} ({})",
+        env!("CARGO_PKG_VERSION"),
+        labelgate::fips::describe()
+    )
+});
+
 #[derive(Parser)]
 #[command(
     name = "labelgate",
-    version,
+    version = VERSION.as_str(),
     about = "IRC front-end for security-labelled XMPP chat"
 )]
 struct Cli {

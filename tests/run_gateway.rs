@@ -30,6 +30,66 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A copy of the demo configuration pointed at the test server (see [`Running`]), not started.
+struct Prepared {
+    dir: std::path::PathBuf,
+    mappings: std::path::PathBuf,
+    g: std::path::PathBuf,
+    lobby: String,
+    ops: String,
+    plain_port: u16,
+    metrics_port: u16,
+}
+
+fn prepare(name: &str, customise: impl FnOnce(&std::path::Path)) -> Prepared {
+    let s = server();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = support::demo_copy(name);
+    let mappings = dir.join("mappings");
+    // The demo mapping, with room names of this run.
+    let lobby = format!("{}@{}", unique("lobby"), s.muc());
+    let ops = format!("{}@{}", unique("ops"), s.muc());
+    let m = std::fs::read_to_string(format!("{root}/contrib/demo/mappings/demo.toml")).unwrap();
+    std::fs::write(
+        mappings.join("demo.toml"),
+        m.replace("lobby@conference.labelgate.test", &lobby)
+            .replace("ops@conference.labelgate.test", &ops),
+    )
+    .unwrap();
+    let g = dir.join("gateway.toml");
+    let (tls_port, plain_port, metrics_port) = (free_port(), free_port(), free_port());
+    edit(&g, "127.0.0.1:9464", &format!("127.0.0.1:{metrics_port}"));
+    edit(&g, "127.0.0.1:6697", &format!("127.0.0.1:{tls_port}"));
+    edit(&g, "127.0.0.1:6667", &format!("127.0.0.1:{plain_port}"));
+    edit(&g, "127.0.0.1:5222", &format!("127.0.0.1:{}", s.port));
+    // Use the test server's PKI for the XMPP side.
+    edit(
+        &g,
+        "ca_file = \"pki/ca.crt\"",
+        &format!("ca_file = \"{}\"", s.pki("ca.crt").display()),
+    );
+    edit(
+        &g,
+        "certificate = \"pki/gateway.crt\"",
+        &format!("certificate = \"{}\"", s.pki("gateway.crt").display()),
+    );
+    edit(
+        &g,
+        "key = \"pki/gateway.key\"",
+        &format!("key = \"{}\"", s.pki("gateway.key").display()),
+    );
+    customise(&dir);
+    Prepared {
+        dir,
+        mappings,
+        g,
+        lobby,
+        ops,
+        plain_port,
+        metrics_port,
+    }
+}
+
 /// A running `labelgate run` on a copy of the demo configuration (named `name`), pointed at the
 /// test server, with the demo rooms renamed for this run.
 struct Running {
@@ -56,44 +116,15 @@ impl Running {
 
     /// Starts it after `customise` has edited the copy (its folder given).
     async fn start_with(name: &str, customise: impl FnOnce(&std::path::Path)) -> Running {
-        let s = server();
-        let root = env!("CARGO_MANIFEST_DIR");
-        let dir = support::demo_copy(name);
-        let mappings = dir.join("mappings");
-        // The demo mapping, with room names of this run.
-        let lobby = format!("{}@{}", unique("lobby"), s.muc());
-        let ops = format!("{}@{}", unique("ops"), s.muc());
-        let m = std::fs::read_to_string(format!("{root}/contrib/demo/mappings/demo.toml")).unwrap();
-        std::fs::write(
-            mappings.join("demo.toml"),
-            m.replace("lobby@conference.labelgate.test", &lobby)
-                .replace("ops@conference.labelgate.test", &ops),
-        )
-        .unwrap();
-        let g = dir.join("gateway.toml");
-        let (tls_port, plain_port, metrics_port) = (free_port(), free_port(), free_port());
-        edit(&g, "127.0.0.1:9464", &format!("127.0.0.1:{metrics_port}"));
-        edit(&g, "127.0.0.1:6697", &format!("127.0.0.1:{tls_port}"));
-        edit(&g, "127.0.0.1:6667", &format!("127.0.0.1:{plain_port}"));
-        edit(&g, "127.0.0.1:5222", &format!("127.0.0.1:{}", s.port));
-        // Use the test server's PKI for the XMPP side.
-        edit(
-            &g,
-            "ca_file = \"pki/ca.crt\"",
-            &format!("ca_file = \"{}\"", s.pki("ca.crt").display()),
-        );
-        edit(
-            &g,
-            "certificate = \"pki/gateway.crt\"",
-            &format!("certificate = \"{}\"", s.pki("gateway.crt").display()),
-        );
-        edit(
-            &g,
-            "key = \"pki/gateway.key\"",
-            &format!("key = \"{}\"", s.pki("gateway.key").display()),
-        );
-        customise(&dir);
-
+        let Prepared {
+            dir,
+            mappings,
+            g,
+            lobby,
+            ops,
+            plain_port,
+            metrics_port,
+        } = prepare(name, customise);
         let mut child = Command::new(env!("CARGO_BIN_EXE_labelgate"))
             .args(["run", "--config"])
             .arg(&g)
@@ -517,4 +548,139 @@ async fn link_mode_runs_from_the_gateway_file() {
     );
     carol.close().await;
     net.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_wide_controls_are_checked_enforced_and_reloaded() {
+    let gate_wide = "\n[controls]\ndeny = [\"bob\"]\nmax_bytes = 30\n";
+    let mut gw = Running::start_with("test-controls", |dir| {
+        let g = dir.join("gateway.toml");
+        let text = std::fs::read_to_string(&g).unwrap();
+        std::fs::write(&g, format!("{text}{gate_wide}")).unwrap();
+    })
+    .await;
+    gw.logged("labelgate started").await;
+    // `labelgate check` reports every mapping's controls, the gateway's defaults under them.
+    let (code, out, err) = support::labelgate([
+        "check",
+        "--config",
+        gw.dir.join("gateway.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lobby = out
+        .lines()
+        .find(|l| l.starts_with("#lobby -> "))
+        .unwrap_or_else(|| panic!("{out}"));
+    for part in [
+        "allow = everyone cleared",
+        "deny = bob",
+        "authentication = any",
+        "max_bytes = 30",
+        "file_transfer = never",
+    ] {
+        assert!(lobby.contains(part), "{part} not in {lobby}");
+    }
+
+    // bob is denied everywhere; alice may join, and her overlong line is refused.
+    let mut bob = irc::Raw::login(gw.addr, "bob", "bob", "bob-demo").await;
+    bob.send("JOIN #lobby").await;
+    let refused = bob.until(" 474 ").await;
+    assert!(refused.contains("deny list"), "{refused}");
+    let mut alice = irc::Raw::login(gw.addr, "alice", "alice", "alice-demo").await;
+    alice.send("JOIN #lobby").await;
+    alice.until(" 366 ").await;
+    alice
+        .send("PRIVMSG #lobby :this line is longer than thirty bytes")
+        .await;
+    let n = alice.until("[#lobby]").await;
+    assert!(n.contains("at most 30"), "{n}");
+
+    // A reload without the deny list lets bob in.
+    let g = gw.dir.join("gateway.toml");
+    edit(&g, "deny = [\"bob\"]\n", "");
+    gw.signal("-HUP");
+    gw.logged("reloaded policy, mappings and users").await;
+    // The log line comes just before the bridge takes the new state: a JOIN may still meet
+    // the old one, so it is tried again (for a few seconds at most).
+    let mut joined = false;
+    for _ in 0..20 {
+        bob.send("JOIN #lobby").await;
+        loop {
+            let l = bob.line_within(10).await.expect("no answer to JOIN");
+            if l.contains(" 366 ") {
+                joined = true;
+                break;
+            }
+            if l.contains(" 474 ") {
+                break;
+            }
+        }
+        if joined {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(joined, "bob could not join after the reload");
+    let audit = std::fs::read_to_string(gw.dir.join("audit.log")).unwrap();
+    let controls: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("\"control\":"))
+        .collect();
+    assert!(
+        controls
+            .iter()
+            .any(|l| l.contains("\"control\":\"deny\"") && l.contains("\"account\":\"bob\"")),
+        "{audit}"
+    );
+    assert!(
+        controls
+            .iter()
+            .any(|l| l.contains("\"control\":\"max_bytes\"")),
+        "{audit}"
+    );
+    let status = gw.stop().await;
+    assert!(status.success(), "{status}");
+}
+
+/// `[crypto] require_fips = true`: a build that is not a FIPS build refuses to start, saying
+/// why; a FIPS build (`--features fips`) starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_fips_is_refused_unless_every_tls_configuration_is_fips() {
+    let p = prepare("test-fips", |dir| {
+        let g = dir.join("gateway.toml");
+        let text = std::fs::read_to_string(&g).unwrap();
+        std::fs::write(&g, format!("{text}\n[crypto]\nrequire_fips = true\n")).unwrap();
+    });
+    let (_, version, _) = support::labelgate(["--version"]);
+    if !labelgate::fips::BUILD {
+        assert!(version.contains("not a FIPS build"), "{version}");
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_labelgate"))
+                .args(["run", "--config"])
+                .arg(&p.g)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("require_fips is set")
+                && err.contains("is not in FIPS mode")
+                && err.contains("not a FIPS build"),
+            "{err}"
+        );
+        return;
+    }
+    assert!(version.contains("FIPS build"), "{version}");
+    let mut gw = Running::start_with("test-fips-build", |dir| {
+        let g = dir.join("gateway.toml");
+        let text = std::fs::read_to_string(&g).unwrap();
+        std::fs::write(&g, format!("{text}\n[crypto]\nrequire_fips = true\n")).unwrap();
+    })
+    .await;
+    gw.logged("FIPS mode: every TLS configuration").await;
+    let status = gw.stop().await;
+    assert!(status.success(), "{status}");
 }

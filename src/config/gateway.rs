@@ -32,6 +32,15 @@ struct Raw {
     irc_network: Vec<RawNetwork>,
     #[serde(default)]
     controls: RawControls,
+    #[serde(default)]
+    crypto: RawCrypto,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCrypto {
+    #[serde(default)]
+    require_fips: bool,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +229,8 @@ pub struct Gateway {
     pub audit: Audit,
     /// Where the Prometheus metrics endpoint listens (loopback only), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Refuse to start unless every TLS configuration is in FIPS mode (`[crypto]`).
+    pub require_fips: bool,
 }
 
 /// The settings a running gateway took at start and keeps until restarted: a reload (SIGHUP)
@@ -233,6 +244,7 @@ pub struct StartOnly {
     xmpp: Xmpp,
     audit: Audit,
     metrics: Option<SocketAddr>,
+    require_fips: bool,
 }
 
 impl StartOnly {
@@ -266,6 +278,9 @@ impl StartOnly {
         if self.metrics != new.metrics {
             out.push("metrics");
         }
+        if self.require_fips != new.require_fips {
+            out.push("[crypto]");
+        }
         out
     }
 }
@@ -281,6 +296,7 @@ impl Gateway {
             xmpp: self.xmpp.clone(),
             audit: self.audit.clone(),
             metrics: self.metrics,
+            require_fips: self.require_fips,
         }
     }
 }
@@ -555,5 +571,6 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         networks,
         audit,
         metrics,
+        require_fips: raw.crypto.require_fips,
     })
 }

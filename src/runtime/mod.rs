@@ -59,6 +59,7 @@ pub fn run(config: &Path) -> Result<bool> {
                 g.xmpp.ca_file.clone(),
             ),
         };
+        let endpoint_tls = tls.clone();
         let endpoint = Arc::new(Endpoint {
             addr: g.xmpp.address,
             domain: g.xmpp.domain.clone(),
@@ -86,6 +87,15 @@ pub fn run(config: &Path) -> Result<bool> {
             Some(t) => Some(labelgate::irc::tls::server_config(&t.certificate, &t.key, t.request_client_certificate)?),
             None => None,
         };
+        if g.require_fips {
+            use labelgate::fips::{Config, check};
+            let mut configs = vec![Config::Client("the XMPP server", endpoint_tls.as_ref())];
+            if let Some(t) = &irc_tls {
+                configs.push(Config::Server("the IRC listener", t.as_ref()));
+            }
+            check(&configs)?;
+            tracing::info!("FIPS mode: every TLS configuration reports FIPS 140-3 mode");
+        }
         let mut servers = Vec::new();
         for l in &g.listen {
             let listener = labelgate::irc::server::bind(l.address, l.tls).await?;
