@@ -595,9 +595,9 @@ async fn gateway_wide_controls_are_checked_enforced_and_reloaded() {
     let n = alice.until("[#lobby]").await;
     assert!(n.contains("at most 30"), "{n}");
 
-    // A reload without the deny list lets bob in.
+    // A reload that denies alice instead parts her from #lobby, saying why, and lets bob in.
     let g = gw.dir.join("gateway.toml");
-    edit(&g, "deny = [\"bob\"]\n", "");
+    edit(&g, "deny = [\"bob\"]\n", "deny = [\"alice\"]\n");
     gw.signal("-HUP");
     gw.logged("reloaded policy, mappings and users").await;
     // The log line comes just before the bridge takes the new state: a JOIN may still meet
@@ -621,6 +621,8 @@ async fn gateway_wide_controls_are_checked_enforced_and_reloaded() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(joined, "bob could not join after the reload");
+    let part = alice.until(" PART #lobby").await;
+    assert!(part.contains("deny list"), "{part}");
     let audit = std::fs::read_to_string(gw.dir.join("audit.log")).unwrap();
     let controls: Vec<&str> = audit
         .lines()
