@@ -12,6 +12,8 @@
 //! * [`label`] — policies, labels, clearances, the access decision, ESS / XEP-0258 /
 //!   ADatP-4774 codecs, display markings and FLOT. Pure code, no I/O.
 //! * [`util`] — small pure helpers (timestamps).
+//! * [`pki`] — certificates, keys and CRLs from PEM files, path validation with CRLs, used by
+//!   both sides.
 //! * [`fips`] — whether this is a FIPS build, and the check that every TLS configuration is in
 //!   FIPS mode.
 //! * [`config`] — the user directory (accounts, JIDs, clearances, credentials); uses `label`.
@@ -37,6 +39,7 @@ pub mod irc;
 pub mod label;
 pub mod link;
 pub mod metrics;
+pub mod pki;
 pub mod util;
 pub mod xmpp;
 

@@ -139,6 +139,7 @@ async fn per_user_certificates_log_in_through_prosody() {
         labelgate::bridge::Identity::PerUser {
             template: Arc::new(endpoint_on(s, Identity::Anonymous, TlsMode::StartTls)),
             ca_file: s.pki("ca.crt"),
+            crls: Vec::new(),
             dir: s.pki("users"),
         },
     );

@@ -51,6 +51,8 @@ pub enum Identity {
         template: Arc<Endpoint>,
         /// The CA file.
         ca_file: PathBuf,
+        /// CRLs the server's certificate is checked against.
+        crls: Vec<PathBuf>,
         /// The certificate folder.
         dir: PathBuf,
     },

@@ -123,11 +123,12 @@ async fn start_session(
         super::Identity::PerUser {
             template,
             ca_file,
+            crls,
             dir,
         } => {
             let cert = dir.join(format!("{}.crt", user.account));
             let key = dir.join(format!("{}.key", user.account));
-            let config = tls::client_config_from_files(ca_file, Some((&cert, &key)))
+            let config = tls::client_config_checked(ca_file, crls, Some((&cert, &key)))
                 .map_err(|e| e.to_string())?;
             let mut ep = (**template).clone();
             ep.tls = config;

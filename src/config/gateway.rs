@@ -71,6 +71,9 @@ struct RawIrcTls {
     key: Spanned<String>,
     #[serde(default = "yes")]
     request_client_certificate: bool,
+    client_ca: Option<Spanned<String>>,
+    #[serde(default)]
+    client_crls: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -98,6 +101,8 @@ struct RawXmpp {
     certificate: Option<Spanned<String>>,
     key: Option<Spanned<String>>,
     user_certificates: Option<Spanned<String>>,
+    #[serde(default)]
+    crls: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +160,10 @@ pub struct IrcTls {
     pub key: PathBuf,
     /// Ask clients for a certificate (SASL EXTERNAL).
     pub request_client_certificate: bool,
+    /// Client certificates must also chain to this CA file (besides the fingerprint pin).
+    pub client_ca: Option<PathBuf>,
+    /// CRLs client certificates are checked against (reloaded on SIGHUP).
+    pub client_crls: Vec<PathBuf>,
 }
 
 /// How the gateway logs users in to XMPP.
@@ -187,6 +196,8 @@ pub struct Xmpp {
     pub ca_file: PathBuf,
     /// Identity mode and its files.
     pub identity: XmppIdentity,
+    /// CRLs the server's certificate is checked against.
+    pub crls: Vec<PathBuf>,
 }
 
 /// Audit settings.
@@ -292,7 +303,12 @@ impl Gateway {
             networks: self.networks.clone(),
             irc: self.irc.clone(),
             listen: self.listen.clone(),
-            irc_tls: self.irc_tls.clone(),
+            // The client CA and CRLs are re-read on reload; the rest of IRC TLS waits.
+            irc_tls: self.irc_tls.clone().map(|t| IrcTls {
+                client_ca: None,
+                client_crls: Vec::new(),
+                ..t
+            }),
             xmpp: self.xmpp.clone(),
             audit: self.audit.clone(),
             metrics: self.metrics,
@@ -353,10 +369,36 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
             "no [[irc.listen]]: the gateway would accept no one".into(),
         ));
     }
-    let irc_tls = raw.irc.tls.as_ref().map(|t| IrcTls {
-        certificate: must_exist(&t.certificate, "IRC certificate", &mut problems),
-        key: must_exist(&t.key, "IRC key", &mut problems),
-        request_client_certificate: t.request_client_certificate,
+    let irc_tls = raw.irc.tls.as_ref().map(|t| {
+        let client_ca = t
+            .client_ca
+            .as_ref()
+            .map(|c| must_exist(c, "IRC client CA file", &mut problems));
+        let client_crls: Vec<PathBuf> = t
+            .client_crls
+            .iter()
+            .map(|c| must_exist(c, "IRC client CRL file", &mut problems))
+            .collect();
+        let at = t.client_ca.as_ref().map(|c| c.span().start);
+        match &client_ca {
+            None if !client_crls.is_empty() => problems.push(problem(
+                t.client_crls.first().map(|c| c.span().start),
+                "[irc.tls] client_crls needs client_ca (the CA the CRLs are checked under)".into(),
+            )),
+            Some(ca) if ca.exists() && client_crls.iter().all(|c| c.exists()) => {
+                if let Err(e) = crate::pki::client_path_verifier(ca, &client_crls) {
+                    problems.push(problem(at, format!("IRC client certificate checks: {e}")));
+                }
+            }
+            _ => {}
+        }
+        IrcTls {
+            certificate: must_exist(&t.certificate, "IRC certificate", &mut problems),
+            key: must_exist(&t.key, "IRC key", &mut problems),
+            request_client_certificate: t.request_client_certificate,
+            client_ca,
+            client_crls,
+        }
     });
     if listen.iter().any(|l| l.tls) && irc_tls.is_none() {
         problems.push(problem(
@@ -459,12 +501,23 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
             }
         }
     };
+    let mut crls = Vec::new();
+    for c in &x.crls {
+        let p = must_exist(c, "XMPP CRL file", &mut problems);
+        if p.exists()
+            && let Err(e) = crate::pki::load_crls(&p)
+        {
+            problems.push(problem(Some(c.span().start), e.to_string()));
+        }
+        crls.push(p);
+    }
     let xmpp = Xmpp {
         address,
         domain: x.domain.get_ref().clone(),
         direct_tls,
         ca_file,
         identity,
+        crls,
     };
 
     // Policy, users, mappings: each refused whole; their problems carry their own file names.

@@ -54,6 +54,8 @@ pub struct Shared<B: Backend> {
     logins: Mutex<LoginGuard>,
     /// Where failed and throttled logins are audited (set once at start).
     audit: OnceLock<Gate>,
+    /// Path validation (CA, CRLs) client certificates must also pass; replaced on reload.
+    certificate_checks: RwLock<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>>,
 }
 
 impl<B: Backend> Shared<B> {
@@ -75,7 +77,28 @@ impl<B: Backend> Shared<B> {
             passwords: crate::irc::passwords::PasswordCheckers::per_core(),
             logins: Mutex::new(LoginGuard::default()),
             audit: OnceLock::new(),
+            certificate_checks: RwLock::new(None),
         })
+    }
+
+    /// Sets (or, with `None`, clears) the path validation client certificates must pass at
+    /// SASL EXTERNAL, besides their pin: at start and on every reload (new CRLs).
+    pub fn set_certificate_checks(
+        &self,
+        v: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    ) {
+        match self.certificate_checks.write() {
+            Ok(mut g) => *g = v,
+            Err(p) => *p.into_inner() = v,
+        }
+    }
+
+    /// The path validation in force, if any.
+    pub fn certificate_checks(&self) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        match self.certificate_checks.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
     }
 
     /// Audits failed and throttled logins through `gate` (once; later calls are ignored).
@@ -244,19 +267,19 @@ pub async fn serve<B: Backend>(
                 Some(acc) => {
                     match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let cert = stream
+                            let chain: Vec<Vec<u8>> = stream
                                 .get_ref()
                                 .1
                                 .peer_certificates()
-                                .and_then(|c| c.first())
-                                .map(|c| c.as_ref().to_vec());
-                            super::client::run(shared.clone(), id, peer, stream, true, cert).await;
+                                .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
+                                .unwrap_or_default();
+                            super::client::run(shared.clone(), id, peer, stream, chain).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => super::client::run(shared.clone(), id, peer, tcp, false, None).await,
+                None => super::client::run(shared.clone(), id, peer, tcp, Vec::new()).await,
             }
             shared.release_nick(id);
             shared.clients.fetch_sub(1, Ordering::Relaxed);

@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
-use crate::xmpp::tls::{TlsSetupError, install_crypto_provider, load_certs, load_key};
+use crate::pki::{TlsSetupError, install_crypto_provider, load_certs, load_key};
 
 /// Accepts any client certificate whose handshake signature verifies; identity is decided later
 /// by fingerprint.

@@ -27,14 +27,16 @@ impl Links {
         networks: &[IrcNetwork],
         mappings: &Mappings,
         xmpp_ca: &Path,
+        xmpp_crls: &[std::path::PathBuf],
         gate: &Gate,
         endpoint: &Endpoint,
     ) -> Result<Links> {
         let mut running = Vec::new();
         for n in networks {
             let servers = servers(n)?;
-            let tls = labelgate::xmpp::tls::client_config_from_files(
+            let tls = labelgate::xmpp::tls::client_config_checked(
                 xmpp_ca,
+                xmpp_crls,
                 Some((&n.puppet_certificate, &n.puppet_key)),
             )
             .with_context(|| format!("irc_network `{}`: the puppet certificate", n.name))?;

@@ -51,11 +51,11 @@ pub fn run(config: &Path) -> Result<bool> {
         let gate = Gate::new(policies.clone(), Arc::new(audit));
         let (tls, ca) = match &g.xmpp.identity {
             XmppIdentity::TrustedGateway { certificate, key } => (
-                labelgate::xmpp::tls::client_config_from_files(&g.xmpp.ca_file, Some((certificate, key)))?,
+                labelgate::xmpp::tls::client_config_checked(&g.xmpp.ca_file, &g.xmpp.crls, Some((certificate, key)))?,
                 g.xmpp.ca_file.clone(),
             ),
             XmppIdentity::PerUser { .. } => (
-                labelgate::xmpp::tls::client_config_from_files(&g.xmpp.ca_file, None)?,
+                labelgate::xmpp::tls::client_config_checked(&g.xmpp.ca_file, &g.xmpp.crls, None)?,
                 g.xmpp.ca_file.clone(),
             ),
         };
@@ -71,10 +71,10 @@ pub fn run(config: &Path) -> Result<bool> {
                 response_timeout: std::time::Duration::from_secs(30),
             },
         });
-        let mut links = links::Links::start(&g.networks, &g.mappings, &g.xmpp.ca_file, &gate, &endpoint)?;
+        let mut links = links::Links::start(&g.networks, &g.mappings, &g.xmpp.ca_file, &g.xmpp.crls, &gate, &endpoint)?;
         let identity = match &g.xmpp.identity {
             XmppIdentity::TrustedGateway { .. } => Identity::TrustedGateway(endpoint),
-            XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, dir: dir.clone() },
+            XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, crls: g.xmpp.crls.clone(), dir: dir.clone() },
         };
         let mapping_count = g.mappings.len();
         // The bridge keeps only the mappings of its own IRC server (link mappings never
@@ -83,6 +83,7 @@ pub fn run(config: &Path) -> Result<bool> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = labelgate::irc::server::Shared::new(g.irc, g.users, Arc::new(bridge.clone()), stop_rx);
         shared.set_audit(gate.clone());
+        shared.set_certificate_checks(certificate_checks(g.irc_tls.as_ref())?);
         let irc_tls = match &g.irc_tls {
             Some(t) => Some(labelgate::irc::tls::server_config(&t.certificate, &t.key, t.request_client_certificate)?),
             None => None,
@@ -144,6 +145,10 @@ pub fn run(config: &Path) -> Result<bool> {
                                 "reloaded policy, mappings and users"
                             );
                             shared.reload_users(users.clone());
+                            match certificate_checks(new.irc_tls.as_ref()) {
+                                Ok(v) => shared.set_certificate_checks(v),
+                                Err(e) => tracing::error!(error = %e, "IRC client certificate checks not reloaded; keeping the old ones"),
+                            }
                             let policies = Arc::new(new.policies);
                             links.reload(&new.networks, &new.mappings, &gate.with_policies(policies.clone()));
                             bridge.reload(policies, new.mappings, users);
@@ -167,4 +172,17 @@ pub fn run(config: &Path) -> Result<bool> {
         links.close(std::time::Duration::from_secs(8)).await;
         anyhow::Ok(true)
     })
+}
+
+/// The path validation (CA, CRLs) IRC client certificates must pass, when `[irc.tls]` names a
+/// client CA.
+fn certificate_checks(
+    tls: Option<&labelgate::config::gateway::IrcTls>,
+) -> Result<Option<std::sync::Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
+    match tls.and_then(|t| t.client_ca.as_ref().map(|ca| (ca, &t.client_crls))) {
+        None => Ok(None),
+        Some((ca, crls)) => labelgate::pki::client_path_verifier(ca, crls)
+            .map(Some)
+            .with_context(|| format!("IRC client certificate checks ({})", ca.display())),
+    }
 }

@@ -62,6 +62,8 @@ struct Client<B: Backend> {
     peer: SocketAddr,
     host: String,
     cert: Option<Vec<u8>>,
+    /// The rest of the chain the client sent (for path validation).
+    intermediates: Vec<Vec<u8>>,
     out: SendQ,
     caps: CapSet,
     cap_negotiating: bool,
@@ -145,9 +147,11 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     id: u64,
     peer: SocketAddr,
     stream: S,
-    _tls: bool,
-    cert: Option<Vec<u8>>,
+    chain: Vec<Vec<u8>>,
 ) {
+    let mut chain = chain.into_iter();
+    let cert = chain.next();
+    let intermediates: Vec<Vec<u8>> = chain.collect();
     let (rd, mut wr) = tokio::io::split(stream);
 
     // The reader task decodes lines into a bounded queue; a full queue is excess flood.
@@ -161,6 +165,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         id,
         peer,
         cert,
+        intermediates,
         out: SendQ::new(cfg.sendq_bytes),
         caps: CapSet::default(),
         cap_negotiating: false,

@@ -176,6 +176,18 @@ impl<B: Backend> Client<B> {
                         .await;
                     return;
                 }
+                if let (Some(checks), Some(cert)) = (self.shared.certificate_checks(), &self.cert)
+                    && let Err(e) =
+                        crate::pki::check_client(checks.as_ref(), cert, &self.intermediates)
+                {
+                    let pinned = users.by_certificate(cert).map(|u| u.account.clone());
+                    self.server_notice(&format!(
+                        "Login refused: your client certificate cannot be used ({e})."
+                    ));
+                    self.sasl_failed(pinned.as_deref(), &format!("client certificate: {e}"))
+                        .await;
+                    return;
+                }
                 let u = self
                     .cert
                     .as_ref()
