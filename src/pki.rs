@@ -104,7 +104,9 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
     Ok(crls)
 }
 
-fn all_crls(files: &[PathBuf]) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsSetupError> {
+fn all_crls(
+    files: &[PathBuf],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsSetupError> {
     let mut out = Vec::new();
     for f in files {
         out.extend(load_crls(f)?);

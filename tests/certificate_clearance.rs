@@ -10,6 +10,8 @@
 #[path = "common/bridge.rs"]
 mod bridge;
 mod common;
+#[path = "common/external.rs"]
+mod external;
 #[path = "common/irc.rs"]
 mod irc;
 #[path = "common/slix.rs"]
@@ -19,12 +21,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use ::irc::client::prelude::{Capability, Client, Command as IrcCommand, Config};
 use bridge::{Gateway, channel};
 use common::{room, server, unique};
-use futures::StreamExt;
+use external::external;
 use labelgate::config::users::{Users, fingerprint_of};
 use labelgate::label::der::{write_oid, write_tlv};
 use labelgate::label::oid::Oid;
@@ -76,61 +76,6 @@ fn certificate(dir: &Path, name: &str, attributes: &[u8]) -> (PathBuf, PathBuf) 
         .unwrap();
     assert!(out.status.success(), "openssl: {out:?}");
     (crt, key)
-}
-
-/// Logs in with SASL EXTERNAL; every line up to the welcome (001) or the failure (904).
-async fn external(port: u16, crt: &Path, key: &Path, nick: &str) -> (Client, Vec<String>) {
-    let config = Config {
-        nickname: Some(nick.into()),
-        username: Some(nick.into()),
-        server: Some("localhost".into()),
-        port: Some(port),
-        use_tls: Some(true),
-        cert_path: Some(server().pki("ca.crt").to_string_lossy().into_owned()),
-        client_cert_path: Some(crt.to_string_lossy().into_owned()),
-        client_cert_pass: Some(std::fs::read_to_string(key).unwrap()),
-        ..Config::default()
-    };
-    let mut client = Client::from_config(config).await.unwrap();
-    let mut stream = client.stream().unwrap();
-    client.send_cap_req(&[Capability::Sasl]).unwrap();
-    client.send(IrcCommand::NICK(nick.into())).unwrap();
-    client
-        .send(IrcCommand::USER(nick.into(), "0".into(), nick.into()))
-        .unwrap();
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("no answer")
-            .expect("stream ended")
-            .expect("bad message");
-        let line = msg.to_string();
-        if line.contains(" ACK ") {
-            client.send_sasl_external().unwrap();
-        }
-        if line.starts_with("AUTHENTICATE +") {
-            client.send_sasl("+").unwrap();
-        }
-        if line.contains(" 903 ") {
-            client
-                .send(IrcCommand::CAP(
-                    None,
-                    ::irc::proto::command::CapSubCommand::END,
-                    None,
-                    None,
-                ))
-                .unwrap();
-        }
-        seen.push(line.clone());
-        if line.contains(" 904 ") || line.contains(" 001 ") {
-            break;
-        }
-    }
-    // The irc crate sends what is queued while its stream is polled.
-    tokio::spawn(async move { while stream.next().await.is_some() {} });
-    (client, seen)
 }
 
 /// A users file with one account per certificate, each cleared "SECRET, UK".
@@ -220,7 +165,7 @@ async fn a_certificate_clearance_meets_the_users_file_clearance() {
         ("garbage", &garbage, "clearance cannot be read"),
         ("foreign", &foreign, "which this gateway does not use"),
     ] {
-        let (_c, seen) = external(tls.port(), crt, key, nick).await;
+        let (_c, seen) = external(tls.port(), &server().pki("ca.crt"), crt, key, nick).await;
         let all = seen.join("\n");
         assert!(all.contains(" 904 ") && all.contains(words), "{all}");
     }
@@ -247,7 +192,7 @@ async fn a_certificate_clearance_meets_the_users_file_clearance() {
         ),
     ];
     for (nick, (crt, key), refused, crosses) in cases {
-        let (client, seen) = external(tls.port(), crt, key, nick).await;
+        let (client, seen) = external(tls.port(), &server().pki("ca.crt"), crt, key, nick).await;
         assert!(seen.iter().any(|l| l.contains(" 001 ")), "{seen:#?}");
         client.send_join("#ops").unwrap();
         x.presence_of(&ops.to_string(), nick, "available", 15).await;

@@ -5,7 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/ca.rs"]
+mod ca;
 mod common;
+#[path = "common/external.rs"]
+mod external;
 #[path = "common/irc.rs"]
 mod irc;
 #[path = "common/ircd.rs"]
@@ -38,6 +42,7 @@ struct Prepared {
     lobby: String,
     ops: String,
     plain_port: u16,
+    tls_port: u16,
     metrics_port: u16,
 }
 
@@ -86,6 +91,7 @@ fn prepare(name: &str, customise: impl FnOnce(&std::path::Path)) -> Prepared {
         lobby,
         ops,
         plain_port,
+        tls_port,
         metrics_port,
     }
 }
@@ -96,6 +102,8 @@ struct Running {
     child: std::process::Child,
     /// The plain IRC listener.
     addr: std::net::SocketAddr,
+    /// The TLS IRC listener's port.
+    tls_port: u16,
     /// The demo copy's configuration folder.
     dir: std::path::PathBuf,
     /// Its mappings folder.
@@ -123,6 +131,7 @@ impl Running {
             lobby,
             ops,
             plain_port,
+            tls_port,
             metrics_port,
         } = prepare(name, customise);
         let mut child = Command::new(env!("CARGO_BIN_EXE_labelgate"))
@@ -157,6 +166,7 @@ impl Running {
         Running {
             child,
             addr,
+            tls_port,
             dir,
             mappings,
             lobby: lobby.parse().unwrap(),
@@ -683,6 +693,61 @@ async fn require_fips_is_refused_unless_every_tls_configuration_is_fips() {
     })
     .await;
     gw.logged("FIPS mode: every TLS configuration").await;
+    let status = gw.stop().await;
+    assert!(status.success(), "{status}");
+}
+
+/// `[irc.tls] client_ca` and `client_crls`: a client certificate pinned for alice logs in until
+/// its CA revokes it; the new CRL, written over the old file, applies at the next SIGHUP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificate_crls_are_reloaded_on_sighup() {
+    let mut issued = None;
+    let mut gw = Running::start_with("test-crl", |dir| {
+        let ca = ca::TestCa::new(&dir.join("revocation"));
+        let cert = ca.issue("alice-cert", None);
+        ca.crl("current.crl");
+        let der = labelgate::xmpp::tls::load_certs(&cert.0).unwrap();
+        let fp = labelgate::config::users::fingerprint_of(der[0].as_ref()).1;
+        edit(
+            &dir.join("users.toml"),
+            "account = \"alice\"\n",
+            &format!("account = \"alice\"\ncertificates = [\"{fp}\"]\n"),
+        );
+        edit(
+            &dir.join("gateway.toml"),
+            "request_client_certificate = true",
+            "client_ca = \"revocation/ca.crt\"\nclient_crls = [\"revocation/current.crl\"]\nrequest_client_certificate = true",
+        );
+        issued = Some((ca, cert));
+    })
+    .await;
+    let (ca, (crt, key)) = issued.unwrap();
+    gw.logged("labelgate started").await;
+    let server_ca = gw.dir.join("pki/ca.crt");
+    let (_first, seen) = external::external(gw.tls_port, &server_ca, &crt, &key, "alice").await;
+    assert!(seen.iter().any(|l| l.contains(" 001 ")), "{seen:#?}");
+
+    ca.revoke(&crt);
+    ca.crl("current.crl");
+    gw.signal("-HUP");
+    gw.logged("reloaded policy, mappings and users").await;
+    // The checks are replaced just after that line: try until the refusal shows (a few
+    // seconds at most; the first tries may still meet the old CRL).
+    let mut refused = String::new();
+    for i in 0..20 {
+        let (_c, seen) =
+            external::external(gw.tls_port, &server_ca, &crt, &key, &format!("alice{i}")).await;
+        let all = seen.join("\n");
+        if all.contains(" 904 ") {
+            refused = all;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        refused.contains("the certificate has been revoked"),
+        "{refused}"
+    );
     let status = gw.stop().await;
     assert!(status.success(), "{status}");
 }

@@ -94,7 +94,9 @@ impl<B: Backend> Shared<B> {
     }
 
     /// The path validation in force, if any.
-    pub fn certificate_checks(&self) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    pub fn certificate_checks(
+        &self,
+    ) -> Option<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
         match self.certificate_checks.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),

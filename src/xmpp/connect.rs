@@ -88,6 +88,10 @@ pub enum TlsFailure {
     /// The server's certificate has expired or is not yet valid.
     #[error("the server's certificate has expired or is not yet valid")]
     Expired,
+    /// The server's certificate is revoked, or its revocation could not be decided (no CRL
+    /// from its issuer, or an out-of-date one).
+    #[error("the server's certificate cannot be used: {0}")]
+    Revocation(String),
     /// The server refused our certificate (alert received).
     #[error("the server refused the client certificate ({0})")]
     ClientCertificateRefused(String),
@@ -183,6 +187,12 @@ fn classify_tls(e: &rustls::Error, domain: &str) -> TlsFailure {
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. },
         ) => TlsFailure::Expired,
+        rustls::Error::InvalidCertificate(
+            CertificateError::Revoked
+            | CertificateError::UnknownRevocationStatus
+            | CertificateError::ExpiredRevocationList
+            | CertificateError::ExpiredRevocationListContext { .. },
+        ) => TlsFailure::Revocation(crate::pki::refusal(e)),
         rustls::Error::AlertReceived(
             a @ (AlertDescription::BadCertificate
             | AlertDescription::UnknownCA
