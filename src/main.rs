@@ -363,8 +363,11 @@ fn check(config: &Path) -> Result<bool> {
             let mut mappings: Vec<_> = g.mappings.iter().collect();
             mappings.sort_by(|a, b| a.channel.cmp(&b.channel));
             for m in mappings {
+                let default = primary
+                    .render_marking(&m.default_label)
+                    .unwrap_or_else(|_| "?".into());
                 out!(
-                    "{} -> {}: controls {}",
+                    "{} -> {}: default label {default}; controls {}",
                     m.channel,
                     m.room,
                     m.controls.describe().join("; ")

@@ -344,3 +344,63 @@ fn irc_networks_and_the_channels_on_them_are_checked() {
     }
     assert!(err.contains("pki/nobody.crt does not exist"), "{err}");
 }
+
+#[test]
+fn default_labels_come_from_the_mapping_the_rooms_domain_or_the_gateway() {
+    let dir = demo_copy("default-labels");
+    let g = dir.join("gateway.toml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!(
+            "{text}\n[labels]\ndefault = \"OFFICIAL\"\n[labels.domains]\n\"secret.labelgate.test\" = \"SECRET\"\n"
+        ),
+    )
+    .unwrap();
+    let m = dir.join("mappings/demo.toml");
+    std::fs::write(
+        &m,
+        "[[channel]]\nirc = \"#own\"\nroom = \"own@conference.labelgate.test\"\n\
+         default_label = \"SECRET - UK EYES ONLY\"\nclearance = \"SECRET, UK\"\n\n\
+         [[channel]]\nirc = \"#domain\"\nroom = \"d@secret.labelgate.test\"\nclearance = \"SECRET, UK\"\n\n\
+         [[channel]]\nirc = \"#gateway\"\nroom = \"g@conference.labelgate.test\"\nclearance = \"SECRET, UK\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = check(&g);
+    assert_eq!(code, 0, "{err}");
+    for (channel, label) in [
+        ("#own ", "default label DEMO-UK SECRET - UK EYES ONLY;"),
+        ("#domain ", "default label DEMO-UK SECRET;"),
+        ("#gateway ", "default label DEMO-UK OFFICIAL;"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(channel))
+            .unwrap_or_else(|| panic!("{channel} not in {out}"));
+        assert!(line.contains(label), "{line}");
+    }
+
+    // A domain default above a room's ceiling is refused, naming where it came from; a bad
+    // gateway default is refused at its own line; no default anywhere is refused.
+    edit(
+        &m,
+        "irc = \"#domain\"\nroom = \"d@secret.labelgate.test\"\nclearance = \"SECRET, UK\"",
+        "irc = \"#domain\"\nroom = \"d@secret.labelgate.test\"\nclearance = \"OFFICIAL\"",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("does not dominate its default label (from the gateway's [labels.domains]"),
+        "{err}"
+    );
+    edit(&g, "default = \"OFFICIAL\"", "default = \"BANANA\"");
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(err.contains("[labels] default `BANANA`"), "{err}");
+    let text = std::fs::read_to_string(&g).unwrap();
+    let cut = text.find("\n[labels]").unwrap();
+    std::fs::write(&g, &text[..cut]).unwrap();
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(err.contains("#gateway: no default label"), "{err}");
+}

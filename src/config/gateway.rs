@@ -34,6 +34,16 @@ struct Raw {
     controls: RawControls,
     #[serde(default)]
     crypto: RawCrypto,
+    #[serde(default)]
+    labels: RawLabels,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLabels {
+    default: Option<Spanned<String>>,
+    #[serde(default)]
+    domains: std::collections::BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -595,9 +605,38 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
         &mut problems,
     );
     let users = Users::load(&users_file, policies.primary());
-    let mut mappings = Mappings::load_dir(&mappings_dir, &policies);
-    if let Ok(m) = &mut mappings {
-        problems.extend(m.apply_defaults(&raw.controls));
+    // The gateway's default labels, checked here so a bad one is reported at its own line.
+    let primary = policies.primary();
+    let mut label_ok = |s: &Spanned<String>, what: String| {
+        let parsed = primary
+            .parse_marking(s.get_ref())
+            .map_err(|e| e.to_string())
+            .and_then(|l| primary.validate(&l).map_err(|e| e.to_string()));
+        if let Err(e) = parsed {
+            problems.push(problem(
+                Some(s.span().start),
+                format!("{what} `{}`: {e}", s.get_ref()),
+            ));
+        }
+    };
+    if let Some(d) = &raw.labels.default {
+        label_ok(d, "[labels] default".into());
+    }
+    for (domain, d) in &raw.labels.domains {
+        label_ok(d, format!("[labels.domains] \"{domain}\""));
+    }
+    let defaults = super::mappings::Defaults {
+        label: raw.labels.default.as_ref().map(|d| d.get_ref().clone()),
+        domain_labels: raw
+            .labels
+            .domains
+            .iter()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
+        controls: raw.controls.clone(),
+    };
+    let mappings = Mappings::load_dir_with(&mappings_dir, &policies, &defaults);
+    if let Ok(m) = &mappings {
         let written: Vec<&str> = raw.irc_network.iter().map(RawNetwork::name).collect();
         problems.extend(m.check_networks(&networks, &written, policies.primary()));
     }

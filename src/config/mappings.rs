@@ -5,7 +5,9 @@
 //! [[channel]]
 //! irc = "#ops"
 //! room = "ops@conference.labelgate.test"
-//! default_label = "OFFICIAL"                 # a marking of the gateway's policy
+//! default_label = "OFFICIAL"                 # a marking of the gateway's policy (absent: the
+//!                                            # gateway's [labels.domains] for the room's
+//!                                            # domain, else its [labels] default)
 //! clearance = "SECRET, UK, EU"               # the highest the room allows (clearance syntax)
 //! catalog = ["OFFICIAL", "SECRET UK EYES ONLY"]   # optional labels offered
 //! restrict_to_catalog = false
@@ -49,7 +51,7 @@ struct RawFile {
 struct RawChannel {
     irc: Spanned<String>,
     room: Spanned<String>,
-    default_label: Spanned<String>,
+    default_label: Option<Spanned<String>>,
     clearance: Spanned<String>,
     #[serde(default)]
     catalog: Vec<Spanned<String>>,
@@ -150,14 +152,25 @@ pub struct Mapping {
     /// Link mode: the existing IRC network (`[[irc_network]]`) the channel is on; `None`: a
     /// channel of the gateway's own IRC server.
     pub network: Option<String>,
-    /// The boundary controls as the mapping writes them (over the gateway's defaults).
-    pub controls_written: RawControls,
     /// The boundary controls in force: the gateway's defaults under the mapping's own.
     pub controls: Controls,
     /// Where it was defined.
     pub file: PathBuf,
     /// Line.
     pub line: usize,
+}
+
+/// What the gateway file gives every mapping that does not say otherwise: default labels
+/// (M-Link's levels: gateway-wide, per XMPP domain; the mapping's own wins) and the boundary
+/// controls' defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    /// `[labels] default`: the default label of mappings whose room's domain has none.
+    pub label: Option<String>,
+    /// `[labels.domains]`: the default label of mappings of rooms in each XMPP (MUC) domain.
+    pub domain_labels: std::collections::BTreeMap<String, String>,
+    /// `[controls]`.
+    pub controls: RawControls,
 }
 
 /// All mappings, by folded channel name.
@@ -202,8 +215,18 @@ impl Mappings {
         out
     }
 
-    /// Loads every `*.toml` in `dir` (sorted), validating against `policies`.
+    /// Loads every `*.toml` in `dir` (sorted), validating against `policies`, with no
+    /// gateway-wide defaults.
     pub fn load_dir(dir: &Path, policies: &PolicySet) -> Result<Mappings, FileError> {
+        Mappings::load_dir_with(dir, policies, &Defaults::default())
+    }
+
+    /// [`Mappings::load_dir`] under the gateway file's defaults.
+    pub fn load_dir_with(
+        dir: &Path,
+        policies: &PolicySet,
+        defaults: &Defaults,
+    ) -> Result<Mappings, FileError> {
         let all: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
@@ -256,11 +279,20 @@ impl Mappings {
         if !problems.is_empty() {
             return Err(FileError { problems });
         }
-        Mappings::parse(&texts, policies)
+        Mappings::parse_with(&texts, policies, defaults)
     }
 
-    /// Parses mapping files given as (path, text).
+    /// Parses mapping files given as (path, text), with no gateway-wide defaults.
     pub fn parse(files: &[(PathBuf, String)], policies: &PolicySet) -> Result<Mappings, FileError> {
+        Mappings::parse_with(files, policies, &Defaults::default())
+    }
+
+    /// Parses mapping files under the gateway file's defaults (labels, controls).
+    pub fn parse_with(
+        files: &[(PathBuf, String)],
+        policies: &PolicySet,
+        defaults: &Defaults,
+    ) -> Result<Mappings, FileError> {
         let policy = policies.primary();
         let mut problems = Vec::new();
         let mut out = Mappings::default();
@@ -331,9 +363,37 @@ impl Mappings {
                         }
                     }
                 };
-                let Some(default_label) = label_of(&c.default_label, "default label") else {
+                // The mapping's own default label, else its room's domain's, else the gateway's.
+                let domain = room.domain().to_string();
+                let (default_text, from) = match (
+                    &c.default_label,
+                    defaults.domain_labels.get(&domain),
+                    &defaults.label,
+                ) {
+                    (Some(d), _, _) => (d.clone(), "default label"),
+                    (None, Some(d), _) => (
+                        Spanned::new(c.irc.span(), d.clone()),
+                        "default label (from the gateway's [labels.domains] for this room's domain)",
+                    ),
+                    (None, None, Some(d)) => (
+                        Spanned::new(c.irc.span(), d.clone()),
+                        "default label (from the gateway's [labels] default)",
+                    ),
+                    (None, None, None) => {
+                        problems.push(problem(
+                            Some(at),
+                            format!(
+                                "{channel}: no default label: set default_label, or the gateway \
+                                 file's [labels] default or [labels.domains] \"{domain}\""
+                            ),
+                        ));
+                        continue;
+                    }
+                };
+                let Some(default_label) = label_of(&default_text, from) else {
                     continue;
                 };
+                let c_default_span = default_text.span();
                 let catalog: Vec<Label> = c
                     .catalog
                     .iter()
@@ -344,7 +404,7 @@ impl Mappings {
                 }
                 if c.restrict_to_catalog && !catalog.contains(&default_label) {
                     problems.push(problem(
-                        Some(c.default_label.span().start),
+                        Some(c_default_span.start),
                         "restrict_to_catalog is on but the default label is not in the catalog: \
                          every unmarked line would be refused"
                             .into(),
@@ -377,8 +437,8 @@ impl Mappings {
                 }
                 if let Err(why) = policies.check(&clearance, &default_label) {
                     problems.push(problem(
-                        Some(c.default_label.span().start),
-                        format!("the room's clearance does not dominate its default label: {why}"),
+                        Some(c_default_span.start),
+                        format!("the room's clearance does not dominate its {from}: {why}"),
                     ));
                     continue;
                 }
@@ -418,7 +478,7 @@ impl Mappings {
                         continue;
                     }
                 };
-                let controls = match c.controls.resolve() {
+                let controls = match defaults.controls.under(&c.controls).resolve() {
                     Ok(ctl) => ctl,
                     Err(es) => {
                         for e in es {
@@ -446,7 +506,6 @@ impl Mappings {
                         max_lines,
                         replayed_subjects: c.replayed_subjects,
                         network: c.network.as_ref().map(|n| n.get_ref().clone()),
-                        controls_written: c.controls,
                         controls,
                         file: path.clone(),
                         line: line_of(text, at),
@@ -477,24 +536,6 @@ impl Mappings {
             problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
             Err(FileError { problems })
         }
-    }
-
-    /// Puts the gateway-wide controls (`[controls]` of the gateway file) under each mapping's
-    /// own; the problems of the combinations that are not valid.
-    pub fn apply_defaults(&mut self, defaults: &RawControls) -> Vec<FileProblem> {
-        let mut out = Vec::new();
-        for m in self.by_channel.values_mut() {
-            match defaults.under(&m.controls_written).resolve() {
-                Ok(c) => m.controls = c,
-                Err(es) => out.extend(es.into_iter().map(|e| FileProblem {
-                    file: m.file.clone(),
-                    line: Some(m.line),
-                    message: format!("{} (with the gateway's [controls]): {e}", m.channel),
-                })),
-            }
-        }
-        out.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        out
     }
 
     /// The mappings of the gateway's own IRC server (those that name no network): all a
