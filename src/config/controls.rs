@@ -8,7 +8,8 @@
 //! authentication = "any"          # "any" or "certificate" (SASL EXTERNAL only)
 //! deny = ["mallory", "@contractors"]   # accounts, or @groups of the users file
 //! max_bytes = 4000                # largest message typed on IRC (UTF-8 bytes)
-//! rate = 5.0                      # messages per second per sender, sustained
+//! rate = 5.0                      # messages per second per sender, sustained (default:
+//!                                 # no limit beyond the IRC listener's flood control)
 //! burst = 10                      # messages a sender may send at once
 //!
 //! [[channel]]                     # a mappings file
@@ -136,8 +137,9 @@ pub struct Controls {
     pub actions: bool,
     /// Largest message typed on IRC, in bytes.
     pub max_bytes: usize,
-    /// Messages per second per sender, sustained.
-    pub rate: f64,
+    /// Messages per second per sender, sustained (`None`: no limit here; the IRC listener's
+    /// flood control still paces every client).
+    pub rate: Option<f64>,
     /// Messages a sender may send at once.
     pub burst: u32,
 }
@@ -185,7 +187,7 @@ impl Default for Controls {
             subjects: true,
             actions: true,
             max_bytes: 4000,
-            rate: 5.0,
+            rate: None,
             burst: 10,
         }
     }
@@ -225,8 +227,10 @@ impl RawControls {
                 "controls.max_bytes must be from 1 to 65536, not {max_bytes}"
             ));
         }
-        let rate = self.rate.unwrap_or(d.rate);
-        if !(rate.is_finite() && rate > 0.0 && rate <= 1000.0) {
+        let rate = self.rate.or(d.rate);
+        if let Some(rate) = rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= 1000.0)
+        {
             problems.push(format!(
                 "controls.rate must be more than 0 and at most 1000 messages a second, not {rate}"
             ));
@@ -363,7 +367,10 @@ impl Controls {
             format!("subjects = {}", self.subjects),
             format!("actions = {}", self.actions),
             format!("max_bytes = {}", self.max_bytes),
-            format!("rate = {}/s, burst {}", self.rate, self.burst),
+            match self.rate {
+                Some(r) => format!("rate = {r}/s, burst {}", self.burst),
+                None => "rate = off".to_owned(),
+            },
             "file_transfer = never".to_owned(),
         ]
     }
@@ -387,20 +394,23 @@ impl RateLimit {
 
     /// Takes one message's token, or says how long until there is one.
     pub fn take(&mut self, controls: &Controls, now: std::time::Instant) -> Result<(), Stopped> {
+        let Some(rate) = controls.rate else {
+            return Ok(());
+        };
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.tokens = (self.tokens + elapsed * controls.rate).min(f64::from(controls.burst));
+        self.tokens = (self.tokens + elapsed * rate).min(f64::from(controls.burst));
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            let wait = ((1.0 - self.tokens) / controls.rate).max(0.001);
+            let wait = ((1.0 - self.tokens) / rate).max(0.001);
             Err(Stopped {
                 control: name::RATE,
                 why: format!(
                     "you are sending faster than this room allows ({}/s, {} at once); \
                      wait {wait:.1}s and send it again",
-                    controls.rate, controls.burst
+                    rate, controls.burst
                 ),
             })
         }
@@ -474,6 +484,10 @@ mod tests {
         }
         assert_eq!(r.take(&c, t).err().map(|s| s.control), Some(name::RATE));
         assert_eq!(r.take(&c, t + Duration::from_millis(600)), Ok(()));
+        // Unless configured, no rate here (the IRC listener's flood control paces clients).
+        let off = Controls::default();
+        let mut r = RateLimit::new(&off, t);
+        assert!((0..1000).all(|_| r.take(&off, t).is_ok()));
     }
 
     #[test]

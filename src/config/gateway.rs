@@ -14,6 +14,7 @@ use super::controls::RawControls;
 use super::irc::IrcConfig;
 use super::mappings::Mappings;
 use super::network::{IrcNetwork, RawNetwork};
+pub use super::start_only::StartOnly;
 use super::users::{FileError, FileProblem, Users, line_of};
 use crate::label::{PolicySet, load_policy};
 
@@ -252,79 +253,6 @@ pub struct Gateway {
     pub metrics: Option<SocketAddr>,
     /// Refuse to start unless every TLS configuration is in FIPS mode (`[crypto]`).
     pub require_fips: bool,
-}
-
-/// The settings a running gateway took at start and keeps until restarted: a reload (SIGHUP)
-/// applies policy, users and mappings only (and each network's accreditation).
-#[derive(Debug, Clone)]
-pub struct StartOnly {
-    networks: Vec<IrcNetwork>,
-    irc: IrcConfig,
-    listen: Vec<Listen>,
-    irc_tls: Option<IrcTls>,
-    xmpp: Xmpp,
-    audit: Audit,
-    metrics: Option<SocketAddr>,
-    require_fips: bool,
-}
-
-impl StartOnly {
-    /// The names of the settings that differ in `new` (they wait for a restart).
-    pub fn changed(&self, new: &StartOnly) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        if self.networks.len() != new.networks.len()
-            || self
-                .networks
-                .iter()
-                .zip(&new.networks)
-                .any(|(a, b)| !a.same_connection(b))
-        {
-            out.push("[[irc_network]] (other than accreditation)");
-        }
-        if self.irc != new.irc {
-            out.push("[irc]");
-        }
-        if self.listen != new.listen {
-            out.push("listen");
-        }
-        if self.irc_tls != new.irc_tls {
-            out.push("IRC TLS");
-        }
-        if self.xmpp != new.xmpp {
-            out.push("[xmpp]");
-        }
-        if self.audit != new.audit {
-            out.push("[audit]");
-        }
-        if self.metrics != new.metrics {
-            out.push("metrics");
-        }
-        if self.require_fips != new.require_fips {
-            out.push("[crypto]");
-        }
-        out
-    }
-}
-
-impl Gateway {
-    /// What of this configuration only a restart applies.
-    pub fn start_only(&self) -> StartOnly {
-        StartOnly {
-            networks: self.networks.clone(),
-            irc: self.irc.clone(),
-            listen: self.listen.clone(),
-            // The client CA and CRLs are re-read on reload; the rest of IRC TLS waits.
-            irc_tls: self.irc_tls.clone().map(|t| IrcTls {
-                client_ca: None,
-                client_crls: Vec::new(),
-                ..t
-            }),
-            xmpp: self.xmpp.clone(),
-            audit: self.audit.clone(),
-            metrics: self.metrics,
-            require_fips: self.require_fips,
-        }
-    }
 }
 
 /// Loads and checks `path` and every file it names.

@@ -7,4 +7,5 @@ pub mod gateway;
 pub mod irc;
 pub mod mappings;
 pub mod network;
+mod start_only;
 pub mod users;
