@@ -184,3 +184,15 @@ pub fn fuzz_typed(policy: &Policy, data: &[u8]) {
         }
     }
 }
+
+/// Client certificate reader (validity, RFC 5755 clearance attribute): never panics; a
+/// clearance that decodes re-encodes to DER that decodes to the same clearance.
+pub fn fuzz_client_certificate(data: &[u8]) {
+    let _ = crate::irc::cert::validity(data);
+    if let Ok(Some(der)) = crate::irc::cert::clearance_attribute(data)
+        && let Ok(c) = crate::label::Clearance::from_der(&der)
+    {
+        let again = crate::label::Clearance::from_der(&c.to_der());
+        assert_eq!(again.ok(), Some(c), "clearance DER re-encoding changed it");
+    }
+}

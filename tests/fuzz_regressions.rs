@@ -79,3 +79,34 @@ fn irc_nul_bytes() {
         Err(labelgate::irc::proto::message::ParseError::Nul)
     );
 }
+
+/// The client-certificate harness runs on its seeds (openssl-made certificates, one carrying
+/// shared/testdata's RFC 5755 clearance in subjectDirectoryAttributes, one carrying none), and
+/// the clearance is found in the one and not in the other; a truncated certificate is an error.
+#[test]
+fn client_cert_seeds() {
+    let seed = |f: &str| {
+        std::fs::read(format!(
+            "{}/fuzz/seeds/client_cert/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let (with, plain) = (seed("clearance.der"), seed("plain.der"));
+    for s in [&with, &plain] {
+        labelgate::internal::fuzz_client_certificate(s);
+        for cut in [1, s.len() / 2, s.len() - 1] {
+            labelgate::internal::fuzz_client_certificate(&s[..cut]);
+            assert!(labelgate::irc::cert::clearance_attribute(&s[..cut]).is_err());
+        }
+    }
+    let der = labelgate::irc::cert::clearance_attribute(&with)
+        .unwrap()
+        .expect("the seed carries a clearance");
+    let c = labelgate::label::Clearance::from_der(&der).unwrap();
+    assert_eq!(c.policy.to_string(), "1.3.6.1.4.1.99999.1");
+    assert_eq!(
+        labelgate::irc::cert::clearance_attribute(&plain).unwrap(),
+        None
+    );
+}
