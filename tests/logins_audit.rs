@@ -7,7 +7,11 @@
 
 #[path = "common/bridge.rs"]
 mod bridge;
+#[path = "common/ca.rs"]
+mod ca;
 mod common;
+#[path = "common/external.rs"]
+mod external;
 #[path = "common/irc.rs"]
 mod irc;
 #[path = "common/support.rs"]
@@ -15,11 +19,8 @@ mod support;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use labelgate::audit::{AuditLog, Check, Context, Direction, Gate};
 use labelgate::config::users::{Users, fingerprint_of};
 use labelgate::label::Clearance;
@@ -109,64 +110,6 @@ fn base64_plain(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }
 
-/// A client certificate valid only in 2000 (made with openssl as a one-certificate CA), and its
-/// key.
-fn expired_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("index.txt"), "").unwrap();
-    std::fs::write(dir.join("serial"), "01\n").unwrap();
-    std::fs::write(
-        dir.join("ca.cnf"),
-        "[ca]\ndefault_ca = c\n[c]\ndir = .\ndatabase = ./index.txt\nserial = ./serial\n\
-         new_certs_dir = .\ndefault_md = sha256\npolicy = p\nx509_extensions = ext\n\
-         [p]\ncommonName = supplied\n[ext]\nbasicConstraints = CA:FALSE\n\
-         extendedKeyUsage = clientAuth\n",
-    )
-    .unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    run(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "old.key",
-        "-out",
-        "old.csr",
-        "-subj",
-        "/CN=old",
-    ]);
-    run(&[
-        "ca",
-        "-batch",
-        "-config",
-        "ca.cnf",
-        "-selfsign",
-        "-keyfile",
-        "old.key",
-        "-in",
-        "old.csr",
-        "-out",
-        "old.crt",
-        "-startdate",
-        "20000101000000Z",
-        "-enddate",
-        "20010101000000Z",
-        "-notext",
-    ]);
-    (dir.join("old.crt"), dir.join("old.key"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_client_certificate_does_not_log_in() {
     let s = irc::start(irc::config()).await;
@@ -176,7 +119,8 @@ async fn an_expired_client_certificate_does_not_log_in() {
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let (crt, key) = expired_certificate(&dir);
+    let (crt, key) =
+        ca::TestCa::new(&dir).issue("old", Some(("20000101000000Z", "20010101000000Z")));
     // The users file pins exactly this certificate for dora.
     let der = labelgate::xmpp::tls::load_certs(&crt).unwrap();
     let fp = fingerprint_of(der[0].as_ref()).1;
@@ -186,52 +130,8 @@ async fn an_expired_client_certificate_does_not_log_in() {
     );
     let users = Users::parse(std::path::Path::new("u.toml"), &text, &irc::policy()).unwrap();
     s.shared.reload_users(users);
-    let config = ::irc::client::prelude::Config {
-        nickname: Some("dora".into()),
-        username: Some("dora".into()),
-        server: Some("localhost".into()),
-        port: Some(s.tls.port()),
-        use_tls: Some(true),
-        cert_path: Some(s.pki.join("ca.crt").to_string_lossy().into_owned()),
-        client_cert_path: Some(crt.to_string_lossy().into_owned()),
-        client_cert_pass: Some(std::fs::read_to_string(&key).unwrap()),
-        ..::irc::client::prelude::Config::default()
-    };
-    let mut client = ::irc::client::Client::from_config(config).await.unwrap();
-    let mut stream = client.stream().unwrap();
-    client
-        .send_cap_req(&[::irc::client::prelude::Capability::Sasl])
-        .unwrap();
-    client
-        .send(::irc::client::prelude::Command::NICK("dora".into()))
-        .unwrap();
-    client
-        .send(::irc::client::prelude::Command::USER(
-            "dora".into(),
-            "0".into(),
-            "dora".into(),
-        ))
-        .unwrap();
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("no answer")
-            .expect("stream ended")
-            .expect("bad message");
-        let line = msg.to_string();
-        if line.contains(" ACK ") {
-            client.send_sasl_external().unwrap();
-        }
-        if line.starts_with("AUTHENTICATE +") {
-            client.send_sasl("+").unwrap();
-        }
-        seen.push(line.clone());
-        if line.contains(" 904 ") || line.contains(" 903 ") {
-            break;
-        }
-    }
+    let (_client, seen) =
+        external::external(s.tls.port(), &s.pki.join("ca.crt"), &crt, &key, "dora").await;
     let all = seen.join("");
     assert!(
         all.contains("your client certificate cannot be used (the certificate has expired)"),

@@ -26,14 +26,7 @@ impl From<DerError> for Validity {
 
 /// notBefore and notAfter, in seconds since the Unix epoch.
 pub fn validity(der: &[u8]) -> Result<(i64, i64), Validity> {
-    let mut top = Reader::new(der);
-    let cert = top.expect(0x30, "Certificate")?;
-    let mut c = Reader::inner(&cert);
-    let tbs = c.expect(0x30, "TBSCertificate")?;
-    let mut t = Reader::inner(&tbs);
-    if t.peek_tag() == Some(0xa0) {
-        t.read()?; // version
-    }
+    let mut t = tbs_fields(der)?;
     t.expect(0x02, "serialNumber")?;
     t.expect(0x30, "signature")?;
     t.expect(0x30, "issuer")?;
@@ -53,14 +46,7 @@ pub fn clearance_attribute(der: &[u8]) -> Result<Option<Vec<u8>>, Validity> {
     const SUBJECT_DIRECTORY_ATTRIBUTES: &str = "2.5.29.9";
     // id-at-clearance, and the X.501 (1993) spelling RFC 5755 §4.4.6 says to accept.
     const CLEARANCE: [&str; 2] = ["2.5.4.55", "2.5.1.5.55"];
-    let mut top = Reader::new(der);
-    let cert = top.expect(0x30, "Certificate")?;
-    let mut c = Reader::inner(&cert);
-    let tbs = c.expect(0x30, "TBSCertificate")?;
-    let mut t = Reader::inner(&tbs);
-    if t.peek_tag() == Some(0xa0) {
-        t.read()?; // version
-    }
+    let mut t = tbs_fields(der)?;
     for what in [
         "serialNumber",
         "signature",
@@ -123,6 +109,19 @@ pub fn clearance_attribute(der: &[u8]) -> Result<Option<Vec<u8>>, Validity> {
         }
     }
     Ok(found)
+}
+
+/// A reader over a certificate's TBSCertificate fields, past the optional version.
+fn tbs_fields(der: &[u8]) -> Result<Reader<'_>, Validity> {
+    let mut top = Reader::new(der);
+    let cert = top.expect(0x30, "Certificate")?;
+    let mut c = Reader::inner(&cert);
+    let tbs = c.expect(0x30, "TBSCertificate")?;
+    let mut t = Reader::inner(&tbs);
+    if t.peek_tag() == Some(0xa0) {
+        t.read()?; // version
+    }
+    Ok(t)
 }
 
 /// Whether the certificate may be used at `now` (seconds since the epoch).

@@ -165,20 +165,8 @@ impl<B: Backend> Client<B> {
             }
             "EXTERNAL" => {
                 let authzid = String::from_utf8_lossy(&decoded).into_owned();
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                if let Some(Err(e)) = self.cert.as_ref().map(|c| crate::irc::cert::check(c, now)) {
-                    self.server_notice(&format!(
-                        "Login refused: your client certificate cannot be used ({e})."
-                    ));
-                    self.sasl_failed(None, &format!("client certificate: {e}"))
-                        .await;
-                    return;
-                }
-                if let (Some(checks), Some(cert)) = (self.shared.certificate_checks(), &self.cert)
-                    && let Err(e) =
-                        crate::pki::check_client(checks.as_ref(), cert, &self.intermediates)
+                if let Some(cert) = &self.cert
+                    && let Err(e) = self.certificate_usable(cert)
                 {
                     let pinned = users.by_certificate(cert).map(|u| u.account.clone());
                     self.server_notice(&format!(
@@ -223,6 +211,19 @@ impl<B: Backend> Client<B> {
                 self.sasl_failed(account.as_deref(), "SASL credentials refused")
                     .await
             }
+        }
+    }
+
+    /// Whether the client certificate may be used now: within its validity period, and —
+    /// when the listener has a client CA — chaining to it and not revoked.
+    fn certificate_usable(&self, cert: &[u8]) -> Result<(), String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        crate::irc::cert::check(cert, now).map_err(|e| e.to_string())?;
+        match self.shared.certificate_checks() {
+            Some(checks) => crate::pki::check_client(checks.as_ref(), cert, &self.intermediates),
+            None => Ok(()),
         }
     }
 
