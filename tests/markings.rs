@@ -153,11 +153,24 @@ fn parse_errors_name_the_word() {
         p.parse_marking("UK EYES ONLY"),
         Err(MarkingError::NoClassification)
     );
-    // Food's "Yummy Chocolate" does not say which classification it is.
+    // Food's "Yummy Chocolate" suppresses the class name and fits Freely Available and
+    // Luxury: it is read as the higher, never the lower.
     let food = policy("food-policy.xml");
+    let l = food.parse_marking("Yummy Chocolate").unwrap();
     assert_eq!(
-        food.parse_marking("Yummy Chocolate"),
-        Err(MarkingError::NoClassification)
+        food.classification(l.classification.unwrap()).unwrap().name,
+        "Luxury"
+    );
+    assert_eq!(food.render_marking(&l).unwrap(), "[ Food Yummy Chocolate ]");
+    let mut free = l.clone();
+    free.classification = Some(food.classifications[0].lacv);
+    assert!(
+        food.validate(&free).is_ok(),
+        "the lower reading is valid too"
+    );
+    assert_eq!(
+        food.render_marking(&free).unwrap(),
+        "[ Food Yummy Chocolate ]"
     );
 }
 
@@ -195,16 +208,50 @@ fn policy_name_shadowed(p: &Policy, l: &Label) -> bool {
     shadowed && !has_replacement
 }
 
+/// Whether the label's marking leaves its classification out (`suppressClassName`, as the
+/// policy writes it, in `lang`).
+fn class_suppressed(p: &Policy, l: &Label, lang: Option<&str>) -> bool {
+    l.categories.iter().any(|c| {
+        let r = p.find_category(c).unwrap();
+        labelgate::label::policy::marking_in(&p.tag_category(r).marking, lang)
+            .is_some_and(|m| m.codes.contains(&MarkingCode::SuppressClassName))
+    })
+}
+
+/// Renders the label in the default language and in every other language the policy is
+/// written in, and reads each marking back: the same label, or — where the marking leaves the
+/// classification out — the same categories at a classification no lower, still valid.
 fn check_round_trip(p: &Policy, l: &Label) -> Result<(), String> {
     if p.validate(l).is_err() || !fully_displayed(p, l) || policy_name_shadowed(p, l) {
         return Ok(());
     }
-    let m = p.render_marking(l).map_err(|e| e.to_string())?;
-    match p.parse_marking(&m) {
-        Ok(back) if back == *l => Ok(()),
-        Ok(back) => Err(format!("{}: {m:?} parsed to {back}, not {l}", p.name)),
-        Err(e) => Err(format!("{}: {m:?} did not parse: {e}", p.name)),
+    let langs: Vec<Option<&str>> = std::iter::once(None)
+        .chain(p.marking_languages().map(Some))
+        .collect();
+    for lang in langs {
+        let m = p.render_marking_in(l, lang).map_err(|e| e.to_string())?;
+        let back = p
+            .parse_marking_in(&m, lang)
+            .map_err(|e| format!("{} [{lang:?}]: {m:?} did not parse: {e}", p.name))?;
+        if back == *l {
+            continue;
+        }
+        let level = |x: &Label| {
+            p.classification(x.classification.unwrap())
+                .and_then(|c| c.hierarchy)
+        };
+        let higher = class_suppressed(p, l, lang)
+            && back.categories == l.categories
+            && level(&back) >= level(l)
+            && p.validate(&back).is_ok();
+        if !higher {
+            return Err(format!(
+                "{} [{lang:?}]: {m:?} parsed to {back}, not {l}",
+                p.name
+            ));
+        }
     }
+    Ok(())
 }
 
 fn label_of(p: &Policy, class: usize, cats: &[CategoryRef]) -> Label {
@@ -262,4 +309,41 @@ proptest! {
         let l = label_of(&p, class, &cats);
         prop_assert_eq!(check_round_trip(&p, &l), Ok(()));
     }
+}
+
+/// NATO's policy is written in English and French: a label renders in either (a regional tag
+/// such as `fr-CA` takes the French), and French marking text reads back to the same label.
+#[test]
+fn markings_render_and_read_in_the_policys_other_languages() {
+    let p = policy("nato-4774-policy.xml");
+    assert_eq!(p.marking_languages().collect::<Vec<_>>(), ["fr"]);
+    let l = p
+        .parse_marking("NATO RESTRICTED Releasable to Japan, Switzerland, Ukraine")
+        .unwrap();
+    let fr = p.render_marking_in(&l, Some("fr")).unwrap();
+    assert_eq!(
+        fr,
+        "NATO DIFFUSION RESTREINTE Communicable a Japon, Suisse, Ukraine"
+    );
+    assert_eq!(p.render_marking_in(&l, Some("fr-CA")).unwrap(), fr);
+    assert_eq!(p.parse_marking_in(&fr, Some("fr")).unwrap(), l);
+    // Typed loosely, as a French-speaking user would.
+    assert_eq!(
+        p.parse_marking_in(
+            "nato  diffusion restreinte communicable a japon,suisse, ukraine",
+            Some("fr")
+        )
+        .unwrap(),
+        l
+    );
+    // English and unknown languages render in the default language.
+    for lang in [Some("en"), Some("en-GB"), Some("de"), None] {
+        assert_eq!(
+            p.render_marking_in(&l, lang).unwrap(),
+            "NATO RESTRICTED Releasable to Japan, Switzerland, Ukraine",
+            "{lang:?}"
+        );
+    }
+    // French words are not read as English markings.
+    assert!(p.parse_marking("NATO DIFFUSION RESTREINTE").is_err());
 }

@@ -4,9 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::model::{Category, Label};
-use super::policy::{CategoryRef, MarkingCode, MarkingData, Policy, default_marking};
-use super::validate::Invalid;
-use super::xep0258::DisplayMarking;
+use super::policy::{CategoryRef, MarkingCode, Policy, lang_rank, marking_in};
+use super::render::{DEFAULT_TAG_SEPARATOR, has, policy_replacement};
 
 /// Black or white, whichever contrasts better with a `#rrggbb`, `#rgb` or common CSS colour.
 pub fn contrasting_text(colour: &str) -> &'static str {
@@ -90,6 +89,9 @@ pub enum MarkingError {
     /// No classification, and the categories do not imply one.
     #[error("the marking names no classification")]
     NoClassification,
+    /// No classification, and the categories fit several that have no order.
+    #[error("the marking names no classification and its categories fit several ({0}): name one")]
+    SeveralClassifications(String),
 }
 
 /// What a token of marking text means.
@@ -120,8 +122,8 @@ fn is_word_char(c: char) -> bool {
 }
 
 impl MarkingTable {
-    /// Builds the table for a policy.
-    pub(crate) fn build(policy: &Policy) -> MarkingTable {
+    /// Builds the table for a policy's markings in `lang` (`None`: the default language).
+    pub(crate) fn build(policy: &Policy, lang: Option<&str>) -> MarkingTable {
         let mut raw: Vec<(String, Meaning)> = Vec::new();
         let mut add = |s: &str, m: Meaning| {
             let f = fold(s);
@@ -129,23 +131,23 @@ impl MarkingTable {
                 raw.push((f, m));
             }
         };
-        let q = &policy.qualifiers;
-        if let Some(p) = &q.prefix {
+        let q = policy.qualifiers.in_lang(lang);
+        if let Some(p) = q.prefix {
             add(p, Meaning::PolicyPrefix);
         }
-        if let Some(p) = &q.suffix {
+        if let Some(p) = q.suffix {
             add(p, Meaning::PolicySuffix);
         }
-        if let Some(p) = &q.separator {
+        if let Some(p) = q.separator {
             add(p, Meaning::PolicySeparator);
         }
         add(&policy.name, Meaning::PolicyName);
-        if let Some(p) = policy_replacement(policy) {
+        if let Some(p) = policy_replacement(policy, lang) {
             add(p, Meaning::PolicyName);
         }
         for (i, c) in policy.classifications.iter().enumerate() {
             add(&c.name, Meaning::Class(i));
-            if let Some(md) = default_marking(&c.marking)
+            if let Some(md) = marking_in(&c.marking, lang)
                 && let Some(p) = &md.phrase
             {
                 if md.codes.contains(&MarkingCode::ReplacePolicy) {
@@ -157,7 +159,7 @@ impl MarkingTable {
         }
         for r in policy.all_categories() {
             let def = policy.tag_category(r);
-            let md = default_marking(&def.marking);
+            let md = marking_in(&def.marking, lang);
             if !has(md, MarkingCode::NoNameDisplay) {
                 add(&def.name, Meaning::Category(r));
             }
@@ -173,15 +175,17 @@ impl MarkingTable {
         }
         for (s, set) in policy.tag_sets.iter().enumerate() {
             for (t, tag) in set.tags.iter().enumerate() {
-                if let Some(p) = &tag.qualifiers.prefix {
+                let q = tag.qualifiers.in_lang(lang);
+                if let Some(p) = q.prefix {
                     add(p, Meaning::TagPrefix(s, t));
                 }
-                if let Some(p) = &tag.qualifiers.suffix {
+                if let Some(p) = q.suffix {
                     add(p, Meaning::TagSuffix(s, t));
                 }
-                if let Some(p) = &tag.qualifiers.separator {
-                    add(p, Meaning::TagSeparator);
-                }
+                add(
+                    q.separator.unwrap_or(DEFAULT_TAG_SEPARATOR),
+                    Meaning::TagSeparator,
+                );
             }
         }
         let mut tokens: Vec<(String, Vec<Meaning>)> = Vec::new();
@@ -220,141 +224,7 @@ impl MarkingTable {
     }
 }
 
-/// The phrase that replaces the policy name at policy level (`replacePolicy`), if any.
-fn policy_replacement(policy: &Policy) -> Option<&str> {
-    policy
-        .marking
-        .iter()
-        .filter(|m| m.lang.is_none())
-        .find(|m| m.codes.contains(&MarkingCode::ReplacePolicy))
-        .map(|m| m.phrase.as_deref().unwrap_or(""))
-}
-
-fn has(md: Option<&MarkingData>, code: MarkingCode) -> bool {
-    md.is_some_and(|m| m.codes.contains(&code))
-}
-
 impl Policy {
-    /// The policy as its markings name it (its prefix qualifier and the name or the phrase
-    /// that replaces it: `DEMO-UK` for a policy named `UK`), for operators' messages.
-    pub fn marking_name(&self) -> String {
-        format!(
-            "{}{}",
-            self.qualifiers.prefix.as_deref().unwrap_or(""),
-            policy_replacement(self).unwrap_or(&self.name)
-        )
-    }
-
-    /// Renders a label's display marking, e.g. `DEMO-UK SECRET - UK / EU EYES ONLY`.
-    ///
-    /// The label must be under this policy with a known classification and categories (it need
-    /// not be valid otherwise). `suppressClassName` is honoured only when the categories imply
-    /// the classification, so that the marking always parses back to the same label.
-    pub fn render_marking(&self, label: &Label) -> Result<String, Invalid> {
-        let lacv = label.classification.ok_or(Invalid::NoClassification)?;
-        let class_idx = self
-            .classification_index(lacv)
-            .ok_or(Invalid::UnknownClassification(lacv))?;
-        let class = &self.classifications[class_idx];
-        let mut refs: Vec<CategoryRef> = Vec::with_capacity(label.categories.len());
-        for c in &label.categories {
-            refs.push(
-                self.find_category(c)
-                    .ok_or_else(|| Invalid::UnknownCategory(c.clone()))?,
-            );
-        }
-        refs.sort_by_key(|r| (r.set, r.tag, r.cat));
-
-        let policy_sep = self.qualifiers.separator.as_deref().unwrap_or(" ");
-        // The policy name, or what replaces it.
-        let class_md = default_marking(&class.marking);
-        let mut replacements: Vec<&str> = Vec::new();
-        if has(class_md, MarkingCode::ReplacePolicy)
-            && let Some(p) = class_md.and_then(|m| m.phrase.as_deref())
-        {
-            replacements.push(p);
-        }
-        let mut suppress_class = false;
-        for r in &refs {
-            let md = default_marking(&self.tag_category(*r).marking);
-            if has(md, MarkingCode::ReplacePolicy)
-                && let Some(p) = md.and_then(|m| m.phrase.as_deref())
-            {
-                replacements.push(p);
-            }
-            if has(md, MarkingCode::SuppressClassName) {
-                suppress_class = true;
-            }
-        }
-        let mut parts: Vec<String> = Vec::new();
-        if replacements.is_empty() {
-            parts.push(policy_replacement(self).unwrap_or(&self.name).to_owned());
-        } else {
-            parts.push(replacements.join(policy_sep));
-        }
-        if suppress_class && !self.implied_classes(label).eq([class_idx]) {
-            suppress_class = false;
-        }
-        if !suppress_class && !has(class_md, MarkingCode::NoMarkingDisplay) {
-            let shown = match class_md {
-                Some(m) if !m.codes.contains(&MarkingCode::ReplacePolicy) => {
-                    m.phrase.as_deref().unwrap_or(&class.name)
-                }
-                _ => &class.name,
-            };
-            parts.push(shown.to_owned());
-        }
-        // Category groups, tag by tag in policy order.
-        let mut i = 0;
-        while i < refs.len() {
-            let (s, t) = (refs[i].set, refs[i].tag);
-            let tag = &self.tag_sets[s].tags[t];
-            let mut texts: Vec<&str> = Vec::new();
-            while i < refs.len() && refs[i].set == s && refs[i].tag == t {
-                let def = self.tag_category(refs[i]);
-                let md = default_marking(&def.marking);
-                let phrase = md.and_then(|m| m.phrase.as_deref());
-                let hidden = has(md, MarkingCode::NoMarkingDisplay)
-                    || has(md, MarkingCode::ReplacePolicy)
-                    || (has(md, MarkingCode::NoNameDisplay) && phrase.is_none());
-                if !hidden {
-                    texts.push(phrase.unwrap_or(&def.name));
-                }
-                i += 1;
-            }
-            if !texts.is_empty() {
-                let q = &tag.qualifiers;
-                let mut g = String::new();
-                g.push_str(q.prefix.as_deref().unwrap_or(""));
-                g.push_str(&texts.join(q.separator.as_deref().unwrap_or(" ")));
-                g.push_str(q.suffix.as_deref().unwrap_or(""));
-                parts.push(g);
-            }
-        }
-        let mut out = String::new();
-        out.push_str(self.qualifiers.prefix.as_deref().unwrap_or(""));
-        let body: Vec<&str> = parts
-            .iter()
-            .map(String::as_str)
-            .filter(|p| !p.is_empty())
-            .collect();
-        out.push_str(&body.join(policy_sep));
-        out.push_str(self.qualifiers.suffix.as_deref().unwrap_or(""));
-        Ok(out)
-    }
-
-    /// The XEP-0258 display marking for a label: the rendered text, the classification's colour
-    /// as background, and black or white text, whichever reads better on it.
-    pub fn display_marking(&self, label: &Label) -> Result<DisplayMarking, Invalid> {
-        let text = self.render_marking(label)?;
-        let bg = label
-            .classification
-            .and_then(|c| self.classification(c))
-            .and_then(|c| c.color.clone());
-        let fg = bg.as_deref().map(|c| contrasting_text(c).to_owned());
-        Ok(DisplayMarking { text, fg, bg })
-    }
-
     /// The classifications (indexes) under which the label's categories would be valid.
     fn implied_classes<'a>(&'a self, label: &'a Label) -> impl Iterator<Item = usize> + 'a {
         self.classifications
@@ -370,8 +240,19 @@ impl Policy {
     /// Parses marking text (as rendered, or as a person types it: any case and spacing, the
     /// policy name and qualifiers optional) into a label under this policy.
     ///
+    /// A marking without a classification is read only when one of its categories suppresses
+    /// the class name: then as the highest classification its categories are valid at (a
+    /// marking that fits several is never read lower than the highest), or, where the policy
+    /// has no hierarchy, only if they fit exactly one.
+    ///
     /// The result is not validated; call [`Policy::validate`].
     pub fn parse_marking(&self, text: &str) -> Result<Label, MarkingError> {
+        self.parse_marking_in(text, None)
+    }
+
+    /// [`Policy::parse_marking`] for text written in `lang` (the policy's phrases and
+    /// qualifiers in that language, those it does not translate in the default language).
+    pub fn parse_marking_in(&self, text: &str, lang: Option<&str>) -> Result<Label, MarkingError> {
         let (folded, map) = fold_mapped(text);
         if folded.is_empty() {
             return Err(MarkingError::Empty);
@@ -384,7 +265,16 @@ impl Policy {
                 .unwrap_or("")
                 .to_owned()
         };
-        let table = &self.marking_table;
+        let table = match lang {
+            None => &self.marking_table,
+            Some(l) => self
+                .marking_tables
+                .iter()
+                .filter_map(|(have, t)| Some((lang_rank(Some(have), Some(l))?, t)))
+                .filter(|(rank, _)| *rank < 2)
+                .min_by_key(|(rank, _)| *rank)
+                .map_or(&self.marking_table, |(_, t)| t),
+        };
         let mut class: Option<usize> = None;
         let mut categories: BTreeSet<Category> = BTreeSet::new();
         let mut context: Option<(usize, usize)> = None;
@@ -435,12 +325,14 @@ impl Policy {
                     categories.insert(self.category_at(r));
                     seen_policy = true;
                     after_item = context == Some((r.set, r.tag))
-                        && self
+                        && !self
                             .tag(r)
                             .qualifiers
+                            .in_lang(lang)
                             .separator
-                            .as_deref()
-                            .is_some_and(|s| !s.trim().is_empty());
+                            .unwrap_or(DEFAULT_TAG_SEPARATOR)
+                            .trim()
+                            .is_empty();
                 }
                 Err(candidates) => {
                     return Err(MarkingError::Ambiguous {
@@ -466,14 +358,29 @@ impl Policy {
                 let suppressing = label.categories.iter().any(|c| {
                     self.find_category(c).is_some_and(|r| {
                         has(
-                            default_marking(&self.tag_category(r).marking),
+                            marking_in(&self.tag_category(r).marking, lang),
                             MarkingCode::SuppressClassName,
                         )
                     })
                 });
                 match implied.as_slice() {
-                    [only] if suppressing => *only,
-                    _ => return Err(MarkingError::NoClassification),
+                    _ if !suppressing => return Err(MarkingError::NoClassification),
+                    [] => return Err(MarkingError::NoClassification),
+                    [only] => *only,
+                    several if self.is_hierarchical() => several
+                        .iter()
+                        .copied()
+                        .max_by_key(|&i| self.classifications[i].hierarchy)
+                        .unwrap_or(several[0]),
+                    several => {
+                        return Err(MarkingError::SeveralClassifications(
+                            several
+                                .iter()
+                                .map(|&i| self.classifications[i].name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ));
+                    }
                 }
             }
         };

@@ -26,6 +26,7 @@ pub mod model;
 pub mod nato;
 pub mod oid;
 pub mod policy;
+pub mod render;
 pub mod spif;
 pub mod typed;
 pub mod validate;

@@ -69,6 +69,61 @@ pub struct Qualifiers {
     pub separator: Option<String>,
     /// `suffix`.
     pub suffix: Option<String>,
+    /// The same qualifiers in other languages (`xml:lang` on `qualifier`), by language tag;
+    /// a slot a language leaves out is taken from the default language.
+    pub translations: Vec<(String, Qualifiers)>,
+}
+
+/// One group's qualifiers in one language (see [`Qualifiers::in_lang`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QualifierText<'a> {
+    /// `prefix`.
+    pub prefix: Option<&'a str>,
+    /// `separator`.
+    pub separator: Option<&'a str>,
+    /// `suffix`.
+    pub suffix: Option<&'a str>,
+}
+
+impl Qualifiers {
+    /// The qualifiers as a marking in `lang` shows them: each slot from the best-matching
+    /// language that gives it (see [`lang_rank`]), else from the default language.
+    pub fn in_lang(&self, lang: Option<&str>) -> QualifierText<'_> {
+        let pick = |slot: fn(&Qualifiers) -> &Option<String>| -> Option<&str> {
+            std::iter::once((None, self))
+                .chain(self.translations.iter().map(|(l, q)| (Some(l.as_str()), q)))
+                .filter_map(|(l, q)| Some((lang_rank(l, lang)?, slot(q).as_deref()?)))
+                .min_by_key(|(rank, _)| *rank)
+                .map(|(_, text)| text)
+        };
+        QualifierText {
+            prefix: pick(|q| &q.prefix),
+            separator: pick(|q| &q.separator),
+            suffix: pick(|q| &q.suffix),
+        }
+    }
+}
+
+/// How well text tagged `have` (an `xml:lang`, `None` when absent) serves a reader of
+/// `want` (`None`: the default language, English): `0` the same tag, `1` the same primary
+/// language (`fr` for `fr-CA`), `2` the default language standing in; `None` when it does not
+/// serve at all (another language).
+pub fn lang_rank(have: Option<&str>, want: Option<&str>) -> Option<u8> {
+    fn primary(tag: &str) -> &str {
+        tag.split('-').next().unwrap_or(tag)
+    }
+    let english = |t: &str| primary(t).eq_ignore_ascii_case("en");
+    match (have, want) {
+        (None, None) => Some(0),
+        (Some(h), None) if english(h) => Some(1),
+        (Some(_), None) => None,
+        (Some(h), Some(w)) if h.eq_ignore_ascii_case(w) => Some(0),
+        (Some(h), Some(w)) if primary(h).eq_ignore_ascii_case(primary(w)) => Some(1),
+        (None, Some(w)) if english(w) => Some(0),
+        (None, Some(_)) => Some(2),
+        (Some(h), Some(_)) if english(h) => Some(3),
+        (Some(_), Some(_)) => None,
+    }
 }
 
 /// A set of categories named by a SPIF `categoryGroup` (or `excludedCategory`).
@@ -282,6 +337,8 @@ pub struct Policy {
     pub(crate) class_by_lacv: HashMap<u32, usize>,
     pub(crate) category_index: HashMap<Category, CategoryRef>,
     pub(crate) marking_table: super::marking::MarkingTable,
+    /// Tables for the other languages the policy's markings are written in.
+    pub(crate) marking_tables: Vec<(String, super::marking::MarkingTable)>,
 }
 
 impl Policy {
@@ -313,7 +370,14 @@ impl Policy {
             }
         }
         self.category_index = idx;
-        self.marking_table = super::marking::MarkingTable::build(self);
+        self.marking_table = super::marking::MarkingTable::build(self, None);
+        self.marking_tables = languages(self)
+            .into_iter()
+            .map(|l| {
+                let t = super::marking::MarkingTable::build(self, Some(&l));
+                (l, t)
+            })
+            .collect();
     }
 
     /// The classification with this LACV.
@@ -389,8 +453,57 @@ impl Policy {
 
 /// The marking data in the default language (no `xml:lang`, or English).
 pub fn default_marking(data: &[MarkingData]) -> Option<&MarkingData> {
-    data.iter().find(|m| m.lang.is_none()).or_else(|| {
-        data.iter()
-            .find(|m| m.lang.as_deref().is_some_and(|l| l.starts_with("en")))
-    })
+    marking_in(data, None)
+}
+
+/// The marking data that serves a reader of `lang` best ([`lang_rank`]), falling back to the
+/// default language.
+pub fn marking_in<'a>(data: &'a [MarkingData], lang: Option<&str>) -> Option<&'a MarkingData> {
+    data.iter()
+        .filter_map(|m| Some((lang_rank(m.lang.as_deref(), lang)?, m)))
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, m)| m)
+}
+
+/// The languages, besides the default, this policy's markings can be rendered and read in.
+impl Policy {
+    /// Every language (an `xml:lang` tag) the policy writes markings in besides its default.
+    pub fn marking_languages(&self) -> impl Iterator<Item = &str> {
+        self.marking_tables.iter().map(|(l, _)| l.as_str())
+    }
+}
+
+/// Every language a policy's marking data or qualifiers are written in, besides the default
+/// (English), in the order first met.
+pub fn languages(policy: &Policy) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |l: &str| {
+        if lang_rank(Some(l), None).is_none() && !out.iter().any(|o| o.eq_ignore_ascii_case(l)) {
+            out.push(l.to_owned());
+        }
+    };
+    let mut data = |d: &[MarkingData]| {
+        d.iter()
+            .filter_map(|m| m.lang.as_deref())
+            .for_each(&mut add)
+    };
+    data(&policy.marking);
+    for c in &policy.classifications {
+        data(&c.marking);
+    }
+    for set in &policy.tag_sets {
+        for tag in &set.tags {
+            for c in &tag.categories {
+                data(&c.marking);
+            }
+        }
+    }
+    let mut quals = |q: &Qualifiers| q.translations.iter().for_each(|(l, _)| add(l));
+    quals(&policy.qualifiers);
+    for set in &policy.tag_sets {
+        for tag in &set.tags {
+            quals(&tag.qualifiers);
+        }
+    }
+    out
 }

@@ -425,6 +425,7 @@ impl<'d, 'i> Loader<'d, 'i> {
             class_by_lacv: HashMap::new(),
             category_index: HashMap::new(),
             marking_table: Default::default(),
+            marking_tables: Vec::new(),
         };
         policy.index();
         Some(policy)
@@ -613,14 +614,29 @@ impl<'d, 'i> Loader<'d, 'i> {
             ) else {
                 continue;
             };
-            let lang = c.attribute((XML_NS, "lang"));
-            if lang.is_some_and(|l| !l.starts_with("en")) {
-                continue; // another language's qualifier: kept out of the English marking
-            }
+            // English and untagged qualifiers are the default language's; others are kept
+            // per language.
+            let target = match c.attribute((XML_NS, "lang")) {
+                Some(l) if super::policy::lang_rank(Some(l), None).is_none() => {
+                    match q
+                        .translations
+                        .iter()
+                        .position(|(t, _)| t.eq_ignore_ascii_case(l))
+                    {
+                        Some(i) => &mut q.translations[i].1,
+                        None => {
+                            q.translations.push((l.to_owned(), Qualifiers::default()));
+                            let last = q.translations.len() - 1;
+                            &mut q.translations[last].1
+                        }
+                    }
+                }
+                _ => &mut q,
+            };
             let slot = match code {
-                "prefix" => &mut q.prefix,
-                "separator" => &mut q.separator,
-                "suffix" => &mut q.suffix,
+                "prefix" => &mut target.prefix,
+                "separator" => &mut target.separator,
+                "suffix" => &mut target.suffix,
                 other => {
                     self.problem(
                         c,
@@ -996,6 +1012,12 @@ fn merge_qualifiers(into: &mut Qualifiers, q: Qualifiers) {
     }
     if q.suffix.is_some() {
         into.suffix = q.suffix;
+    }
+    for (lang, t) in q.translations {
+        match into.translations.iter_mut().find(|(l, _)| *l == lang) {
+            Some((_, have)) => merge_qualifiers(have, t),
+            None => into.translations.push((lang, t)),
+        }
     }
 }
 
