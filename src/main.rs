@@ -22,9 +22,10 @@ macro_rules! out {
         writeln!(std::io::stdout().lock(), $($t)*)?
     }};
 }
-use clap::{Args, Parser, Subcommand};
-use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
-use labelgate::label::{Clearance, Label, Policy, PolicySet, load_policy, nato};
+use clap::{Parser, Subcommand};
+
+mod tools;
+use tools::label::{LabelCmd, PolicyCmd};
 
 /// The version line, with whether this is a FIPS build.
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -91,169 +92,6 @@ enum UserCmd {
     },
 }
 
-#[derive(Subcommand)]
-enum PolicyCmd {
-    /// Load and validate a SPIF file; print its classifications and categories.
-    Check {
-        /// The SPIF file.
-        file: PathBuf,
-    },
-}
-
-#[derive(Args)]
-struct LabelInput {
-    /// A label file: ESS DER/BER, an ADatP-4774 XML label, or an XEP-0258 <securitylabel>.
-    file: Option<PathBuf>,
-    /// An ESS label in base64.
-    #[arg(long, conflicts_with_all = ["file", "marking"])]
-    ess: Option<String>,
-    /// A display marking, e.g. "SECRET - UK / EU EYES ONLY".
-    #[arg(long, conflicts_with_all = ["file", "ess"])]
-    marking: Option<String>,
-}
-
-#[derive(Subcommand)]
-enum LabelCmd {
-    /// Decode a label and print its marking, validity and ESS encoding.
-    Show {
-        /// The SPIF policy (repeat to load equivalent policies; the first is the gateway's).
-        #[arg(long, required = true)]
-        policy: Vec<PathBuf>,
-        #[command(flatten)]
-        input: LabelInput,
-    },
-    /// Decide whether a clearance dominates a label: prints `grant` or `deny: reason`.
-    Decide {
-        /// The SPIF policy (repeat to load equivalent policies; the first is the gateway's).
-        #[arg(long, required = true)]
-        policy: Vec<PathBuf>,
-        /// The clearance, in the users-file syntax (e.g. "SECRET, UK, EU").
-        #[arg(long)]
-        clearance: String,
-        #[command(flatten)]
-        input: LabelInput,
-    },
-}
-
-fn read_policy(path: &Path) -> Result<Policy> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read policy {}", path.display()))?;
-    load_policy(&text).with_context(|| format!("{}: invalid policy", path.display()))
-}
-
-fn policy_set(paths: &[PathBuf]) -> Result<PolicySet> {
-    let (first, rest) = paths.split_first().context("no policy given")?;
-    let mut set = PolicySet::new(read_policy(first)?);
-    for p in rest {
-        set.add(read_policy(p)?);
-    }
-    Ok(set)
-}
-
-/// Reads a label from the command line's input, in whichever form it was given.
-fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
-    let primary = set.primary();
-    if let Some(b64) = &input.ess {
-        return Label::from_base64(b64).context("bad ESS label");
-    }
-    if let Some(m) = &input.marking {
-        return primary.parse_marking(m).context("bad marking");
-    }
-    let Some(path) = &input.file else {
-        bail!("give a label file, --ess BASE64 or --marking TEXT");
-    };
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let trimmed = bytes.trim_ascii_start();
-    if trimmed.starts_with(b"<") {
-        let text = std::str::from_utf8(&bytes).context("label XML is not UTF-8")?;
-        let el: minidom::Element = text.parse().context("bad label XML")?;
-        if el.name() == "securitylabel" {
-            let sl = SecurityLabel::try_from(&el)?;
-            return match sl.label {
-                LabelPayload::Ess(l) => Ok(l),
-                LabelPayload::Other(inner) => Ok(nato::from_element(primary, &inner)?),
-                LabelPayload::Default => {
-                    bail!("the <securitylabel> holds an empty <label/> (the room's default label)")
-                }
-            };
-        }
-        return Ok(nato::from_element(primary, &el)?);
-    }
-    Label::from_der(&bytes).context("bad ESS label")
-}
-
-fn policy_check(path: &Path) -> Result<()> {
-    let p = read_policy(path)?;
-    out!("policy: {}", p.name);
-    out!("id: {}", p.id);
-    let order = if p.is_hierarchical() {
-        "hierarchical"
-    } else {
-        "unordered"
-    };
-    out!("classifications ({order}):");
-    for c in &p.classifications {
-        let colour = c.color.as_deref().unwrap_or("-");
-        out!("  {} (lacv {}, colour {colour})", c.name, c.lacv);
-    }
-    out!("categories:");
-    for set in &p.tag_sets {
-        for tag in &set.tags {
-            let names: Vec<&str> = tag.categories.iter().map(|c| c.name.as_str()).collect();
-            out!(
-                "  {} [{}] {}: {}",
-                set.name,
-                set.id,
-                tag.tag_type.spif_name(),
-                names.join(", ")
-            );
-        }
-    }
-    for e in &p.equivalent_policies {
-        out!("equivalent: {} ({})", e.name, e.id);
-    }
-    Ok(())
-}
-
-fn label_show(paths: &[PathBuf], input: &LabelInput) -> Result<()> {
-    let set = policy_set(paths)?;
-    let label = read_label(&set, input)?;
-    let policy = label.policy.as_ref().and_then(|id| set.get(id));
-    match policy.map(|p| p.render_marking(&label)) {
-        Some(Ok(m)) => out!("marking: {m}"),
-        Some(Err(e)) => out!("marking: (none: {e})"),
-        None => out!("marking: (none: the label's policy is not loaded)"),
-    }
-    match policy {
-        None => match &label.policy {
-            Some(id) => out!("valid: no (policy {id} is not loaded)"),
-            None => out!("valid: no (the label names no policy)"),
-        },
-        Some(p) => match p.validate(&label) {
-            Ok(()) => out!("valid: yes"),
-            Err(e) => out!("valid: no ({e})"),
-        },
-    }
-    out!("ess: {}", label.to_base64());
-    Ok(())
-}
-
-fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> Result<bool> {
-    let set = policy_set(paths)?;
-    let clearance = Clearance::parse(set.primary(), clearance).context("bad clearance")?;
-    let label = read_label(&set, input)?;
-    Ok(match set.check(&clearance, &label) {
-        Ok(()) => {
-            out!("grant");
-            true
-        }
-        Err(denied) => {
-            out!("deny: {denied}");
-            false
-        }
-    })
-}
-
 fn user_cmd(cmd: &UserCmd) -> Result<()> {
     match cmd {
         UserCmd::Passwd => {
@@ -292,7 +130,7 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
             );
         }
         UserCmd::Check { file, policy } => {
-            let policy = read_policy(policy)?;
+            let policy = tools::label::read_policy(policy)?;
             let users = labelgate::config::users::Users::load(file, &policy)?;
             out!("{}: {} accounts", file.display(), users.len());
         }
@@ -350,7 +188,7 @@ fn check(config: &Path) -> Result<bool> {
             let example = primary
                 .classifications
                 .first()
-                .map(|c| Label {
+                .map(|c| labelgate::label::Label {
                     policy: Some(primary.id.clone()),
                     classification: Some(c.lacv),
                     privacy_mark: None,
@@ -401,15 +239,20 @@ fn check(config: &Path) -> Result<bool> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Policy(PolicyCmd::Check { file }) => policy_check(file).map(|()| true),
+        Command::Policy(PolicyCmd::Check { file }) => {
+            tools::label::policy_check(file).map(|()| true)
+        }
         Command::Label(LabelCmd::Show { policy, input }) => {
-            label_show(policy, input).map(|()| true)
+            tools::label::label_show(policy, input).map(|()| true)
         }
         Command::Label(LabelCmd::Decide {
             policy,
             clearance,
             input,
-        }) => label_decide(policy, clearance, input),
+        }) => tools::label::label_decide(policy, clearance, input),
+        Command::Label(LabelCmd::Clearance { policy, clearance }) => {
+            tools::label::clearance_show(policy, clearance).map(|()| true)
+        }
         Command::User(cmd) => user_cmd(cmd).map(|()| true),
         Command::Check { config } => check(config),
         Command::Run { config } => runtime::run(config),

@@ -56,7 +56,11 @@ fn label_show_forms() {
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "marking: DEMO-UK SECRET - UK / EU EYES ONLY\nvalid: yes\ness: MTYCAQQGCyqGOgABg5rFEQAEMSQwIoAKYIZIAWUCAQgDAqEUMBIGDCqGOgABg5rFEQAEAwMCBJA=\n"
+        "marking: DEMO-UK SECRET - UK / EU EYES ONLY\nvalid: yes\ness: MTYCAQQGCyqGOgABg5rFEQAEMSQwIoAKYIZIAWUCAQgDAqEUMBIGDCqGOgABg5rFEQAEAwMCBJA=\n\
+         adatp-4774: <originatorConfidentialityLabel xmlns='urn:nato:stanag:4774:confidentialitymetadatalabel:1:0'>\
+         <ConfidentialityInformation><PolicyIdentifier>UK</PolicyIdentifier><Classification>SECRET</Classification>\
+         <Category TagName='National Caveats' Type='PERMISSIVE'><GenericValue>UK</GenericValue><GenericValue>EU</GenericValue></Category>\
+         </ConfidentialityInformation></originatorConfidentialityLabel>\n"
     );
     // The ESS it printed decodes to the same thing.
     let (_, again, _) = run(&[
@@ -199,6 +203,131 @@ fn label_decide() {
         (0, "grant\n"),
         "TLP GREEN under a TLPX GREEN clearance"
     );
+}
+
+/// `label show` renders in each of the policy's languages, reads a marking in one, writes the
+/// ADatP-4774 form (which reads back as the same label), and translates to each other policy.
+#[test]
+fn label_show_languages_forms_and_translations() {
+    let nato = fixture("spif/nato-4774-policy.xml");
+    let (code, out, err) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &nato,
+        "--lang",
+        "fr",
+        "--marking",
+        "NATO DIFFUSION RESTREINTE Communicable a Japon, Suisse, Ukraine",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "marking [fr]: NATO DIFFUSION RESTREINTE Communicable a Japon, Suisse, Ukraine\nvalid: yes\n"
+        ),
+        "{out}"
+    );
+    let (code, out, err) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &nato,
+        "--marking",
+        "NATO RESTRICTED Releasable to Japan, Switzerland, Ukraine",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("marking: NATO RESTRICTED Releasable to Japan, Switzerland, Ukraine\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "marking [fr]: NATO DIFFUSION RESTREINTE Communicable a Japon, Suisse, Ukraine\n"
+        ),
+        "{out}"
+    );
+    let ess = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ess: "))
+        .unwrap()
+        .to_owned();
+    let xml = out
+        .lines()
+        .find_map(|l| l.strip_prefix("adatp-4774: "))
+        .unwrap();
+    assert!(xml.starts_with("<originatorConfidentialityLabel"), "{xml}");
+    let dir = std::env::temp_dir().join(format!("labelgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("written.nato");
+    std::fs::write(&file, xml).unwrap();
+    let (code, again, err) = run(&["label", "show", "--policy", &nato, file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(again.contains(&format!("ess: {ess}\n")), "{again}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Translation to each equivalent policy loaded (spiffing's table: TLPX AMBER, EU).
+    let (code, out, err) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &fixture("spif/tlp-plus.xml"),
+        "--policy",
+        &fixture("spif/tlp.xml"),
+        "--policy",
+        &fixture("spif/uk-demo.xml"),
+        "--marking",
+        "TLPX:AMBER J:EU",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "as TLP: TLP:AMBER [REGION=EU] [Additional Handling May Apply]/[Imported Data]\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("as UK: DEMO-UK SECRET - UK / EU EYES ONLY\n"),
+        "{out}"
+    );
+    // An unknown word in the language asked for is refused by name.
+    let (code, _, err) = run(&[
+        "label",
+        "show",
+        "--policy",
+        &nato,
+        "--lang",
+        "fr",
+        "--marking",
+        "NATO RESTREINTE",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("RESTREINTE"), "{err}");
+}
+
+/// `label clearance` renders a clearance's marking and its RFC 5755 DER.
+#[test]
+fn label_clearance_renders() {
+    let (code, out, err) = run(&[
+        "label",
+        "clearance",
+        "--policy",
+        &fixture("spif/uk-demo.xml"),
+        "OFFICIAL, SECRET, UK, EU",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("marking: DEMO-{OFFICIAL|SECRET} - UK / EU EYES ONLY\n"),
+        "{out}"
+    );
+    assert!(out.contains("\nder: MD"), "{out}");
+    let (code, _, err) = run(&[
+        "label",
+        "clearance",
+        "--policy",
+        &fixture("spif/uk-demo.xml"),
+        "SECRET, NARNIA",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("NARNIA"), "{err}");
 }
 
 /// `labelgate user passwd` on a terminal (a pty from util-linux `script`): asks twice, echoes

@@ -84,6 +84,11 @@ impl PolicySet {
         &self.policies[0]
     }
 
+    /// Every loaded policy, the gateway's own first.
+    pub fn iter(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.iter()
+    }
+
     /// A loaded policy by OID.
     pub fn get(&self, id: &Oid) -> Option<&Policy> {
         self.policies.iter().find(|p| p.id == *id)
