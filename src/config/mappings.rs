@@ -34,9 +34,12 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::controls::{Controls, RawControls};
+pub use super::room_forms::LabelFormat;
+use super::room_forms::{self, RawForms};
 use super::users::{FileError, FileProblem, line_of};
 use crate::irc::proto::names;
 use crate::label::flot::{DEFAULT_TEMPLATE, Flot};
+use crate::label::shown::Shown;
 use crate::label::{Clearance, Label, PolicySet};
 
 #[derive(Deserialize)]
@@ -75,6 +78,12 @@ struct RawChannel {
     network: Option<Spanned<String>>,
     #[serde(default)]
     controls: RawControls,
+    marking_language: Option<Spanned<String>>,
+    irc_policy: Option<Spanned<String>>,
+    #[serde(default)]
+    irc_markings: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    label_format: LabelFormat,
 }
 
 /// What becomes of the subject a room replays on join when the gateway did not see it set (so
@@ -154,6 +163,10 @@ pub struct Mapping {
     pub network: Option<String>,
     /// The boundary controls in force: the gateway's defaults under the mapping's own.
     pub controls: Controls,
+    /// How labels are shown on IRC and read from what IRC users type.
+    pub shown: Shown,
+    /// How labels are written in stanzas to the room.
+    pub label_format: LabelFormat,
     /// Where it was defined.
     pub file: PathBuf,
     /// Line.
@@ -478,6 +491,36 @@ impl Mappings {
                         continue;
                     }
                 };
+                let given: Vec<&Label> = std::iter::once(&default_label)
+                    .chain(std::iter::once(&room_label))
+                    .chain(catalog.iter())
+                    .collect();
+                let forms = RawForms {
+                    marking_language: c.marking_language.as_ref(),
+                    irc_policy: c.irc_policy.as_ref(),
+                    irc_markings: &c.irc_markings,
+                };
+                let shown = if forms.marking_language.is_none()
+                    && forms.irc_policy.is_none()
+                    && forms.irc_markings.is_empty()
+                {
+                    Shown::default()
+                } else {
+                    let samples = room_forms::samples(policies, &clearance, &given);
+                    let samples: Vec<&Label> = samples.iter().collect();
+                    match room_forms::shown(&forms, policies, &clearance, &samples) {
+                        Ok(s) => s,
+                        Err(ps) => {
+                            for (offset, msg) in ps {
+                                problems.push(problem(
+                                    Some(offset.unwrap_or(at)),
+                                    format!("{channel}: {msg}"),
+                                ));
+                            }
+                            continue;
+                        }
+                    }
+                };
                 let controls = match defaults.controls.under(&c.controls).resolve() {
                     Ok(ctl) => ctl,
                     Err(es) => {
@@ -507,6 +550,8 @@ impl Mappings {
                         replayed_subjects: c.replayed_subjects,
                         network: c.network.as_ref().map(|n| n.get_ref().clone()),
                         controls,
+                        shown,
+                        label_format: c.label_format,
                         file: path.clone(),
                         line: line_of(text, at),
                     },

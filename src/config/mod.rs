@@ -7,5 +7,6 @@ pub mod gateway;
 pub mod irc;
 pub mod mappings;
 pub mod network;
+pub mod room_forms;
 mod start_only;
 pub mod users;

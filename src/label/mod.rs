@@ -27,6 +27,7 @@ pub mod nato;
 pub mod oid;
 pub mod policy;
 pub mod render;
+pub mod shown;
 pub mod spif;
 pub mod typed;
 pub mod validate;

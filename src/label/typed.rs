@@ -72,10 +72,33 @@ fn plain(c: char) -> char {
 
 /// Reads the label typed at the start of `line` under `policy`, in `flot`'s syntax.
 pub fn read_typed(flot: &Flot, policy: &Policy, line: &str) -> Result<Typed, TypedError> {
+    let read = |m: &str| -> Result<Label, String> {
+        policy
+            .parse_marking(m)
+            .map_err(|e| e.to_string())
+            .and_then(|l| policy.validate(&l).map(|()| l).map_err(|e| e.to_string()))
+    };
+    read_typed_with(flot, policy, &read, line)
+}
+
+/// [`read_typed`] with the marking read by `read` (a room's [`super::shown::Shown`] form:
+/// another language, an equivalent policy, a table), near misses judged against `typing`.
+pub fn read_typed_with(
+    flot: &Flot,
+    typing: &Policy,
+    read: &dyn Fn(&str) -> Result<Label, String>,
+    line: &str,
+) -> Result<Typed, TypedError> {
+    let marking_label = |m: &str| {
+        read(m).map_err(|why| TypedError::Marking {
+            marking: m.to_owned(),
+            why,
+        })
+    };
     let parsed = flot.parse(line)?;
     if let Some(m) = parsed.marking {
         return Ok(Typed {
-            label: Some(marking_label(policy, m)?),
+            label: Some(marking_label(m)?),
             marking: Some(m.to_owned()),
             text: parsed.text.to_owned(),
         });
@@ -85,30 +108,19 @@ pub fn read_typed(flot: &Flot, policy: &Policy, line: &str) -> Result<Typed, Typ
         let p = flot.parse(rest)?;
         if let Some(m) = p.marking {
             return Ok(Typed {
-                label: Some(marking_label(policy, m)?),
+                label: Some(marking_label(m)?),
                 marking: Some(m.to_owned()),
                 text: format!("{addressee} {}", p.text),
             });
         }
-        near_miss(flot, policy, rest)?;
+        near_miss(flot, typing, rest)?;
     }
-    near_miss(flot, policy, line)?;
+    near_miss(flot, typing, line)?;
     Ok(Typed {
         label: None,
         marking: None,
         text: line.to_owned(),
     })
-}
-
-fn marking_label(policy: &Policy, m: &str) -> Result<Label, TypedError> {
-    policy
-        .parse_marking(m)
-        .map_err(|e| e.to_string())
-        .and_then(|l| policy.validate(&l).map(|()| l).map_err(|e| e.to_string()))
-        .map_err(|why| TypedError::Marking {
-            marking: m.to_owned(),
-            why,
-        })
 }
 
 /// `nick:` or `nick,` followed by white space: the addressee (with its punctuation) and the

@@ -50,6 +50,8 @@ pub struct Received {
     pub display: Option<String>,
     /// A `<securitylabel/>` was present.
     pub labelled: bool,
+    /// The label element, when it is not ESS (e.g. ADatP-4774 XML), as XML text.
+    pub label_xml: Option<String>,
 }
 
 impl Slix {
@@ -210,6 +212,7 @@ impl Slix {
             ess: label["ess"].as_str().map(str::to_owned),
             display: label["display"].as_str().map(str::to_owned),
             labelled: !label.is_null(),
+            label_xml: label["xml"].as_str().map(str::to_owned),
         }
     }
 

@@ -83,6 +83,9 @@ def read_label(xml):
             out["ess"] = (ess.text or "").strip()
         else:
             out["other"] = True
+            inner = list(lab)
+            if inner:
+                out["xml"] = ET.tostring(inner[0], encoding="unicode")
     return out
 
 

@@ -4,10 +4,9 @@
 
 use jid::BareJid;
 
-use super::{Direction, OutgoingMessage, Person, SecurityLabel, State};
+use super::{Direction, OutgoingMessage, Person, State};
 use crate::audit::{Check, Cleared};
 use crate::config::mappings::Mapping;
-use crate::label::xep0258::LabelPayload;
 use crate::metrics::Reason;
 
 /// What an XMPP sender is told about their room messages.
@@ -84,20 +83,16 @@ pub(in crate::bridge) fn withheld_notice(
     ctx.origin_id = Some(&origin_id);
     ctx.body = Some(&body);
     let label = &mapping.room_label;
-    let display = match state.gate.policies().primary().display_marking(label) {
-        Ok(d) => d,
+    let sl = match super::outgoing_label(state, mapping, label) {
+        Ok(sl) => sl,
         Err(e) => {
-            state.gate.refuse(&ctx, &e.to_string());
+            state.gate.refuse(&ctx, &e);
             return None;
         }
     };
     let message = OutgoingMessage {
         body: body.clone(),
-        label: Some(SecurityLabel {
-            display: Some(display),
-            label: LabelPayload::Ess(label.clone()),
-            equivalents: vec![],
-        }),
+        label: Some(sl),
         origin_id: origin_id.clone(),
         notice: false,
     };

@@ -28,8 +28,11 @@
 use jid::{BareJid, Jid};
 
 mod controls;
+mod forms;
 mod link;
 pub(super) use controls::{admit, rate};
+pub(super) use forms::label_in;
+use forms::{irc_marking, outgoing_label, payload_label, read_line, read_room_line};
 pub(super) use link::{LinkNotice, withheld_notice};
 
 use super::State;
@@ -37,9 +40,8 @@ use super::codes::Code;
 use crate::audit::{Check, Cleared, Context, Direction, What};
 use crate::config::mappings::{Mapping, PresenceStatus};
 use crate::label::flot::split_lines;
-use crate::label::typed::read_typed;
-use crate::label::xep0258::{LabelPayload, SecurityLabel, XepError};
-use crate::label::{Clearance, Label, nato};
+
+use crate::label::{Clearance, Label};
 use crate::metrics::Reason;
 use crate::xmpp::muc::{OutgoingMessage, OutgoingSubject, ReceivedMessage};
 
@@ -74,49 +76,6 @@ pub(super) struct ToIrc {
     pub marking: String,
     /// A `/me` (XEP-0245): the lines go as CTCP ACTION.
     pub action: bool,
-}
-
-/// The label of a received stanza (see the module rules), or why it has none usable.
-pub(super) fn label_in(
-    state: &State,
-    default: &Label,
-    label: &Option<Result<SecurityLabel, XepError>>,
-) -> Result<Option<Label>, String> {
-    let policies = state.gate.policies();
-    let read = |p: &LabelPayload| -> Result<Label, String> {
-        match p {
-            LabelPayload::Default => Ok(default.clone()),
-            LabelPayload::Ess(l) => Ok(l.clone()),
-            LabelPayload::Other(el) => {
-                nato::from_element(policies.primary(), el).map_err(|e| e.to_string())
-            }
-        }
-    };
-    let sl = match label {
-        None => return Ok(None),
-        Some(Err(e)) => return Err(format!("unreadable security label: {e}")),
-        Some(Ok(sl)) => sl,
-    };
-    let primary = read(&sl.label)?;
-    let Some(policy) = primary.policy.as_ref() else {
-        return Err("the label names no security policy".into());
-    };
-    if policies.get(policy).is_none() {
-        return Err(format!("the label's policy {policy} is not known here"));
-    }
-    for eq in &sl.equivalents {
-        if matches!(eq, LabelPayload::Default) {
-            return Err("an equivalent label is empty".into());
-        }
-        if let Ok(e) = read(eq)
-            && let Some(p) = e.policy.as_ref()
-            && policies.get(p).is_some()
-            && policies.translate(&primary, p).ok().as_ref() != Some(&e)
-        {
-            return Err("an equivalent label is not the primary label's translation".into());
-        }
-    }
-    Ok(Some(primary))
 }
 
 /// A room message or private message body for `to`: decided on its label against the room's
@@ -180,10 +139,15 @@ pub(super) fn echo_to_sender(
     let mut ctx = me.ctx(Direction::Private, &room_text);
     ctx.origin_id = Some(&sent.origin_id);
     ctx.body = Some(&sent.body);
-    let Some(LabelPayload::Ess(label)) = sent.label.as_ref().map(|l| &l.label) else {
+    let Some(Ok(label)) = sent
+        .label
+        .as_ref()
+        .map(|l| payload_label(state, &mapping.default_label, &l.label))
+    else {
         state.gate.refuse(&ctx, "the echo's label is not known");
         return None;
     };
+    let label = &label;
     let (action, text) = match sent.body.strip_prefix("/me ") {
         Some(rest) => (true, rest),
         None => (false, sent.body.as_str()),
@@ -212,8 +176,7 @@ pub(super) fn subject_labels(
     let mut labels: Vec<Label> = label_in(state, &mapping.room_label, &m.label)?
         .into_iter()
         .collect();
-    let policy = state.gate.policies().primary();
-    match read_typed(&mapping.flot, policy, subject) {
+    match read_room_line(state, mapping, subject) {
         Ok(t) => labels.extend(t.label),
         Err(e) => return Err(format!("the subject's marking cannot be used: {e}")),
     }
@@ -305,23 +268,18 @@ pub(super) fn typed_message(
     controls::typed(state, &ctx, mapping, private, action, text)?;
     let (label, rest, defaulted) = typed_label(state, &ctx, mapping, from.clearance, text)?;
     ctx.body = Some(&rest);
-    let policy = state.gate.policies().primary();
-    let display = policy
-        .display_marking(&label)
-        .map_err(|e| (Code::InvalidLabel, state.gate.refuse(&ctx, &e.to_string())))?;
+    let sl = outgoing_label(state, mapping, &label)
+        .map_err(|e| (Code::InvalidLabel, state.gate.refuse(&ctx, &e)))?;
+    let shown = sl.display.as_ref().map_or("", |d| d.text.as_str());
     let body = if mapping.flot_in_body {
-        format!("{}{rest}", mapping.flot.prefix(&display.text))
+        format!("{}{rest}", mapping.flot.prefix(shown))
     } else {
         rest.clone()
     };
     let body = if action { format!("/me {body}") } else { body };
     let message = OutgoingMessage {
         body,
-        label: Some(SecurityLabel {
-            display: Some(display),
-            label: LabelPayload::Ess(label.clone()),
-            equivalents: vec![],
-        }),
+        label: Some(sl),
         origin_id: origin_id.clone(),
         notice,
     };
@@ -358,7 +316,7 @@ fn display_text(m: &OutgoingMessage) -> String {
 pub(super) fn label_facts(state: &State, mapping: &Mapping, who: &Clearance) -> Vec<String> {
     let policies = state.gate.policies();
     let policy = policies.primary();
-    let render = |l: &Label| policy.render_marking(l).unwrap_or_else(|_| "?".into());
+    let render = |l: &Label| irc_marking(state, mapping, l).unwrap_or_else(|| "?".into());
     let ceiling = mapping
         .clearance
         .classes
@@ -412,8 +370,7 @@ pub(super) fn typed_subject(
     let mut ctx = from.ctx(Direction::IrcToXmpp, &room_text);
     ctx.what = Some(What::Subject);
     controls::subject(state, &ctx, mapping).map_err(|why| (Code::BoundaryControl, why))?;
-    let policy = state.gate.policies().primary();
-    let typed = read_typed(&mapping.flot, policy, text).map_err(|e| {
+    let typed = read_line(state, mapping, text).map_err(|e| {
         (
             Code::InvalidLabel,
             state.gate.refuse(&ctx, &syntax_hint(mapping, &e)),
@@ -429,15 +386,11 @@ pub(super) fn typed_subject(
             },
         ),
         Some(l) => {
-            let display = policy
-                .display_marking(&l)
-                .map_err(|e| (Code::InvalidLabel, state.gate.refuse(&ctx, &e.to_string())))?;
-            let text = format!("{}{}", mapping.flot.prefix(&display.text), typed.text);
-            let label = Some(SecurityLabel {
-                display: Some(display),
-                label: LabelPayload::Ess(l.clone()),
-                equivalents: vec![],
-            });
+            let sl = outgoing_label(state, mapping, &l)
+                .map_err(|e| (Code::InvalidLabel, state.gate.refuse(&ctx, &e)))?;
+            let shown = sl.display.as_ref().map_or("", |d| d.text.as_str());
+            let text = format!("{}{}", mapping.flot.prefix(shown), typed.text);
+            let label = Some(sl);
             (l, OutgoingSubject { text, label })
         }
     };
@@ -485,8 +438,7 @@ pub(super) fn typed_reason(
     let room_text = room.to_string();
     let mut ctx = from.ctx(Direction::IrcToXmpp, &room_text);
     ctx.what = Some(what);
-    let policy = state.gate.policies().primary();
-    let typed = read_typed(&mapping.flot, policy, text)
+    let typed = read_line(state, mapping, text)
         .map_err(|e| state.gate.refuse(&ctx, &syntax_hint(mapping, &e)))?;
     ctx.body = Some(&typed.text);
     if typed
@@ -494,9 +446,8 @@ pub(super) fn typed_reason(
         .as_ref()
         .is_some_and(|l| l != &mapping.room_label)
     {
-        let room_marking = policy
-            .render_marking(&mapping.room_label)
-            .unwrap_or_else(|_| "?".into());
+        let room_marking =
+            irc_marking(state, mapping, &mapping.room_label).unwrap_or_else(|| "?".into());
         let why = format!(
             "{kind} can only be at the room's label [{room_marking}]: presence carries no label"
         );
@@ -560,8 +511,7 @@ fn typed_label(
     who: &Clearance,
     text: &str,
 ) -> Result<(Label, String, bool), (Code, String)> {
-    let policy = state.gate.policies().primary();
-    let typed = read_typed(&mapping.flot, policy, text).map_err(|e| {
+    let typed = read_line(state, mapping, text).map_err(|e| {
         (
             Code::InvalidLabel,
             state.gate.refuse(ctx, &syntax_hint(mapping, &e)),
@@ -575,7 +525,7 @@ fn typed_label(
             .catalog
             .iter()
             .filter(|l| policies.check(who, l).is_ok())
-            .filter_map(|l| policies.primary().render_marking(l).ok())
+            .filter_map(|l| irc_marking(state, mapping, l))
             .collect();
         let why = format!(
             "the room allows only the labels of its catalog: {}",
@@ -627,7 +577,7 @@ fn render(
 ) -> Option<(String, Vec<String>)> {
     let policies = state.gate.policies();
     let policy = policies.get(label.policy.as_ref()?)?;
-    let marking = policy.render_marking(label).ok()?;
+    let marking = irc_marking(state, mapping, label)?;
     let full = mapping.flot.prefix(&marking);
     let body = body.strip_prefix(full.as_str()).unwrap_or(body);
     let mut lines = Vec::new();
