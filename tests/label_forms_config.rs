@@ -94,6 +94,20 @@ fn an_equivalent_policy_on_irc_is_checked_never_to_lower() {
     let l = c.shown.read(&tlpx, "TLP:GREEN [Imported Data]").unwrap();
     assert_eq!(l, c.default_label);
     assert_eq!(l.policy, Some(tlpx.primary().id.clone()));
+    // A FLOT syntax that stops at the first `]` would cut `[TLP:GREEN [Imported Data]]` short.
+    let e = parse(
+        &tlpx,
+        &channel(
+            "GREEN",
+            "GREEN",
+            "irc_policy = \"TLP\"\nflot_pattern = '^\\[(?P<marking>[^\\]]+)\\]\\s?'\n",
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("is not read back whole by the room's FLOT syntax"),
+        "{e}"
+    );
     // A room that can carry AMBER for the EU: TLP shows it, but cannot read it back.
     let e = parse(
         &tlpx,

@@ -500,25 +500,18 @@ impl Mappings {
                     irc_policy: c.irc_policy.as_ref(),
                     irc_markings: &c.irc_markings,
                 };
-                let shown = if forms.marking_language.is_none()
-                    && forms.irc_policy.is_none()
-                    && forms.irc_markings.is_empty()
-                {
-                    Shown::default()
-                } else {
-                    let samples = room_forms::samples(policies, &clearance, &given);
-                    let samples: Vec<&Label> = samples.iter().collect();
-                    match room_forms::shown(&forms, policies, &clearance, &samples) {
-                        Ok(s) => s,
-                        Err(ps) => {
-                            for (offset, msg) in ps {
-                                problems.push(problem(
-                                    Some(offset.unwrap_or(at)),
-                                    format!("{channel}: {msg}"),
-                                ));
-                            }
-                            continue;
+                let samples = room_forms::samples(policies, &clearance, &given);
+                let samples: Vec<&Label> = samples.iter().collect();
+                let shown = match room_forms::shown(&forms, policies, &clearance, &flot, &samples) {
+                    Ok(s) => s,
+                    Err(ps) => {
+                        for (offset, msg) in ps {
+                            problems.push(problem(
+                                Some(offset.unwrap_or(at)),
+                                format!("{channel}: {msg}"),
+                            ));
                         }
+                        continue;
                     }
                 };
                 let controls = match defaults.controls.under(&c.controls).resolve() {

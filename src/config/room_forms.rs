@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::label::flot::Flot;
 use crate::label::shown::Shown;
 use crate::label::{Clearance, Label, Policy, PolicySet};
 
@@ -67,6 +68,7 @@ pub fn shown(
     raw: &RawForms<'_>,
     policies: &PolicySet,
     room_clearance: &Clearance,
+    flot: &Flot,
     samples: &[&Label],
 ) -> Result<Shown, Vec<Problem>> {
     let mut problems: Vec<Problem> = Vec::new();
@@ -153,12 +155,37 @@ pub fn shown(
     };
     let mut all: Vec<&Label> = samples.to_vec();
     all.extend(shown.table.iter().map(|(l, _)| l));
-    let found = shown.check(policies, all);
+    let mut found = shown.check(policies, all.iter().copied());
+    found.extend(flot_problems(flot, &shown, policies, &all));
     if found.is_empty() {
         Ok(shown)
     } else {
         Err(found.into_iter().map(|p| (None, p)).collect())
     }
+}
+
+/// Shown markings the room's FLOT syntax would not read back whole (a marking with the FLOT's
+/// own closing bracket in it): typing the marking shown would then go out as another label.
+fn flot_problems(
+    flot: &Flot,
+    shown: &Shown,
+    policies: &PolicySet,
+    labels: &[&Label],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for label in labels {
+        let Ok(text) = shown.render(policies, label) else {
+            continue; // reported by Shown::check
+        };
+        let line = format!("{}x", flot.prefix(&text));
+        let back = flot.parse(&line).ok().and_then(|p| p.marking);
+        if back != Some(text.trim()) && !out.iter().any(|o: &String| o.contains(&line)) {
+            out.push(format!(
+                "the marking `{text}` written as `{line}` is not read back whole by the room's FLOT syntax (set flot_template and flot_pattern to brackets the marking does not use)"
+            ));
+        }
+    }
+    out
 }
 
 /// The labels a room can carry that a form is checked on: the given ones (default, room
