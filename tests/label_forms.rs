@@ -1,0 +1,237 @@
+//! A mapping's label forms end to end (issue 16: label transformation, languages,
+//! ADatP-4774), against the project's ejabberd with slixmpp as the XMPP occupant: a NATO room
+//! whose markings are French on IRC, whose labels are written to the room as ADatP-4774 XML,
+//! and whose operator gave IRC a table of short markings. Labels typed on IRC in French, in
+//! English or from the table reach the room as the same label; labels from the room, in
+//! either encoding, reach IRC in the mapping's form; what the form cannot read, or what is
+//! above the sender's clearance, is refused with a reply.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/bridge.rs"]
+mod bridge;
+mod common;
+#[path = "common/irc.rs"]
+mod irc;
+#[path = "common/slix.rs"]
+mod slix;
+#[path = "common/support.rs"]
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bridge::{Gateway, PASSWORD, channel, hashed};
+use common::{room, server, unique};
+use labelgate::config::users::Users;
+use labelgate::label::{PolicySet, load_policy};
+use slix::{Received, Slix};
+
+/// The NATO policy of ADatP-4774 (whose markings have French forms), as the gateway's policy.
+fn nato() -> Arc<PolicySet> {
+    let p = format!(
+        "{}/tests/fixtures/spif/nato-4774-policy.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    Arc::new(PolicySet::new(
+        load_policy(&std::fs::read_to_string(p).unwrap()).unwrap(),
+    ))
+}
+
+/// The ADatP-4774 XML label with this classification and the NATO context.
+fn adatp_4774(class: &str) -> String {
+    format!(
+        "<originatorConfidentialityLabel xmlns='urn:nato:stanag:4774:confidentialitymetadatalabel:1:0'>\
+         <ConfidentialityInformation><PolicyIdentifier URL='urn:oid:1.3.26.1.3.1'>NATO</PolicyIdentifier>\
+         <Classification>{class}</Classification><Category TagName='Context' Type='PERMISSIVE'>\
+         <GenericValue>NATO</GenericValue></Category></ConfidentialityInformation>\
+         </originatorConfidentialityLabel>"
+    )
+}
+
+/// The next room line from olive, with the classification its ADatP-4774 label carries.
+async fn from_olive(x: &mut Slix) -> (Received, String) {
+    let m = x.message_from("olive", Some("groupchat"), 10).await;
+    let xml = m.label_xml.clone().unwrap_or_default();
+    let class = xml
+        .split("Classification>")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or("")
+        .to_owned();
+    (m, class)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_french_adatp_4774_room_with_a_marking_table() {
+    let pol = nato();
+    let r = room(&unique("otan"));
+    let olive = unique("olive");
+    let mapping = format!(
+        "{}marking_language = \"fr\"\nlabel_format = \"adatp-4774\"\n\n\
+         [channel.irc_markings]\n\"NATO CONFIDENTIAL\" = \"NC\"\n",
+        channel("#otan", &r, "NATO UNCLASSIFIED", "SECRET, Context:NATO"),
+    );
+    let users = Users::parse(
+        Path::new("users.toml"),
+        &format!(
+            "jid_template = \"{{account}}@labelgate.test\"\n[[user]]\naccount = \"{olive}\"\n\
+             clearance = \"CONFIDENTIAL, Context:NATO\"\npassword = \"{}\"\n",
+            hashed()
+        ),
+        pol.primary(),
+    )
+    .unwrap();
+    let endpoint = common::endpoint(
+        common::Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    );
+    let gw = Gateway::start(endpoint, pol.clone(), &mapping, users, irc::config()).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&r.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    o.send("JOIN #otan").await;
+    o.until(" 366 olive #otan").await;
+
+    // Typed in French: the room gets the French display marking and an ADatP-4774 label
+    // (no ESS payload) of the same classification.
+    o.send("PRIVMSG #otan :[NATO DIFFUSION RESTREINTE] bonjour")
+        .await;
+    let (m, class) = from_olive(&mut x).await;
+    assert_eq!(m.display.as_deref(), Some("NATO DIFFUSION RESTREINTE"));
+    assert_eq!(class, "RESTRICTED", "{:?}", m.label_xml);
+    assert!(m.ess.is_none(), "{m:?}");
+    assert!(m.body.as_deref().unwrap().ends_with("bonjour"), "{m:?}");
+
+    // The table's short form reads as its label; the English marking is still read.
+    o.send("PRIVMSG #otan :[NC] court").await;
+    let (m, class) = from_olive(&mut x).await;
+    assert_eq!(class, "CONFIDENTIAL", "{m:?}");
+    assert_eq!(m.display.as_deref(), Some("NATO CONFIDENTIEL"));
+    o.send("PRIVMSG #otan :[NATO RESTRICTED] in English").await;
+    let (_, class) = from_olive(&mut x).await;
+    assert_eq!(class, "RESTRICTED");
+    // No marking: the room's default label, written as ADatP-4774.
+    o.send("PRIVMSG #otan :sans marquage").await;
+    let (m, class) = from_olive(&mut x).await;
+    assert_eq!(class, "UNCLASSIFIED", "{m:?}");
+    assert_eq!(m.display.as_deref(), Some("NATO SANS CLASSIFICATION"));
+
+    // Above olive's clearance (in French) and a marking the form cannot read: refused, told,
+    // and nothing reaches the room (the next line xavier sees is the probe).
+    o.send("PRIVMSG #otan :[NATO SECRET] trop haut").await;
+    let n = o.until("[#otan]").await;
+    assert!(n.contains("clearance does not cover"), "{n}");
+    o.send("PRIVMSG #otan :[NATO TRES SECRET INCONNU] inconnu")
+        .await;
+    let n = o.until("[#otan]").await;
+    assert!(
+        n.contains("[NATO TRES SECRET INCONNU] is not a valid label") && n.contains("`INCONNU`"),
+        "{n}"
+    );
+    o.send("PRIVMSG #otan :[NC] sonde").await;
+    let (m, _) = from_olive(&mut x).await;
+    assert!(m.body.as_deref().unwrap().ends_with("sonde"), "{m:?}");
+
+    // From the room: an ADatP-4774 CONFIDENTIAL line shows on IRC in the table's form; an ESS
+    // RESTRICTED line in French; a SECRET line is above olive's clearance and withheld.
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>de xavier</body>\
+         <securitylabel xmlns='urn:xmpp:sec-label:0'><label>{}</label></securitylabel></message>",
+        adatp_4774("CONFIDENTIAL")
+    ))
+    .await;
+    let l = o.until("de xavier").await;
+    assert!(l.contains(":[NC] de xavier"), "{l}");
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>secret de xavier</body>\
+         <securitylabel xmlns='urn:xmpp:sec-label:0'><label>{}</label></securitylabel></message>",
+        adatp_4774("SECRET")
+    ))
+    .await;
+    let ess = bridge::label_element(&pol, "NATO RESTRICTED").to_xml();
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>ess de xavier</body>{ess}</message>"
+    ))
+    .await;
+    let lines = o.lines_until("ess de xavier").await;
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains(":[NATO DIFFUSION RESTREINTE] ess de xavier"),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("secret de xavier")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivalent_policy_shown_on_irc() {
+    let load = |f: &str| {
+        let p = format!("{}/tests/fixtures/spif/{f}", env!("CARGO_MANIFEST_DIR"));
+        load_policy(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let mut set = PolicySet::new(load("tlp-plus.xml"));
+    set.add(load("tlp.xml"));
+    let pol = Arc::new(set);
+    let r = room(&unique("tlpx"));
+    let olive = unique("olive");
+    let mapping = format!(
+        "{}irc_policy = \"TLP\"\n",
+        channel("#tlp", &r, "GREEN", "GREEN")
+    );
+    let users = Users::parse(
+        Path::new("users.toml"),
+        &format!(
+            "jid_template = \"{{account}}@labelgate.test\"\n[[user]]\naccount = \"{olive}\"\n\
+             clearance = \"GREEN\"\npassword = \"{}\"\n",
+            hashed()
+        ),
+        pol.primary(),
+    )
+    .unwrap();
+    let endpoint = common::endpoint(
+        common::Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    );
+    let gw = Gateway::start(endpoint, pol.clone(), &mapping, users, irc::config()).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&r.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    o.send("JOIN #tlp").await;
+    o.until(" 366 olive #tlp").await;
+    let white = pol.primary().parse_marking("WHITE").unwrap();
+
+    // Typed in TLP: the room gets the TLPX label and marking.
+    o.send("PRIVMSG #tlp :[TLP:WHITE [Imported Data]] from irc")
+        .await;
+    let m = x.message_from("olive", Some("groupchat"), 10).await;
+    assert_eq!(m.display.as_deref(), Some("TLPX:WHITE"), "{m:?}");
+    assert_eq!(m.ess.as_deref(), Some(white.to_base64().as_str()), "{m:?}");
+    // This room's IRC form is TLP: the room policy's own marking is not read on IRC (refused,
+    // naming the policy it was read under).
+    o.send("PRIVMSG #tlp :[TLPX:WHITE] own marking").await;
+    let n = o.until("[#tlp]").await;
+    assert!(
+        n.contains("Not sent") && n.contains("`TLPX:WHITE`") && n.contains("policy TLP"),
+        "{n}"
+    );
+    // RED is above olive's clearance.
+    o.send("PRIVMSG #tlp :[TLP:RED [Imported Data]] too high")
+        .await;
+    let n = o.until("[#tlp]").await;
+    assert!(n.contains("Not sent") && n.contains("clearance"), "{n}");
+    // From the room: shown in TLP.
+    x.send(
+        &r.to_string(),
+        "from xmpp",
+        Some(slix::SlixLabel::marking(&pol, "WHITE")),
+    )
+    .await;
+    let l = o.until("from xmpp").await;
+    assert!(l.contains(":[TLP:WHITE [Imported Data]] from xmpp"), "{l}");
+    drop(gw);
+}
