@@ -62,6 +62,39 @@ async fn from_olive(x: &mut Slix) -> (Received, String) {
     (m, class)
 }
 
+/// A gateway with `mapping` and one user, olive (`account`, `clearance`), on IRC in `chan`;
+/// xavier (slixmpp) in the room `r`.
+async fn scene(
+    pol: &Arc<PolicySet>,
+    mapping: &str,
+    r: &jid::BareJid,
+    chan: &str,
+    account: &str,
+    clearance: &str,
+) -> (Gateway, Slix, irc::Raw) {
+    let users = Users::parse(
+        Path::new("users.toml"),
+        &format!(
+            "jid_template = \"{{account}}@labelgate.test\"\n[[user]]\naccount = \"{account}\"\n\
+             clearance = \"{clearance}\"\npassword = \"{}\"\n",
+            hashed()
+        ),
+        pol.primary(),
+    )
+    .unwrap();
+    let endpoint = common::endpoint(
+        common::Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    );
+    let gw = Gateway::start(endpoint, pol.clone(), mapping, users, irc::config()).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&r.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", account, PASSWORD).await;
+    o.send(&format!("JOIN {chan}")).await;
+    o.until(&format!(" 366 olive {chan}")).await;
+    (gw, x, o)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_french_adatp_4774_room_with_a_marking_table() {
     let pol = nato();
@@ -72,26 +105,15 @@ async fn a_french_adatp_4774_room_with_a_marking_table() {
          [channel.irc_markings]\n\"NATO CONFIDENTIAL\" = \"NC\"\n",
         channel("#otan", &r, "NATO UNCLASSIFIED", "SECRET, Context:NATO"),
     );
-    let users = Users::parse(
-        Path::new("users.toml"),
-        &format!(
-            "jid_template = \"{{account}}@labelgate.test\"\n[[user]]\naccount = \"{olive}\"\n\
-             clearance = \"CONFIDENTIAL, Context:NATO\"\npassword = \"{}\"\n",
-            hashed()
-        ),
-        pol.primary(),
+    let (_gw, mut x, mut o) = scene(
+        &pol,
+        &mapping,
+        &r,
+        "#otan",
+        &olive,
+        "CONFIDENTIAL, Context:NATO",
     )
-    .unwrap();
-    let endpoint = common::endpoint(
-        common::Identity::Gateway,
-        labelgate::xmpp::connect::TlsMode::StartTls,
-    );
-    let gw = Gateway::start(endpoint, pol.clone(), &mapping, users, irc::config()).await;
-    let mut x = Slix::start(server(), "carol").await;
-    x.join(&r.to_string(), "xavier").await;
-    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
-    o.send("JOIN #otan").await;
-    o.until(" 366 olive #otan").await;
+    .await;
 
     // Typed in French: the room gets the French display marking and an ADatP-4774 label
     // (no ESS payload) of the same classification.
@@ -183,26 +205,7 @@ async fn an_equivalent_policy_shown_on_irc() {
         "{}irc_policy = \"TLP\"\n",
         channel("#tlp", &r, "GREEN", "GREEN")
     );
-    let users = Users::parse(
-        Path::new("users.toml"),
-        &format!(
-            "jid_template = \"{{account}}@labelgate.test\"\n[[user]]\naccount = \"{olive}\"\n\
-             clearance = \"GREEN\"\npassword = \"{}\"\n",
-            hashed()
-        ),
-        pol.primary(),
-    )
-    .unwrap();
-    let endpoint = common::endpoint(
-        common::Identity::Gateway,
-        labelgate::xmpp::connect::TlsMode::StartTls,
-    );
-    let gw = Gateway::start(endpoint, pol.clone(), &mapping, users, irc::config()).await;
-    let mut x = Slix::start(server(), "carol").await;
-    x.join(&r.to_string(), "xavier").await;
-    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
-    o.send("JOIN #tlp").await;
-    o.until(" 366 olive #tlp").await;
+    let (gw, mut x, mut o) = scene(&pol, &mapping, &r, "#tlp", &olive, "GREEN").await;
     let white = pol.primary().parse_marking("WHITE").unwrap();
 
     // Typed in TLP: the room gets the TLPX label and marking.
