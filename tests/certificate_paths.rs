@@ -6,7 +6,8 @@
 //!   SASL EXTERNAL (the `irc` crate over TLS) with the reason, and new CRLs apply once loaded.
 //! * XMPP: the project's ejabberd, whose certificate a CRL revokes, is refused; the same server
 //!   with a CRL that revokes something else is not; a real TLS server (`openssl s_server`)
-//!   presenting an expired certificate is refused.
+//!   presenting an expired certificate is refused; a reload re-reads the CRL files (a server
+//!   revoked since is refused from then on; a CRL that no longer reads keeps the check before).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -189,4 +190,54 @@ async fn the_xmpp_servers_certificate_is_checked_against_crls_and_its_validity()
     let _ = tls_server.wait();
     let text = format!("{err}");
     assert!(text.to_lowercase().contains("expired"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_rereads_the_xmpp_servers_crls() {
+    let s = server();
+    let user = common::jid(&common::unique("crlreload"));
+    let ca = TestCa::adopt(
+        &scratch("xmpp-reload-ca"),
+        &s.pki("ca.crt"),
+        &s.pki("ca.key"),
+    );
+    let bystander = ca.issue("bystander", None);
+    ca.revoke(&bystander.0);
+    let crl = ca.crl("xmpp.crl");
+    let check =
+        labelgate::xmpp::tls::ServerVerifier::load(&s.pki("ca.crt"), std::slice::from_ref(&crl))
+            .unwrap();
+    let mut ep = common::endpoint(Identity::Gateway, TlsMode::StartTls);
+    ep.tls = check
+        .client_config_from_files(Some((&s.pki("gateway.crt"), &s.pki("gateway.key"))))
+        .unwrap();
+    let connects = |ep: &labelgate::xmpp::connect::Endpoint| {
+        let (ep, user) = (ep.clone(), user.clone());
+        async move {
+            labelgate::xmpp::connect::connect(&ep, &user, Some(&user))
+                .await
+                .is_ok()
+        }
+    };
+    assert!(connects(&ep).await, "the server is not revoked yet");
+
+    // The CA revokes the server and publishes a new CRL in the same file: connections keep the
+    // check in force until it is reloaded, then are refused.
+    ca.revoke(&s.pki("server.crt"));
+    assert_eq!(ca.crl("xmpp.crl"), crl);
+    assert!(
+        connects(&ep).await,
+        "the old CRL is in force until the reload"
+    );
+    check.reload().unwrap();
+    let text = common::refused(&ep, &user, Some(&user)).await.to_string();
+    assert!(text.contains("the certificate has been revoked"), "{text}");
+
+    // A CRL file that no longer reads: the reload fails, naming it, and the check in force
+    // (the server revoked) stays.
+    std::fs::write(&crl, "not a CRL").unwrap();
+    let e = check.reload().unwrap_err().to_string();
+    assert!(e.contains("xmpp.crl"), "{e}");
+    let text = common::refused(&ep, &user, Some(&user)).await.to_string();
+    assert!(text.contains("revoked"), "{text}");
 }

@@ -138,8 +138,8 @@ async fn per_user_certificates_log_in_through_prosody() {
         bridge::mappings(&pol, &channel("#ops", &ops, "OFFICIAL", "SECRET, UK")),
         labelgate::bridge::Identity::PerUser {
             template: Arc::new(endpoint_on(s, Identity::Anonymous, TlsMode::StartTls)),
-            ca_file: s.pki("ca.crt"),
-            crls: Vec::new(),
+            server_check: labelgate::xmpp::tls::ServerVerifier::load(&s.pki("ca.crt"), &[])
+                .unwrap(),
             dir: s.pki("users"),
         },
     );

@@ -376,6 +376,8 @@ async fn sighup_reloads_policy_users_and_mappings() {
     );
     let reloaded = gw.logged("reloaded policy, mappings and users").await;
     assert!(reloaded.contains("not_reloaded=[irc]"), "{reloaded}");
+    // The XMPP server's CA (and CRL) files are re-read too.
+    gw.logged("XMPP server certificate check re-read").await;
     assert!(
         alice
             .until("clearance is now")

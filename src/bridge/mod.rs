@@ -49,10 +49,8 @@ pub enum Identity {
     PerUser {
         /// Template endpoint (address, domain, TLS mode, roots).
         template: Arc<Endpoint>,
-        /// The CA file.
-        ca_file: PathBuf,
-        /// CRLs the server's certificate is checked against.
-        crls: Vec<PathBuf>,
+        /// The check of the server's certificate (CA and CRLs, re-read on reload).
+        server_check: Arc<crate::xmpp::tls::ServerVerifier>,
         /// The certificate folder.
         dir: PathBuf,
     },

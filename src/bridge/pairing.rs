@@ -25,7 +25,6 @@ use crate::label::Clearance;
 use crate::metrics::{METRICS, Way};
 use crate::xmpp::muc::{OutgoingMessage, Role};
 use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
-use crate::xmpp::tls;
 
 /// The vendor tag carrying the marking, for clients that negotiated message-tags.
 pub const MARKING_TAG: &str = "labelgate/marking";
@@ -122,13 +121,13 @@ async fn start_session(
         super::Identity::TrustedGateway(ep) => (ep.clone(), IdentityMode::TrustedGateway),
         super::Identity::PerUser {
             template,
-            ca_file,
-            crls,
+            server_check,
             dir,
         } => {
             let cert = dir.join(format!("{}.crt", user.account));
             let key = dir.join(format!("{}.key", user.account));
-            let config = tls::client_config_checked(ca_file, crls, Some((&cert, &key)))
+            let config = server_check
+                .client_config_from_files(Some((&cert, &key)))
                 .map_err(|e| e.to_string())?;
             let mut ep = (**template).clone();
             ep.tls = config;

@@ -2,7 +2,6 @@
 //! the TLS settings and the puppet identity the file names, reloaded with the rest of the
 //! configuration, and closed at shutdown.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use labelgate::config::mappings::Mappings;
 use labelgate::config::network::{IrcNetwork, NetworkAuth};
 use labelgate::link::{Server, ServerTls};
 use labelgate::xmpp::connect::Endpoint;
+use labelgate::xmpp::tls::ServerVerifier;
 
 /// The running links, each with the network as it was last applied.
 pub struct Links {
@@ -22,24 +22,20 @@ pub struct Links {
 impl Links {
     /// Starts every network of `networks` with its channels of `mappings`; `endpoint` is the
     /// users' XMPP endpoint (its address, TLS mode and timeouts are the puppets' too) and
-    /// `xmpp_ca` the roots trusted for the XMPP server.
+    /// `server_check` the check of the XMPP server's certificate.
     pub fn start(
         networks: &[IrcNetwork],
         mappings: &Mappings,
-        xmpp_ca: &Path,
-        xmpp_crls: &[std::path::PathBuf],
+        server_check: &Arc<ServerVerifier>,
         gate: &Gate,
         endpoint: &Endpoint,
     ) -> Result<Links> {
         let mut running = Vec::new();
         for n in networks {
             let servers = servers(n)?;
-            let tls = labelgate::xmpp::tls::client_config_checked(
-                xmpp_ca,
-                xmpp_crls,
-                Some((&n.puppet_certificate, &n.puppet_key)),
-            )
-            .with_context(|| format!("irc_network `{}`: the puppet certificate", n.name))?;
+            let tls = server_check
+                .client_config_from_files(Some((&n.puppet_certificate, &n.puppet_key)))
+                .with_context(|| format!("irc_network `{}`: the puppet certificate", n.name))?;
             let puppets = Arc::new(Endpoint {
                 addr: endpoint.addr,
                 domain: n.puppet_domain.clone(),

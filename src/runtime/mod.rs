@@ -49,15 +49,12 @@ pub fn run(config: &Path) -> Result<bool> {
         };
         let policies = Arc::new(g.policies);
         let gate = Gate::new(policies.clone(), Arc::new(audit));
-        let (tls, ca) = match &g.xmpp.identity {
-            XmppIdentity::TrustedGateway { certificate, key } => (
-                labelgate::xmpp::tls::client_config_checked(&g.xmpp.ca_file, &g.xmpp.crls, Some((certificate, key)))?,
-                g.xmpp.ca_file.clone(),
-            ),
-            XmppIdentity::PerUser { .. } => (
-                labelgate::xmpp::tls::client_config_checked(&g.xmpp.ca_file, &g.xmpp.crls, None)?,
-                g.xmpp.ca_file.clone(),
-            ),
+        // One check of the XMPP server's certificate for every session; SIGHUP re-reads its
+        // CA and CRL files.
+        let server_check = labelgate::xmpp::tls::ServerVerifier::load(&g.xmpp.ca_file, &g.xmpp.crls)?;
+        let tls = match &g.xmpp.identity {
+            XmppIdentity::TrustedGateway { certificate, key } => server_check.client_config_from_files(Some((certificate, key)))?,
+            XmppIdentity::PerUser { .. } => server_check.client_config_from_files(None)?,
         };
         let endpoint_tls = tls.clone();
         let endpoint = Arc::new(Endpoint {
@@ -71,10 +68,10 @@ pub fn run(config: &Path) -> Result<bool> {
                 response_timeout: std::time::Duration::from_secs(30),
             },
         });
-        let mut links = links::Links::start(&g.networks, &g.mappings, &g.xmpp.ca_file, &g.xmpp.crls, &gate, &endpoint)?;
+        let mut links = links::Links::start(&g.networks, &g.mappings, &server_check, &gate, &endpoint)?;
         let identity = match &g.xmpp.identity {
             XmppIdentity::TrustedGateway { .. } => Identity::TrustedGateway(endpoint),
-            XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, ca_file: ca, crls: g.xmpp.crls.clone(), dir: dir.clone() },
+            XmppIdentity::PerUser { dir } => Identity::PerUser { template: endpoint, server_check: server_check.clone(), dir: dir.clone() },
         };
         let mapping_count = g.mappings.len();
         // The bridge keeps only the mappings of its own IRC server (link mappings never
@@ -148,6 +145,10 @@ pub fn run(config: &Path) -> Result<bool> {
                             match certificate_checks(new.irc_tls.as_ref()) {
                                 Ok(v) => shared.set_certificate_checks(v),
                                 Err(e) => tracing::error!(error = %e, "IRC client certificate checks not reloaded; keeping the old ones"),
+                            }
+                            match server_check.reload() {
+                                Ok(()) => tracing::info!(crls = g.xmpp.crls.len(), "XMPP server certificate check re-read (CA and CRL files)"),
+                                Err(e) => tracing::error!(error = %e, "XMPP server certificate check not reloaded; keeping the old one"),
                             }
                             let policies = Arc::new(new.policies);
                             links.reload(&new.networks, &new.mappings, &gate.with_policies(policies.clone()));

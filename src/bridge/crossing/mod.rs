@@ -666,7 +666,10 @@ mod tests {
     #[test]
     fn long_prefixes_are_shortened_and_the_full_marking_given_once() {
         let pad = "x".repeat(200);
-        let (state, mapping) = state_with(&format!("flot_template = \"{pad}[{{marking}}] \"\n"));
+        // The pattern reads the padded template back (the mapping loader checks that it does).
+        let (state, mapping) = state_with(&format!(
+            "flot_template = \"{pad}[{{marking}}] \"\nflot_pattern = '^x*\\[(?P<marking>[^\\]]+)\\] ?'\n"
+        ));
         let label = mapping.default_label.clone();
         let (marking, lines) = render(&state, &mapping, &label, "hello\nworld").unwrap_or_default();
         assert_eq!(marking, "DEMO-UK OFFICIAL");
