@@ -120,6 +120,23 @@ pub fn fuzz_irc(data: &[u8]) {
     }
 }
 
+/// The PROXY header parser: never panics; a header it accepts is no longer than the input
+/// nor than the form's limit, and every prefix of it is incomplete (a reader that peeks never
+/// consumes a byte that belongs to the connection's own protocol).
+pub fn fuzz_proxy(data: &[u8]) {
+    use crate::irc::proto::proxy::{Parsed, V1_MAX, V2_MAX, parse};
+    if let Ok(Parsed::Done { len, .. }) = parse(data) {
+        assert!(len <= data.len() && len <= V1_MAX.max(V2_MAX));
+        for n in 1..len {
+            assert_eq!(
+                parse(&data[..n]),
+                Ok(Parsed::Incomplete),
+                "prefix of {n} bytes"
+            );
+        }
+    }
+}
+
 /// The link connections' SASL exchange fed the server's lines: never panics, and once it has
 /// failed or finished it never sends anything but `CAP END` for a success it saw.
 pub fn fuzz_link_sasl(data: &[u8]) {

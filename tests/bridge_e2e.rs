@@ -72,7 +72,7 @@ async fn labels_and_clearances_both_ways() {
     let shared = Shared::new(irc::config(), users, Arc::new(bridge), stop_rx);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(shared, listener, None));
+    tokio::spawn(serve(shared, listener, None, Default::default()));
 
     // The XMPP user is in the room first.
     let (carol, mut carol_rx) = session(&unique("carol")).await;

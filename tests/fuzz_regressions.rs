@@ -110,3 +110,20 @@ fn client_cert_seeds() {
         None
     );
 }
+
+/// The PROXY header harness runs on its seeds (a v1 and a v2 header, each followed by IRC)
+/// and on their truncations.
+#[test]
+fn proxy_seeds() {
+    for f in ["v1", "v2"] {
+        let p = format!("{}/fuzz/seeds/proxy/{f}", env!("CARGO_MANIFEST_DIR"));
+        let data = std::fs::read(p).unwrap();
+        assert!(matches!(
+            labelgate::irc::proto::proxy::parse(&data),
+            Ok(labelgate::irc::proto::proxy::Parsed::Done { .. })
+        ));
+        for n in 0..=data.len() {
+            labelgate::internal::fuzz_proxy(&data[..n]);
+        }
+    }
+}

@@ -66,6 +66,27 @@ fn problems_are_reported_with_file_and_line() {
     assert!(err.contains("gateway.toml:20: IRC key"), "{err}");
     assert!(err.contains("2 problem(s)"), "{err}");
 
+    // proxy_from: a network with host bits set and a name that is not an address.
+    let dir = demo_copy("proxy-from");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "address = \"127.0.0.1:6667\"",
+        "address = \"127.0.0.1:6667\"\nproxy_from = [\"127.0.0.1\", \"10.1.0.1/16\", \"balancer\"]",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "gateway.toml:16: proxy_from: `10.1.0.1/16`: address bits are set beyond the /16 prefix"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("proxy_from: `balancer` is not an address or network"),
+        "{err}"
+    );
+
     // A mapping above its room's clearance: reported in the mapping file.
     let dir = demo_copy("mapping");
     let m = dir.join("mappings/demo.toml");

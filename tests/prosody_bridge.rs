@@ -153,7 +153,12 @@ async fn per_user_certificates_log_in_through_prosody() {
     shared.set_audit(gate);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(labelgate::irc::server::serve(shared, listener, None));
+    tokio::spawn(labelgate::irc::server::serve(
+        shared,
+        listener,
+        None,
+        Default::default(),
+    ));
     let mut alice = irc::Raw::login(addr, "alice", "alice", PASSWORD).await;
     alice.send("JOIN #ops").await;
     alice.until(" 366 ").await;

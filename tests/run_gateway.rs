@@ -24,15 +24,7 @@ use common::{server, session, unique, wait_for};
 use labelgate::label::xep0258::LabelPayload;
 use labelgate::xmpp::muc::History;
 use labelgate::xmpp::session::XmppEvent;
-use support::edit;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{edit, free_port};
 
 /// A copy of the demo configuration pointed at the test server (see [`Running`]), not started.
 struct Prepared {

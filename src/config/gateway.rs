@@ -73,6 +73,8 @@ struct RawIrc {
 struct RawListen {
     address: Spanned<String>,
     tls: bool,
+    #[serde(default)]
+    proxy_from: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +162,8 @@ pub struct Listen {
     pub address: SocketAddr,
     /// TLS or plaintext (loopback only).
     pub tls: bool,
+    /// Who must put a PROXY protocol header first (a load balancer); others may not.
+    pub proxy_from: super::proxy::ProxyFrom,
 }
 
 /// TLS files of the IRC side.
@@ -290,9 +294,19 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
                 {
                     problems.push(problem(Some(l.address.span().start), e.to_string()));
                 }
+                let mut nets = Vec::new();
+                for p in &l.proxy_from {
+                    match super::proxy::Net::parse(p.get_ref()) {
+                        Ok(n) => nets.push(n),
+                        Err(e) => {
+                            problems.push(problem(Some(p.span().start), format!("proxy_from: {e}")))
+                        }
+                    }
+                }
                 listen.push(Listen {
                     address: a,
                     tls: l.tls,
+                    proxy_from: super::proxy::ProxyFrom(nets),
                 });
             }
             Err(e) => problems.push(problem(

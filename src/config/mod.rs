@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod irc;
 pub mod mappings;
 pub mod network;
+pub mod proxy;
 pub mod room_forms;
 mod start_only;
 pub mod users;

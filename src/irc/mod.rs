@@ -6,6 +6,7 @@
 //! * [`backend`] — typed requests and deliveries between the front-end and the bridge;
 //! * [`tls`] — the listener's TLS (client certificates for SASL EXTERNAL);
 //! * [`passwords`] — argon2id checks on a small pool of dedicated threads.
+//! * [`proxied`] — the PROXY protocol header before a connection (from load balancers only).
 
 pub mod backend;
 pub mod cert;
@@ -13,5 +14,6 @@ mod client;
 pub mod logins;
 pub mod passwords;
 pub mod proto;
+pub mod proxied;
 pub mod server;
 pub mod tls;

@@ -16,6 +16,7 @@ use super::backend::Backend;
 use super::logins::{LoginGuard, Throttled};
 use super::proto::names;
 use crate::audit::{Context, Direction, Gate};
+use crate::config::proxy::ProxyFrom;
 use crate::config::users::Users;
 
 /// Settings of the IRC front-end (defined in `config`, which reads them, so that `config`
@@ -120,6 +121,13 @@ impl<B: Backend> Shared<B> {
             self.audit_login(peer, account, &e.to_string());
         }
         r
+    }
+
+    /// Logs and audits a connection refused before its protocol began (a PROXY header where
+    /// none is taken, or a bad one from a load balancer).
+    pub fn connection_refused(&self, peer: SocketAddr, why: &str) {
+        tracing::warn!(%peer, why, "connection refused");
+        self.audit_login(peer, None, why);
     }
 
     /// Counts and audits a failed login.
@@ -229,8 +237,10 @@ pub async fn serve<B: Backend>(
     shared: Arc<Shared<B>>,
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
+    proxy_from: ProxyFrom,
 ) -> std::io::Result<()> {
     let acceptor = tls.map(TlsAcceptor::from);
+    let proxy_from = Arc::new(proxy_from);
     let mut shutdown = shared.shutdown.clone();
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -262,11 +272,26 @@ pub async fn serve<B: Backend>(
         }
         let shared = shared.clone();
         let acceptor = acceptor.clone();
+        let proxy_from = proxy_from.clone();
         let id = shared.next_id();
         shared.clients.fetch_add(1, Ordering::Relaxed);
+        let connected = tokio::time::Instant::now();
         tokio::spawn(async move {
-            match acceptor {
-                Some(acc) => {
+            let mut tcp = tcp;
+            // Behind a load balancer, the client's own address (from its PROXY header). A
+            // direct client's first bytes are looked at for as long as it may take to register.
+            let wait = shared.config.registration_timeout;
+            let peer = match super::proxied::accept(&mut tcp, peer, &proxy_from, wait).await {
+                Ok(client) => Some(client),
+                Err(why) => {
+                    shared.connection_refused(peer, &why.to_string());
+                    super::proxied::refuse(&mut tcp, &why).await;
+                    None
+                }
+            };
+            match (peer, acceptor) {
+                (None, _) => {}
+                (Some(peer), Some(acc)) => {
                     match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await {
                         Ok(Ok(stream)) => {
                             let chain: Vec<Vec<u8>> = stream
@@ -275,13 +300,16 @@ pub async fn serve<B: Backend>(
                                 .peer_certificates()
                                 .map(|c| c.iter().map(|c| c.as_ref().to_vec()).collect())
                                 .unwrap_or_default();
-                            super::client::run(shared.clone(), id, peer, stream, chain).await;
+                            super::client::run(shared.clone(), id, peer, stream, chain, connected)
+                                .await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => super::client::run(shared.clone(), id, peer, tcp, Vec::new()).await,
+                (Some(peer), None) => {
+                    super::client::run(shared.clone(), id, peer, tcp, Vec::new(), connected).await
+                }
             }
             shared.release_nick(id);
             shared.clients.fetch_sub(1, Ordering::Relaxed);

@@ -97,11 +97,12 @@ pub fn run(config: &Path) -> Result<bool> {
         let mut servers = Vec::new();
         for l in &g.listen {
             let listener = labelgate::irc::server::bind(l.address, l.tls).await?;
-            tracing::info!(address = %l.address, tls = l.tls, "IRC listener");
+            tracing::info!(address = %l.address, tls = l.tls, proxy_from = ?l.proxy_from.0.iter().map(|n| n.to_string()).collect::<Vec<_>>(), "IRC listener");
             servers.push(tokio::spawn(labelgate::irc::server::serve(
                 shared.clone(),
                 listener,
                 if l.tls { irc_tls.clone() } else { None },
+                l.proxy_from.clone(),
             )));
         }
         if let Some(addr) = g.metrics {

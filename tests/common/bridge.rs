@@ -96,7 +96,7 @@ impl Gateway {
         shared.set_audit(gate);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(shared.clone(), listener, None));
+        tokio::spawn(serve(shared.clone(), listener, None, Default::default()));
         Gateway {
             addr,
             bridge,
@@ -129,13 +129,36 @@ impl Gateway {
         .await
     }
 
+    /// Serves the same front-end on a plain listener that takes PROXY headers from
+    /// `proxy_from` (addresses or networks); where it listens.
+    pub async fn serve_proxied(&self, proxy_from: &[&str]) -> SocketAddr {
+        let nets = proxy_from
+            .iter()
+            .map(|n| labelgate::config::proxy::Net::parse(n).unwrap())
+            .collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            self.shared.clone(),
+            listener,
+            None,
+            labelgate::config::proxy::ProxyFrom(nets),
+        ));
+        addr
+    }
+
     /// Serves the same front-end over TLS too (client certificates requested, for SASL
     /// EXTERNAL) with the listener certificate `cert` and `key`; where it listens.
     pub async fn serve_tls(&self, cert: &Path, key: &Path) -> SocketAddr {
         let tls = labelgate::irc::tls::server_config(cert, key, true).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(self.shared.clone(), listener, Some(tls)));
+        tokio::spawn(serve(
+            self.shared.clone(),
+            listener,
+            Some(tls),
+            Default::default(),
+        ));
         addr
     }
 

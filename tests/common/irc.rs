@@ -448,8 +448,13 @@ pub async fn start(config: IrcConfig) -> TestIrc {
     let tls_config =
         labelgate::irc::tls::server_config(&pki.join("irc.crt"), &pki.join("irc.key"), true)
             .unwrap();
-    tokio::spawn(serve(shared.clone(), plain, None));
-    tokio::spawn(serve(shared.clone(), tls, Some(tls_config)));
+    tokio::spawn(serve(shared.clone(), plain, None, Default::default()));
+    tokio::spawn(serve(
+        shared.clone(),
+        tls,
+        Some(tls_config),
+        Default::default(),
+    ));
     TestIrc {
         plain: pa,
         tls: ta,
@@ -478,7 +483,17 @@ pub struct Raw {
 impl Raw {
     /// Connects.
     pub async fn connect(addr: SocketAddr) -> Raw {
-        let s = TcpStream::connect(addr).await.unwrap();
+        Raw::over(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// Connects from the loopback address `source` (127.0.0.0/8 holds many).
+    pub async fn connect_from(addr: SocketAddr, source: std::net::Ipv4Addr) -> Raw {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((source, 0))).unwrap();
+        Raw::over(socket.connect(addr).await.unwrap())
+    }
+
+    fn over(s: TcpStream) -> Raw {
         let (r, w) = s.into_split();
         Raw {
             rd: BufReader::new(r),

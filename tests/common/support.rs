@@ -100,3 +100,12 @@ pub fn edit(path: &std::path::Path, from: &str, to: &str) {
     assert!(t.contains(from), "{from} not in {}", path.display());
     std::fs::write(path, t.replacen(from, to, 1)).unwrap();
 }
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

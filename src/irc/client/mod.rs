@@ -148,6 +148,7 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
     peer: SocketAddr,
     stream: S,
     chain: Vec<Vec<u8>>,
+    connected: Instant,
 ) {
     let mut chain = chain.into_iter();
     let cert = chain.next();
@@ -197,7 +198,8 @@ pub(super) async fn run<B: Backend, S: AsyncRead + AsyncWrite + Send + Unpin + '
         rate: cfg.flood_rate.max(0.001),
         last: Instant::now(),
     };
-    let registration_deadline = Instant::now() + cfg.registration_timeout;
+    // From the TCP accept: TLS and a PROXY header count against the registration time.
+    let registration_deadline = connected + cfg.registration_timeout;
     let mut last_activity = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     let mut next_ok = Instant::now();

@@ -1,4 +1,5 @@
-//! The IRC protocol, pure: messages, the line codec, numerics, capabilities, names.
+//! The IRC protocol, pure: messages, the line codec, numerics, capabilities, names, and the
+//! PROXY protocol header a load balancer puts before it.
 
 pub mod caps;
 pub mod codec;
@@ -6,3 +7,4 @@ pub mod ctcp;
 pub mod message;
 pub mod names;
 pub mod numeric;
+pub mod proxy;
