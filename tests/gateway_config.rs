@@ -87,6 +87,23 @@ fn problems_are_reported_with_file_and_line() {
         "{err}"
     );
 
+    // failover: the primary listed again, and a name that is not an address.
+    let dir = demo_copy("failover");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "address = \"127.0.0.1:5222\"",
+        "address = \"127.0.0.1:5222\"\nfailover = [\"127.0.0.1:5222\", \"127.0.0.1:5223\", \"node2\"]",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("failover `127.0.0.1:5222` is listed twice"),
+        "{err}"
+    );
+    assert!(err.contains("failover `node2` is not an address"), "{err}");
+    assert!(err.contains("2 problem(s)"), "{err}");
+
     // A mapping above its room's clearance: reported in the mapping file.
     let dir = demo_copy("mapping");
     let m = dir.join("mappings/demo.toml");

@@ -16,24 +16,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Identity, endpoint, jid, room, session, unique, wait_for};
-use labelgate::internal::peer_cleared;
+use common::{Identity, endpoint, jid, room, say, session, unique, wait_for};
 use labelgate::xmpp::connect::TlsMode;
-use labelgate::xmpp::muc::{History, OutgoingMessage};
-use labelgate::xmpp::session::{
-    Backoff, IdentityMode, Session, SessionConfig, XmppEvent, origin_id,
-};
+use labelgate::xmpp::muc::History;
+use labelgate::xmpp::session::{Backoff, IdentityMode, Session, SessionConfig, XmppEvent};
 use tokio::sync::mpsc;
-
-async fn say(s: &Session, room: &jid::BareJid, body: &str) {
-    let out = peer_cleared(OutgoingMessage {
-        body: body.to_owned(),
-        label: None,
-        origin_id: origin_id(),
-        notice: false,
-    });
-    s.send_groupchat(room, &out).await.unwrap();
-}
 
 /// Reads events for `secs` (or until every one of `want` has been seen), counting message
 /// bodies that start with `prefix`; panics on a report of loss or a reset.

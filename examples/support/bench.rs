@@ -56,6 +56,7 @@ pub fn gateway_endpoint(
     let pki = dir.join("pki");
     Ok(Arc::new(Endpoint {
         addr: ([127, 0, 0, 1], XMPP_PORT).into(),
+        failover: Vec::new(),
         domain: "labelgate.test".into(),
         tls_mode: TlsMode::StartTls,
         tls: tls::client_config_from_files(

@@ -106,6 +106,8 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawXmpp {
     address: Spanned<String>,
+    #[serde(default)]
+    failover: Vec<Spanned<String>>,
     domain: Spanned<String>,
     #[serde(default = "starttls")]
     tls: Spanned<String>,
@@ -203,6 +205,8 @@ pub enum XmppIdentity {
 pub struct Xmpp {
     /// Server address.
     pub address: SocketAddr,
+    /// The cluster's other nodes, in the order tried when `address` takes no connection.
+    pub failover: Vec<SocketAddr>,
     /// Domain (also the TLS name checked).
     pub domain: String,
     /// Direct TLS (XEP-0368) rather than STARTTLS.
@@ -401,6 +405,20 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
             ));
             SocketAddr::from(([127, 0, 0, 1], 5222))
         });
+    let mut failover = Vec::new();
+    for f in &x.failover {
+        match f.get_ref().parse::<SocketAddr>() {
+            Ok(a) if a == address || failover.contains(&a) => problems.push(problem(
+                Some(f.span().start),
+                format!("failover `{a}` is listed twice"),
+            )),
+            Ok(a) => failover.push(a),
+            Err(e) => problems.push(problem(
+                Some(f.span().start),
+                format!("failover `{}` is not an address: {e}", f.get_ref()),
+            )),
+        }
+    }
     let direct_tls = match x.tls.get_ref().as_str() {
         "starttls" => false,
         "direct" => true,
@@ -465,6 +483,7 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
     }
     let xmpp = Xmpp {
         address,
+        failover,
         domain: x.domain.get_ref().clone(),
         direct_tls,
         ca_file,

@@ -38,6 +38,7 @@ impl Links {
                 .with_context(|| format!("irc_network `{}`: the puppet certificate", n.name))?;
             let puppets = Arc::new(Endpoint {
                 addr: endpoint.addr,
+                failover: endpoint.failover.clone(),
                 domain: n.puppet_domain.clone(),
                 tls_mode: endpoint.tls_mode,
                 tls,

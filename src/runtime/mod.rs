@@ -59,6 +59,7 @@ pub fn run(config: &Path) -> Result<bool> {
         let endpoint_tls = tls.clone();
         let endpoint = Arc::new(Endpoint {
             addr: g.xmpp.address,
+            failover: g.xmpp.failover.clone(),
             domain: g.xmpp.domain.clone(),
             tls_mode: if g.xmpp.direct_tls { TlsMode::Direct } else { TlsMode::StartTls },
             tls,

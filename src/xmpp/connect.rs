@@ -64,6 +64,9 @@ pub enum TlsMode {
 pub struct Endpoint {
     /// Server address (loopback in tests).
     pub addr: SocketAddr,
+    /// The cluster's other nodes, tried in order when `addr` takes no connection (each
+    /// given [`NODE_CONNECT`] to answer); empty: `addr` alone.
+    pub failover: Vec<SocketAddr>,
     /// The XMPP domain, also the TLS server name checked against the certificate.
     pub domain: String,
     /// STARTTLS or direct TLS.
@@ -264,6 +267,44 @@ async fn tls_handshake(
         .map_err(|e| classify_io(&e, &ep.domain))
 }
 
+/// How long one node of several may take to accept a TCP connection before the next is tried.
+pub const NODE_CONNECT: Duration = Duration::from_secs(3);
+
+/// A TCP connection to the first of the endpoint's nodes that takes one, in order. A node that
+/// refuses or does not answer is logged and the next tried; the error names every node.
+async fn connect_tcp(ep: &Endpoint) -> Result<TcpStream, ConnectError> {
+    if ep.failover.is_empty() {
+        return TcpStream::connect(ep.addr)
+            .await
+            .map_err(|e| ConnectError::Connect {
+                addr: ep.addr,
+                reason: e.to_string(),
+            });
+    }
+    let mut failed = Vec::new();
+    for addr in std::iter::once(ep.addr).chain(ep.failover.iter().copied()) {
+        let why = match tokio::time::timeout(NODE_CONNECT, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                if !failed.is_empty() {
+                    tracing::info!(%addr, "XMPP connection to a failover node");
+                }
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} s", NODE_CONNECT.as_secs()),
+        };
+        tracing::warn!(%addr, reason = %why, "XMPP node takes no connection; trying the next");
+        failed.push(format!("{addr}: {why}"));
+    }
+    Err(ConnectError::Connect {
+        addr: ep.addr,
+        reason: format!(
+            "no node of the cluster takes a connection ({})",
+            failed.join("; ")
+        ),
+    })
+}
+
 /// Connects and authenticates with SASL EXTERNAL. `authzid` is the JID to act as (trusted
 /// gateway mode) or `None` (per-user certificates: the certificate names the user).
 pub async fn connect(
@@ -281,12 +322,7 @@ async fn connect_inner(
     identity: &BareJid,
     authzid: Option<&BareJid>,
 ) -> Result<Connection, ConnectError> {
-    let tcp = TcpStream::connect(ep.addr)
-        .await
-        .map_err(|e| ConnectError::Connect {
-            addr: ep.addr,
-            reason: e.to_string(),
-        })?;
+    let tcp = connect_tcp(ep).await?;
     let _ = tcp.set_nodelay(true);
     let tls = match ep.tls_mode {
         TlsMode::Direct => tls_handshake(ep, tcp).await?,

@@ -204,6 +204,7 @@ pub fn endpoint_on(s: &TestServer, identity: Identity<'_>, mode: TlsMode) -> End
     };
     Endpoint {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        failover: Vec::new(),
         domain: s.domain.clone(),
         tls_mode: mode,
         tls: config,
@@ -287,4 +288,17 @@ pub async fn wait_for<T>(
 /// A room JID on the test MUC service.
 pub fn room(name: &str) -> jid::BareJid {
     format!("{name}@{}", server().muc()).parse().unwrap()
+}
+
+/// Says `body` in `room` from session `s`, unlabelled, with a fresh origin-id (a test peer:
+/// the text does not pass the gateway's decision).
+#[allow(clippy::disallowed_methods)]
+pub async fn say(s: &Session, room: &jid::BareJid, body: &str) {
+    let out = labelgate::internal::peer_cleared(labelgate::xmpp::muc::OutgoingMessage {
+        body: body.to_owned(),
+        label: None,
+        origin_id: labelgate::xmpp::session::origin_id(),
+        notice: false,
+    });
+    s.send_groupchat(room, &out).await.unwrap();
 }

@@ -15,6 +15,8 @@ pub struct Proxy {
     pub addr: SocketAddr,
     hold: watch::Sender<bool>,
     cut: watch::Sender<u64>,
+    stop: watch::Sender<bool>,
+    relayed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Proxy {
@@ -24,8 +26,17 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let (hold, hold_rx) = watch::channel(false);
         let (cut, cut_rx) = watch::channel(0u64);
+        let (stop, mut stop_rx) = watch::channel(false);
+        let relayed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = relayed.clone();
         tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = stop_rx.wait_for(|s| *s) => break,
+                };
+                let Ok((client, _)) = accepted else { break };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (mut hold_rx, mut cut_rx) = (hold_rx.clone(), cut_rx.clone());
                 tokio::spawn(async move {
                     // Held: wait until released before even reaching the server.
@@ -42,7 +53,24 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, hold, cut }
+        Proxy {
+            addr,
+            hold,
+            cut,
+            stop,
+            relayed,
+        }
+    }
+
+    /// The relay dies: its port is closed (new connections refused) and open ones dropped.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        self.cut();
+    }
+
+    /// How many connections it has accepted.
+    pub fn relayed(&self) -> usize {
+        self.relayed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// New connections wait until [`Proxy::release`].
