@@ -130,6 +130,8 @@ struct LabelRecord<'a> {
 #[derive(Serialize)]
 struct Record<'a> {
     time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
     direction: Option<Direction>,
     account: &'a str,
     jid: &'a str,
@@ -156,6 +158,8 @@ struct Record<'a> {
 pub struct AuditLog {
     out: Mutex<Sink>,
     bodies: bool,
+    /// The gateway instance every record names (several gateways, one audit collection).
+    instance: Option<String>,
 }
 
 struct Sink {
@@ -194,6 +198,7 @@ impl AuditLog {
                 torn: false,
             }),
             bodies,
+            instance: None,
         })
     }
 
@@ -205,7 +210,14 @@ impl AuditLog {
                 torn: false,
             }),
             bodies,
+            instance: None,
         }
+    }
+
+    /// Every record names this gateway instance (`"instance": …`).
+    pub fn for_instance(mut self, name: &str) -> AuditLog {
+        self.instance = Some(name.to_owned());
+        self
     }
 
     fn write(&self, rec: &Record<'_>) -> std::io::Result<()> {
@@ -323,6 +335,7 @@ impl Gate {
     ) -> std::io::Result<()> {
         let rec = Record {
             time: crate::util::timestamp_now(true),
+            instance: self.log.instance.as_deref(),
             direction: ctx.direction,
             account: ctx.account,
             jid: ctx.jid,

@@ -75,6 +75,8 @@ pub struct Metrics {
     held: AtomicI64,
     relayed: [AtomicU64; WAYS.len()],
     withheld: [[AtomicU64; REASONS.len()]; WAYS.len()],
+    /// This gateway's instance name (`labelgate_instance_info`), once set.
+    instance: std::sync::OnceLock<String>,
 }
 
 /// The one set of metrics of this process.
@@ -98,7 +100,13 @@ impl Metrics {
             held: AtomicI64::new(0),
             relayed: [const { AtomicU64::new(0) }; WAYS.len()],
             withheld: [const { [const { AtomicU64::new(0) }; REASONS.len()] }; WAYS.len()],
+            instance: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Names this gateway instance in the exposition (set once, at start).
+    pub fn set_instance(&self, name: &str) {
+        let _ = self.instance.set(name.to_owned());
     }
 
     /// An IRC user registered (`+1`) or left (`-1`).
@@ -140,6 +148,21 @@ impl Metrics {
         let gauge = |out: &mut String, name: &str, help: &str, v: i64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         };
+        if let Some(name) = self.instance.get() {
+            let value: String = name
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '"' => vec!['\\', c],
+                    '\n' => vec!['\\', 'n'],
+                    c => vec![c],
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "# HELP labelgate_instance_info This gateway instance (audit records carry the same name).\n\
+                 # TYPE labelgate_instance_info gauge\nlabelgate_instance_info{{gateway=\"{value}\"}} 1"
+            );
+        }
         gauge(
             &mut out,
             "labelgate_irc_clients",
@@ -273,6 +296,17 @@ mod tests {
         assert!(text.contains(
             "labelgate_messages_withheld_total{direction=\"history\",reason=\"clearance\"} 1\n"
         ));
+        assert!(!text.contains("labelgate_instance_info"));
+        m.set_instance("gw-a");
+        let named = m.render();
+        assert!(
+            named.starts_with("# HELP labelgate_instance_info"),
+            "{named}"
+        );
+        assert!(
+            named.contains("\nlabelgate_instance_info{gateway=\"gw-a\"} 1\n"),
+            "{named}"
+        );
         let series = text.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(
             series,

@@ -104,6 +104,21 @@ fn problems_are_reported_with_file_and_line() {
     assert!(err.contains("failover `node2` is not an address"), "{err}");
     assert!(err.contains("2 problem(s)"), "{err}");
 
+    // An instance name that cannot stand in a record or a metric label.
+    let dir = demo_copy("instance");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "bodies = false ",
+        "instance = \"gw a\\n\"\nbodies = false ",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("[audit] instance `gw a\n`: 1 to 64 letters"),
+        "{err}"
+    );
+
     // A mapping above its room's clearance: reported in the mapping file.
     let dir = demo_copy("mapping");
     let m = dir.join("mappings/demo.toml");

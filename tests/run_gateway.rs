@@ -274,6 +274,8 @@ async fn run_demo_config() {
         "\nlabelgate_messages_relayed_total{direction=\"irc-to-xmpp\"} 1\n",
         "\nlabelgate_messages_withheld_total{direction=\"irc-to-xmpp\",reason=\"clearance\"} 1\n",
         "\nlabelgate_held_messages 0\n",
+        // The instance name (by default the IRC server name), as the audit records carry it.
+        "\nlabelgate_instance_info{gateway=\"labelgate\"} 1\n",
     ] {
         assert!(m.contains(line), "{line:?} not in\n{m}");
     }
@@ -298,6 +300,12 @@ async fn run_demo_config() {
     let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
     assert!(audit.lines().count() >= 2, "{audit}");
     assert!(audit.contains("\"decision\":\"grant\""));
+    assert!(
+        audit
+            .lines()
+            .all(|l| l.contains("\"instance\":\"labelgate\"")),
+        "{audit}"
+    );
     carol.close().await;
 }
 

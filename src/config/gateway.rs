@@ -147,6 +147,7 @@ struct RawAudit {
     file: Option<Spanned<String>>,
     #[serde(default)]
     bodies: bool,
+    instance: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -226,6 +227,8 @@ pub struct Audit {
     pub file: Option<PathBuf>,
     /// Include message bodies (off by default).
     pub bodies: bool,
+    /// This gateway's name in audit records and metrics (default: the IRC server name).
+    pub instance: String,
 }
 
 /// Everything the gateway file names, loaded and checked.
@@ -518,9 +521,28 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
             },
         }
     }
+    let instance = match &raw.audit.instance {
+        None => irc.server_name.clone(),
+        Some(i) => {
+            let name = i.get_ref();
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !ok {
+                problems.push(problem(
+                    Some(i.span().start),
+                    format!("[audit] instance `{name}`: 1 to 64 letters, digits, `-`, `_` or `.`"),
+                ));
+            }
+            name.clone()
+        }
+    };
     let audit = Audit {
         file: raw.audit.file.as_ref().map(&file),
         bodies: raw.audit.bodies,
+        instance,
     };
     let metrics = match &raw.metrics.listen {
         None => None,

@@ -46,7 +46,9 @@ pub fn run(config: &Path) -> Result<bool> {
             Some(f) => AuditLog::to_file(f, g.audit.bodies)
                 .with_context(|| format!("cannot open the audit log {}", f.display()))?,
             None => AuditLog::to_writer(Box::new(std::io::stderr()), g.audit.bodies),
-        };
+        }
+        .for_instance(&g.audit.instance);
+        labelgate::metrics::METRICS.set_instance(&g.audit.instance);
         let policies = Arc::new(g.policies);
         let gate = Gate::new(policies.clone(), Arc::new(audit));
         // One check of the XMPP server's certificate for every session; SIGHUP re-reads its
