@@ -618,7 +618,9 @@ async fn gateway_wide_controls_are_checked_enforced_and_reloaded() {
     for _ in 0..20 {
         bob.send("JOIN #lobby").await;
         loop {
-            let l = bob.line_within(10).await.expect("no answer to JOIN");
+            // The gateway answers a JOIN within 20 s at most (a 5 s catalog query, then a
+            // 15 s room join): wait that long, and a little more, before calling it lost.
+            let l = bob.line_within(25).await.expect("no answer to JOIN");
             if l.contains(" 366 ") {
                 joined = true;
                 break;
