@@ -621,6 +621,8 @@ async fn gateway_wide_controls_are_checked_enforced_and_reloaded() {
             // The gateway answers a JOIN within 20 s at most (a 5 s catalog query, then a
             // 15 s room join): wait that long, and a little more, before calling it lost.
             let l = bob.line_within(25).await.expect("no answer to JOIN");
+            // Shown with the test's output if it fails.
+            eprintln!("bob << {l}");
             if l.contains(" 366 ") {
                 joined = true;
                 break;
