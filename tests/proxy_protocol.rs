@@ -72,16 +72,17 @@ async fn haproxy_headers_are_taken_from_the_balancer_only() {
     .await;
 
     // Through HAProxy, v1 and v2: the client's own loopback address is its host on IRC.
-    for (front, source) in [
-        (hp.fronts[0], Ipv4Addr::new(127, 0, 0, 2)),
-        (hp.fronts[1], Ipv4Addr::new(127, 0, 0, 3)),
+    // (A nick of its own each: the last one's is released only once its connection ends.)
+    for (front, source, nick) in [
+        (hp.fronts[0], Ipv4Addr::new(127, 0, 0, 2), "olive"),
+        (hp.fronts[1], Ipv4Addr::new(127, 0, 0, 3), "olive2"),
     ] {
-        let (mut c, done) = register(front, source, "olive", &olive, PASSWORD).await;
+        let (mut c, done) = register(front, source, nick, &olive, PASSWORD).await;
         assert!(done.contains(" 376 "), "{done}");
         c.send("JOIN #lb").await;
         let join = c.until(" JOIN #lb").await;
         assert!(
-            join.starts_with(&format!(":olive!~olive@{source} ")),
+            join.starts_with(&format!(":{nick}!~{nick}@{source} ")),
             "{join}"
         );
         c.send("QUIT :bye").await;
