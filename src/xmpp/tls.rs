@@ -48,18 +48,14 @@ pub fn client_config_from_files(
     client_config_checked(ca_file, &[], cert_and_key)
 }
 
-/// A client configuration from files: CA, CRLs, and optionally certificate chain and key.
+/// A client configuration from files: CA, CRLs, and optionally certificate chain and key
+/// (a [`ServerVerifier`] of its own, never reloaded).
 pub fn client_config_checked(
     ca_file: &Path,
     crls: &[PathBuf],
     cert_and_key: Option<(&Path, &Path)>,
 ) -> Result<Arc<ClientConfig>, TlsSetupError> {
-    let roots = load_roots(ca_file)?;
-    let identity = match cert_and_key {
-        Some((c, k)) => Some((load_certs(c)?, load_key(k)?)),
-        None => None,
-    };
-    client_config_with_crls(roots, crls, identity)
+    ServerVerifier::load(ca_file, crls)?.client_config_from_files(cert_and_key)
 }
 
 /// The XMPP server's certificate check (the CA file's roots; the CRLs, when given, as
