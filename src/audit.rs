@@ -58,6 +58,8 @@ pub enum What {
     Reason,
     /// An error stanza's report.
     Error,
+    /// A chat state (typing notification).
+    ChatState,
 }
 
 /// A value an audited decision let cross the gateway. Only [`Gate::clear`] makes one; the IRC

@@ -233,3 +233,155 @@ async fn traffic_kinds_limits_files_and_folding() {
     );
     x.quit().await;
 }
+
+/// The next message xavier gets from `nick` in `room` of `kind` (chat states and receipts
+/// included), skipping others.
+async fn next_from(x: &mut Slix, room: &str, nick: &str, kind: &str) -> slix::Received {
+    loop {
+        let m = x.message_from(nick, Some(kind), 15).await;
+        if m.room == room {
+            return m;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_states_corrections_and_receipts_are_switched_per_room() {
+    let pol = support::demo_policies();
+    let (on, off) = (room(&unique("typing")), room(&unique("plain")));
+    let (on_s, off_s) = (on.to_string(), off.to_string());
+    let olive = unique("olive");
+    let mapping = format!(
+        "{}[channel.controls]\nchat_states = true\nreceipts = true\n\n{}[channel.controls]\ncorrections = false\n",
+        channel("#typing", &on, "OFFICIAL", "SECRET, UK"),
+        channel("#plain", &off, "OFFICIAL", "SECRET, UK"),
+    );
+    let gw = gateway(&mapping, &[(&olive, "OFFICIAL", &[])]).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&on_s, "xavier").await;
+    x.join(&off_s, "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    o.send("CAP REQ message-tags").await;
+    o.until("ACK").await;
+    for c in ["#typing", "#plain"] {
+        o.send(&format!("JOIN {c}")).await;
+        o.until(&format!(" 366 olive {c}")).await;
+    }
+    let official = || Some(SlixLabel::marking(&pol, "OFFICIAL"));
+    let secret = bridge::label_element(&pol, "SECRET").to_xml();
+    let cs = "http://jabber.org/protocol/chatstates";
+
+    // #typing lets chat states cross both ways: xavier's composing is olive's `+typing=active`
+    // from xavier; olive's `+typing=paused` reaches the room as <paused/>, at the default label.
+    x.raw(&format!(
+        "<message to='{on}' type='groupchat'><composing xmlns='{cs}'/></message>"
+    ))
+    .await;
+    let t = o.until(" TAGMSG #typing").await;
+    assert!(
+        t.contains("+typing=active") && t.contains(":xavier!"),
+        "{t}"
+    );
+    o.send("@+typing=paused TAGMSG #typing").await;
+    let m = next_from(&mut x, &on_s, "olive", "groupchat").await;
+    assert_eq!(m.chat_state.as_deref(), Some("paused"), "{m:?}");
+    assert!(m.body.is_none() && m.labelled, "{m:?}");
+    // A chat state labelled above olive's clearance does not reach her (audited).
+    x.raw(&format!(
+        "<message to='{on}' type='groupchat'><composing xmlns='{cs}'/>{secret}</message>"
+    ))
+    .await;
+    x.send(&on_s, "sentinel typing", official()).await;
+    let lines = o.lines_until("sentinel typing").await;
+    assert!(!lines.iter().any(|l| l.contains("TAGMSG")), "{lines:#?}");
+    let denied: Vec<_> = gw
+        .records()
+        .into_iter()
+        .filter(|r| r["what"] == "chat-state" && r["decision"] == "deny")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:#?}");
+    // An unknown typing value is refused with a reply.
+    o.send("@+typing=furious TAGMSG #typing").await;
+    let n = o.until("+typing takes").await;
+    assert!(n.contains("[#typing]"), "{n}");
+
+    // A correction crosses as a marked line saying what it replaces.
+    let official_xml = bridge::label_element(&pol, "OFFICIAL").to_xml();
+    x.raw(&format!(
+        "<message to='{on}' type='groupchat' id='c1'><body>fixed words</body>\
+         <replace xmlns='urn:xmpp:message-correct:0' id='orig-1'/>{official_xml}</message>"
+    ))
+    .await;
+    let c = o.until("fixed words").await;
+    assert!(
+        c.contains("(correction) fixed words") && c.contains("labelgate/replaces=orig-1"),
+        "{c}"
+    );
+
+    // A private message asking for a receipt is answered once olive has it.
+    x.raw(&format!(
+        "<message to='{on}/olive' type='chat' id='pm-1'><body>receipt please</body>\
+         <request xmlns='urn:xmpp:receipts'/><x xmlns='http://jabber.org/protocol/muc#user'/>\
+         {official_xml}</message>"
+    ))
+    .await;
+    o.until("receipt please").await;
+    let r = next_from(&mut x, &on_s, "olive", "chat").await;
+    assert_eq!(r.receipt.as_deref(), Some("pm-1"), "{r:?}");
+
+    // #plain (the defaults, corrections off): no chat state crosses either way, and olive is
+    // told once; corrections are withheld; no receipt is given.
+    x.raw(&format!(
+        "<message to='{off}' type='groupchat'><composing xmlns='{cs}'/></message>"
+    ))
+    .await;
+    x.raw(&format!(
+        "<message to='{off}' type='groupchat' id='c2'><body>plain correction</body>\
+         <replace xmlns='urn:xmpp:message-correct:0' id='orig-2'/>{official_xml}</message>"
+    ))
+    .await;
+    x.raw(&format!(
+        "<message to='{off}/olive' type='chat' id='pm-2'><body>no receipt here</body>\
+         <request xmlns='urn:xmpp:receipts'/><x xmlns='http://jabber.org/protocol/muc#user'/>\
+         {official_xml}</message>"
+    ))
+    .await;
+    x.send(&off_s, "sentinel plain", official()).await;
+    let lines = o.lines_until("sentinel plain").await;
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("TAGMSG") || l.contains("plain correction")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("no receipt here")),
+        "{lines:#?}"
+    );
+    o.send("@+typing=active TAGMSG #plain").await;
+    let n = o.until("[#plain]").await;
+    assert!(n.contains("typing notifications do not cross"), "{n}");
+    o.send("@+typing=active TAGMSG #plain").await;
+    o.send("PRIVMSG #plain :after typing").await;
+    // What xavier gets from olive in #plain next, of any kind, is her line: no chat state, and
+    // no receipt for pm-2 (which olive's session would have sent before it).
+    let m = loop {
+        let m = x.message_from("olive", None, 15).await;
+        if m.room == off_s {
+            break m;
+        }
+    };
+    assert_eq!(
+        m.body.as_deref(),
+        Some("[DEMO-UK OFFICIAL] after typing"),
+        "{m:?}"
+    );
+    assert!(m.receipt.is_none() && m.chat_state.is_none(), "{m:?}");
+
+    // Each switched-off way is audited once with its control; the correction each time.
+    let states = by_control(&gw, "chat_states");
+    assert_eq!(states.len(), 2, "{states:#?}");
+    assert!(states.iter().any(|r| r["direction"] == "irc-to-xmpp"));
+    assert!(states.iter().any(|r| r["direction"] == "xmpp-to-irc"));
+    assert_eq!(by_control(&gw, "corrections").len(), 1);
+}

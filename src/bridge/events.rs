@@ -5,7 +5,7 @@
 use jid::BareJid;
 
 use super::crossing;
-use super::pairing::{MARKING_TAG, Pairing, member, occupant_as};
+use super::pairing::{MARKING_TAG, Pairing, REPLACES_TAG, member, occupant_as};
 use super::sent::Sent;
 use crate::audit::{Direction, What};
 use crate::config::mappings::ReplayedSubjects;
@@ -463,7 +463,12 @@ impl Pairing {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        let Some(body) = m.body.clone() else { return };
+        let Some(body) = m.body.clone() else {
+            if let Some(nick) = nick {
+                self.chat_state(&room, &nick, false, &m).await;
+            }
+            return;
+        };
         let channel = r.channel.clone();
         // A message from the room itself (a configuration notice): decided like any body, shown
         // as a NOTICE from `room` (a name no occupant can take).
@@ -475,7 +480,8 @@ impl Pairing {
                 direction: Direction::XmppToIrc,
                 way: Way::XmppToIrc,
             };
-            return self.relay(&room, &m, &body, to).await;
+            self.relay(&room, &m, &body, to).await;
+            return;
         };
         let own = nick == r.nick;
         let mut answer = None;
@@ -507,7 +513,8 @@ impl Pairing {
         };
         // The echo of a labelled message is its answer.
         let Some(label) = answer else {
-            return self.relay(&room, &m, &body, to).await;
+            self.relay(&room, &m, &body, to).await;
+            return;
         };
         self.answer_start(label);
         self.relay(&room, &m, &body, to).await;
@@ -519,7 +526,12 @@ impl Pairing {
         let Some(r) = self.rooms.get(&room) else {
             return;
         };
-        let Some(body) = m.body.clone() else { return };
+        let Some(body) = m.body.clone() else {
+            if r.mapping.private_messages {
+                self.chat_state(&room, &nick, true, &m).await;
+            }
+            return;
+        };
         if !r.mapping.private_messages {
             METRICS.withheld(Way::Private, crate::metrics::Reason::PrivateDisabled);
             crossing::ignored(
@@ -537,14 +549,16 @@ impl Pairing {
             direction: Direction::Private,
             way: Way::Private,
         };
-        self.relay(&room, &m, &body, to).await;
+        if self.relay(&room, &m, &body, to).await {
+            self.receipt(&room, &nick, &m).await;
+        }
     }
 
     /// A received body, decided for this user (withheld and audited, or delivered with its
     /// marking on every line, the `server-time` of history kept).
-    async fn relay(&self, room: &BareJid, m: &ReceivedMessage, body: &str, to: Relay) {
+    async fn relay(&self, room: &BareJid, m: &ReceivedMessage, body: &str, to: Relay) -> bool {
         let Some(mapping) = self.rooms.get(room).map(|r| r.mapping.clone()) else {
-            return;
+            return false;
         };
         let person = self.person();
         let out =
@@ -552,7 +566,7 @@ impl Pairing {
                 Ok(o) => o,
                 Err(reason) => {
                     METRICS.withheld(to.way, reason);
-                    return; // withheld, audited
+                    return false; // withheld, audited
                 }
             };
         METRICS.relayed(to.way);
@@ -565,10 +579,11 @@ impl Pairing {
             lines: out.lines,
             action: out.action,
             notice: to.notice,
-            tags: message_tags(m, out.marking),
+            tags: message_tags(m, out.marking, out.correction.flatten()),
             time,
         })
         .await;
+        true
     }
 }
 
@@ -583,9 +598,19 @@ struct Relay {
 
 /// The tags of a relayed message: its marking, and as `msgid` the id the room gave it (XEP-0359
 /// stanza-id, the same for every reader), else the sender's own (origin-id).
-fn message_tags(m: &ReceivedMessage, marking: String) -> Vec<(String, Option<String>)> {
+/// A correction also says which message it replaces (as the room's XMPP id), for clients that
+/// can show it.
+fn message_tags(
+    m: &ReceivedMessage,
+    marking: String,
+    replaces: Option<String>,
+) -> Vec<(String, Option<String>)> {
     let id = m.stanza_id.as_ref().or(m.origin_id.as_ref());
-    delivery_tags(marking, id.cloned())
+    let mut tags = delivery_tags(marking, id.cloned());
+    if let Some(r) = replaces {
+        tags.push((REPLACES_TAG.to_owned(), Some(r)));
+    }
+    tags
 }
 
 /// The tags of a message delivered to IRC: its marking, and its `msgid` when it has one.

@@ -8,6 +8,7 @@
 //!   and `events` (XMPP → IRC) hand what crosses to `crossing` and deliver what it clears.
 //! * [`nick`] — occupants under IRC nicks that name exactly one person.
 //! * `codes` — the standard-reply codes of refusals; `sent` — what the user sent, for reports.
+//! * `typing` — typing notifications both ways, and receipts for delivered private messages.
 
 mod catalog;
 mod codes;
@@ -22,9 +23,10 @@ mod pairing;
 mod pong;
 mod requests;
 mod sent;
+mod typing;
 
 pub use codes::Code;
-pub use pairing::{HELD_LIMIT, MARKING_TAG};
+pub use pairing::{HELD_LIMIT, MARKING_TAG, REPLACES_TAG};
 
 use std::path::PathBuf;
 use std::sync::Arc;

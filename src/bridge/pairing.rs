@@ -28,6 +28,8 @@ use crate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
 
 /// The vendor tag carrying the marking, for clients that negotiated message-tags.
 pub const MARKING_TAG: &str = "labelgate/marking";
+/// The vendor tag carrying the XMPP id of the message a correction (XEP-0308) replaces.
+pub const REPLACES_TAG: &str = "labelgate/replaces";
 /// Messages held per user while their XMPP session reconnects or rejoins.
 pub const HELD_LIMIT: usize = 32;
 /// How long a JOIN burst waits for the room's subject before it goes without one.
@@ -56,6 +58,8 @@ pub(super) struct Room {
     pub(super) ready: bool,
     /// The user's rate against the room's `controls.rate` (made on the first line).
     pub(super) rate: Option<crate::config::controls::RateLimit>,
+    /// What the room's switched-off chat states have said already.
+    pub(super) told: super::crossing::Told,
 }
 
 /// A typed line, cleared to go out, on its way (or held until its room is ready again). It keeps

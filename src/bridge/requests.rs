@@ -85,6 +85,7 @@ impl Pairing {
                     self.send_private(command, &target, line, echo).await;
                 }
             }
+            Request::Typing { target, state } => self.typing(target, state).await,
             Request::Topic { channel, topic } => self.topic(&channel, topic).await,
             Request::List => {
                 let mappings = self.now.mappings.clone();
@@ -268,6 +269,7 @@ impl Pairing {
                         mapping: Arc::new(mapping),
                         ready: true,
                         rate: None,
+                        told: crossing::Told::default(),
                     },
                 );
                 let facts = self

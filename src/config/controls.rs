@@ -21,12 +21,20 @@
 //! room_messages = true            # IRC lines to the room cross
 //! subjects = false                # topics and room subjects do not cross, either way
 //! actions = false                 # `/me` (CTCP ACTION) does not cross
+//! chat_states = true              # typing notifications cross, both ways (IRCv3 `+typing`
+//!                                 # ⇄ XEP-0085); default false
+//! corrections = false             # XEP-0308 corrections from the room are withheld (default
+//!                                 # true: shown as `(correction) …` lines)
+//! receipts = true                 # the gateway answers XEP-0184 receipt requests on private
+//!                                 # messages once delivered to the IRC user; default false
 //! ```
 //!
 //! What never crosses, whatever is written here: file transfer (DCC offers from IRC are refused
 //! with a reply; out-of-band data, XEP-0066, and upload links are not passed on from XMPP),
 //! and any part of a stanza besides its body, label and the identifiers the gateway needs
-//! (XHTML-IM, chat states, receipts, corrections' payloads: "message folding").
+//! (XHTML-IM, unknown payloads: "message folding"). Chat states, corrections and receipts are
+//! switched above: what they carry is rebuilt by the gateway (a state, the id corrected, the id
+//! received), never forwarded as received.
 
 use serde::Deserialize;
 
@@ -70,6 +78,9 @@ pub struct RawControls {
     room_messages: Option<bool>,
     subjects: Option<bool>,
     actions: Option<bool>,
+    chat_states: Option<bool>,
+    corrections: Option<bool>,
+    receipts: Option<bool>,
     max_bytes: Option<usize>,
     rate: Option<f64>,
     burst: Option<u32>,
@@ -135,6 +146,12 @@ pub struct Controls {
     pub subjects: bool,
     /// `/me` crosses (as XEP-0245 `/me `).
     pub actions: bool,
+    /// Typing notifications cross, both ways (IRCv3 `+typing` ⇄ XEP-0085 chat states).
+    pub chat_states: bool,
+    /// XEP-0308 corrections from the room cross (shown as marked `(correction)` lines).
+    pub corrections: bool,
+    /// XEP-0184 receipt requests on private messages are answered once the line is delivered.
+    pub receipts: bool,
     /// Largest message typed on IRC, in bytes.
     pub max_bytes: usize,
     /// Messages per second per sender, sustained (`None`: no limit here; the IRC listener's
@@ -158,6 +175,10 @@ pub mod name {
     pub const SUBJECTS: &str = "subjects";
     /// `/me` switched off.
     pub const ACTIONS: &str = "actions";
+    /// Chat states (typing notifications) switched off.
+    pub const CHAT_STATES: &str = "chat_states";
+    /// Corrections switched off.
+    pub const CORRECTIONS: &str = "corrections";
     /// The size limit.
     pub const MAX_BYTES: &str = "max_bytes";
     /// The rate limit.
@@ -186,6 +207,9 @@ impl Default for Controls {
             room_messages: true,
             subjects: true,
             actions: true,
+            chat_states: false,
+            corrections: true,
+            receipts: false,
             max_bytes: 4000,
             rate: None,
             burst: 10,
@@ -203,6 +227,9 @@ impl RawControls {
             room_messages: over.room_messages.or(self.room_messages),
             subjects: over.subjects.or(self.subjects),
             actions: over.actions.or(self.actions),
+            chat_states: over.chat_states.or(self.chat_states),
+            corrections: over.corrections.or(self.corrections),
+            receipts: over.receipts.or(self.receipts),
             max_bytes: over.max_bytes.or(self.max_bytes),
             rate: over.rate.or(self.rate),
             burst: over.burst.or(self.burst),
@@ -254,6 +281,9 @@ impl RawControls {
             room_messages: self.room_messages.unwrap_or(d.room_messages),
             subjects: self.subjects.unwrap_or(d.subjects),
             actions: self.actions.unwrap_or(d.actions),
+            chat_states: self.chat_states.unwrap_or(d.chat_states),
+            corrections: self.corrections.unwrap_or(d.corrections),
+            receipts: self.receipts.unwrap_or(d.receipts),
             max_bytes,
             rate,
             burst,
@@ -332,6 +362,30 @@ impl Controls {
         }
     }
 
+    /// Whether typing notifications cross.
+    pub fn chat_state(&self) -> Result<(), Stopped> {
+        if self.chat_states {
+            Ok(())
+        } else {
+            Err(Stopped {
+                control: name::CHAT_STATES,
+                why: "typing notifications do not cross to or from this room".into(),
+            })
+        }
+    }
+
+    /// Whether a correction from the room crosses.
+    pub fn correction(&self) -> Result<(), Stopped> {
+        if self.corrections {
+            Ok(())
+        } else {
+            Err(Stopped {
+                control: name::CORRECTIONS,
+                why: "corrections are not passed on from this room".into(),
+            })
+        }
+    }
+
     /// The settings, one `name = value` each, for `labelgate check`.
     pub fn describe(&self) -> Vec<String> {
         let list = |l: &[Member]| {
@@ -366,6 +420,9 @@ impl Controls {
             format!("room_messages = {}", self.room_messages),
             format!("subjects = {}", self.subjects),
             format!("actions = {}", self.actions),
+            format!("chat_states = {}", self.chat_states),
+            format!("corrections = {}", self.corrections),
+            format!("receipts = {}", self.receipts),
             format!("max_bytes = {}", self.max_bytes),
             match self.rate {
                 Some(r) => format!("rate = {r}/s, burst {}", self.burst),
@@ -498,5 +555,30 @@ mod tests {
         assert_eq!(stop(c.typed(true, true, "hi")), Some(name::ACTIONS));
         assert_eq!(stop(c.typed(true, false, "hello!")), Some(name::MAX_BYTES));
         assert_eq!(c.typed(true, false, "hello"), Ok(()));
+    }
+
+    #[test]
+    fn chat_states_corrections_and_receipts_are_switched_one_by_one() {
+        let d = Controls::default();
+        let stop = |r: Result<(), Stopped>| r.err().map(|s| s.control);
+        assert_eq!(stop(d.chat_state()), Some(name::CHAT_STATES));
+        assert_eq!(d.correction(), Ok(()));
+        assert!(!d.receipts);
+        let gw = raw("chat_states = true\nreceipts = true\n");
+        let c = gw
+            .under(&raw("corrections = false\n"))
+            .resolve()
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.chat_state(), Ok(()));
+        assert_eq!(stop(c.correction()), Some(name::CORRECTIONS));
+        assert!(c.receipts);
+        let shown = c.describe();
+        for s in [
+            "chat_states = true",
+            "corrections = false",
+            "receipts = true",
+        ] {
+            assert!(shown.iter().any(|l| l == s), "{shown:?}");
+        }
     }
 }

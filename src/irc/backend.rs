@@ -29,6 +29,38 @@ impl Text {
     }
 }
 
+/// An IRCv3 typing notification (`+typing` client tag on TAGMSG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    /// Typing now.
+    Active,
+    /// Typed something, paused.
+    Paused,
+    /// Stopped (cleared the input, or sent).
+    Done,
+}
+
+impl Typing {
+    /// The tag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Typing::Active => "active",
+            Typing::Paused => "paused",
+            Typing::Done => "done",
+        }
+    }
+
+    /// Reads a tag value.
+    pub fn parse(s: &str) -> Option<Typing> {
+        Some(match s {
+            "active" => Typing::Active,
+            "paused" => Typing::Paused,
+            "done" => Typing::Done,
+            _ => return None,
+        })
+    }
+}
+
 /// Who a registered IRC user is.
 #[derive(Debug, Clone)]
 pub struct RegisteredUser {
@@ -117,6 +149,13 @@ pub enum Request {
         tags: Vec<(String, Option<String>)>,
         /// The client negotiated echo-message.
         echo: bool,
+    },
+    /// A typing notification (TAGMSG `+typing`) to a channel or a nick.
+    Typing {
+        /// Channel or nick.
+        target: String,
+        /// The state.
+        state: Typing,
     },
     /// TOPIC query or change.
     Topic {
@@ -235,6 +274,15 @@ pub enum Delivery {
         tags: Vec<(String, Option<String>)>,
         /// Original time (XEP-0082), for server-time; `None` means now.
         time: Option<String>,
+    },
+    /// Someone's typing notification (TAGMSG `+typing`, for clients with message-tags).
+    Typing {
+        /// Sender.
+        from: Source,
+        /// Channel or the user's nick.
+        target: String,
+        /// The state, cleared for this user.
+        state: Cleared<Typing>,
     },
     /// Someone joined a channel the user is in.
     Join {

@@ -9,9 +9,11 @@
 //!   and resumption, reconnect with backoff), and typed events for the layer above;
 //! * [`admin`] the IQs a session sends: kicks, invitations, room info, label catalogs;
 //! * [`disco`] what a session answers about itself (disco#info, version, ping);
+//! * [`chat`] chat states, corrections and receipts (read, and the gateway's own built);
 //! * [`files`] file transfer offers in received stanzas (never passed on).
 
 pub mod admin;
+pub mod chat;
 pub mod connect;
 pub mod disco;
 pub mod files;

@@ -274,6 +274,8 @@ impl LocalBackend {
                     }
                 }
                 Request::Labelled { .. } => {}
+                // Typing notifications are not relayed by this in-memory backend.
+                Request::Typing { .. } => {}
                 Request::Ping { token } => out.push((my_tx.clone(), Delivery::Pong { token })),
                 // No rooms to moderate here.
                 Request::Kick { channel, .. } | Request::Invite { channel, .. } => out.push((

@@ -52,6 +52,10 @@ pub struct Received {
     pub labelled: bool,
     /// The label element, when it is not ESS (e.g. ADatP-4774 XML), as XML text.
     pub label_xml: Option<String>,
+    /// The XEP-0085 chat state it carries, if any.
+    pub chat_state: Option<String>,
+    /// The id a XEP-0184 receipt acknowledges, if it is one.
+    pub receipt: Option<String>,
 }
 
 impl Slix {
@@ -213,6 +217,8 @@ impl Slix {
             display: label["display"].as_str().map(str::to_owned),
             labelled: !label.is_null(),
             label_xml: label["xml"].as_str().map(str::to_owned),
+            chat_state: v["chatstate"].as_str().map(str::to_owned),
+            receipt: v["receipt"].as_str().map(str::to_owned),
         }
     }
 

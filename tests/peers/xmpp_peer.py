@@ -19,7 +19,8 @@ Events:
   {"ev": "joined", "room": ROOM}
   {"ev": "message", "type": "groupchat"|"chat"|"error", "room": ROOM, "nick": NICK,
    "body": TEXT, "subject": TEXT, "id": ORIGIN_ID, "delay": BOOL, "label": null | {"ess", "display", "fg", "bg",
-   "other": BOOL}, "invite_from": JID | null (a mediated room invitation)}
+   "other": BOOL}, "invite_from": JID | null (a mediated room invitation),
+   "chatstate": NAME | null (XEP-0085), "receipt": ID | null (a XEP-0184 <received/>)}
   {"ev": "presence", "room": ROOM, "nick": NICK, "type": "available"|"unavailable",
    "status": TEXT | null, "show": SHOW | null, "jid": REAL_JID | null, "role": ROLE | null,
    "codes": [CODE...],
@@ -43,6 +44,8 @@ ESS = "urn:xmpp:sec-label:ess:0"
 SID = "urn:xmpp:sid:0"
 MUC_USER = "http://jabber.org/protocol/muc#user"
 DELAY = "urn:xmpp:delay"
+CHATSTATES = "http://jabber.org/protocol/chatstates"
+RECEIPTS = "urn:xmpp:receipts"
 
 
 def emit(obj):
@@ -138,6 +141,8 @@ class Peer(slixmpp.ClientXMPP):
         oid = xml.find("{%s}origin-id" % SID)
         x = xml.find("{%s}x" % MUC_USER)
         invite = x.find("{%s}invite" % MUC_USER) if x is not None else None
+        states = [c.tag.split("}")[-1] for c in xml if c.tag.startswith("{%s}" % CHATSTATES)]
+        received = xml.find("{%s}received" % RECEIPTS)
         emit(
             {
                 "ev": "message",
@@ -150,6 +155,8 @@ class Peer(slixmpp.ClientXMPP):
                 "delay": xml.find("{%s}delay" % DELAY) is not None,
                 "label": read_label(xml),
                 "invite_from": invite.get("from") if invite is not None else None,
+                "chatstate": states[0] if states else None,
+                "receipt": received.get("id") if received is not None else None,
             }
         )
 

@@ -28,9 +28,11 @@
 use jid::{BareJid, Jid};
 
 mod controls;
+mod extras;
 mod forms;
 mod link;
 pub(super) use controls::{admit, rate};
+pub(super) use extras::{CORRECTION, Told, chat_state_to_irc, typed_chat_state};
 pub(super) use forms::label_in;
 use forms::{irc_marking, outgoing_label, payload_label, read_line, read_room_line};
 pub(super) use link::{LinkNotice, withheld_notice};
@@ -76,6 +78,9 @@ pub(super) struct ToIrc {
     pub marking: String,
     /// A `/me` (XEP-0245): the lines go as CTCP ACTION.
     pub action: bool,
+    /// A correction (XEP-0308), of this id when the gateway repeats it: the lines start with
+    /// [`CORRECTION`].
+    pub correction: Option<Option<String>>,
 }
 
 /// A room message or private message body for `to`: decided on its label against the room's
@@ -104,10 +109,19 @@ pub(super) fn body_to_irc(
             return Err(Reason::InvalidLabel);
         }
     };
+    let correction = extras::correction(state, &ctx, mapping, m)?;
     // XEP-0245: a body starting with "/me " is an action.
     let (action, text) = match body.strip_prefix("/me ") {
         Some(rest) => (true, rest),
         None => (false, body),
+    };
+    let corrected;
+    let text = match correction {
+        Some(_) => {
+            corrected = format!("{CORRECTION}{text}");
+            corrected.as_str()
+        }
+        None => text,
     };
     let Some((marking, lines)) = render(state, mapping, &label, text) else {
         state.gate.refuse(&ctx, "the label has no display marking");
@@ -119,6 +133,7 @@ pub(super) fn body_to_irc(
             lines,
             marking,
             action,
+            correction,
         }),
         Err(r) if r.room => Err(Reason::RoomClearance),
         Err(_) => Err(Reason::Clearance),
@@ -162,6 +177,7 @@ pub(super) fn echo_to_sender(
         lines,
         marking,
         action,
+        correction: None,
     })
 }
 

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::backend::{Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request};
+use super::backend::{Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request, Typing};
 use super::proto::caps::{Cap, CapSet};
 use super::proto::codec::Line;
 use super::proto::ctcp::{self, Ctcp};
@@ -568,8 +568,9 @@ impl<B: Backend> Client<B> {
                 let server = self.shared.config.server_name.clone();
                 self.numeric(n::RPL_TIME(&server, &now_tag()));
             }
-            // Client-only tags (typing notifications and the like) do not cross the gateway;
-            // the target is checked like a message's.
+            // The target is checked like a message's. A typing notification goes to the
+            // backend (whether it crosses is the room's `chat_states` control); other
+            // client-only tags (reactions and the like) do not cross the gateway.
             H::Tagmsg => {
                 let target = msg.params[0].clone();
                 if target.starts_with('#') && !self.channels.contains_key(&names::fold(&target)) {
@@ -579,6 +580,16 @@ impl<B: Backend> Client<B> {
                     ));
                 } else if !target.starts_with('#') && self.find_member(&target).is_none() {
                     self.numeric(n::ERR_NOSUCHNICK(&target));
+                } else if let Some(value) = msg.tag("+typing") {
+                    match value.and_then(Typing::parse) {
+                        Some(state) => self.request(Request::Typing { target, state }).await,
+                        None => self.standard_fail(
+                            "TAGMSG",
+                            "INVALID_TYPING",
+                            &target,
+                            "+typing takes active, paused or done",
+                        ),
+                    }
                 }
             }
             H::Userhost => self.userhost(&msg),

@@ -110,6 +110,21 @@ impl<B: Backend> Client<B> {
                     self.send(m);
                 }
             }
+            // A typing notification has no text to show: clients without message-tags get
+            // nothing (as from any IRC server).
+            Delivery::Typing {
+                from,
+                target,
+                state,
+            } => {
+                if self.caps.has(Cap::MessageTags) {
+                    let value = state.into_inner().as_str().to_owned();
+                    let m = Message::new("TAGMSG", vec![target]).with_source(from.mask());
+                    let mut m = self.tagged(m, &[], None, from.account.as_deref());
+                    m.tags.push(("+typing".into(), Some(value)));
+                    self.send(m);
+                }
+            }
             Delivery::Join { channel, who } => {
                 let key = names::fold(&channel);
                 if let Some(view) = self.channels.get_mut(&key) {

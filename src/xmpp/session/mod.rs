@@ -26,6 +26,7 @@ use xmpp_parsers::iq::Iq;
 use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
+use super::chat;
 use super::connect::{self, ConnectError, Endpoint};
 use super::muc::{
     self, History, JoinError, Occupant, OccupantPresence, Occupants, OutgoingMessage,
@@ -343,6 +344,43 @@ impl Session {
         let m = muc::build_message(Jid::from(to), MessageType::Chat, out);
         let track = Some((out.origin_id.clone(), out.body.clone()));
         self.send_tracked(Stanza::Message(m), Some(room.clone()), track)
+            .await
+    }
+
+    /// Sends a chat state to a joined room (`nick`: privately, to that occupant).
+    pub async fn send_chat_state(
+        &self,
+        room: &BareJid,
+        nick: Option<&str>,
+        out: &Cleared<chat::OutgoingChatState>,
+    ) -> Result<(), SendError> {
+        let (to, kind) = match nick {
+            None => (Jid::from(room.clone()), MessageType::Groupchat),
+            Some(n) => (
+                Jid::from(
+                    room.with_resource_str(n)
+                        .map_err(|_| SendError::BadNick(n.to_owned()))?,
+                ),
+                MessageType::Chat,
+            ),
+        };
+        let m = chat::build_chat_state(to, kind, out.get());
+        self.send_stanza(Stanza::Message(m), Some(room.clone()))
+            .await
+    }
+
+    /// Acknowledges (XEP-0184) the private message `id` an occupant sent, once delivered.
+    pub async fn send_receipt(
+        &self,
+        room: &BareJid,
+        nick: &str,
+        id: &str,
+    ) -> Result<(), SendError> {
+        let to = room
+            .with_resource_str(nick)
+            .map_err(|_| SendError::BadNick(nick.to_owned()))?;
+        let m = chat::build_receipt(Jid::from(to), id);
+        self.send_stanza(Stanza::Message(m), Some(room.clone()))
             .await
     }
 
