@@ -238,3 +238,69 @@ async fn an_equivalent_policy_shown_on_irc() {
     assert!(l.contains(":[TLP:WHITE [Imported Data]] from xmpp"), "{l}");
     drop(gw);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_user_reads_and_types_markings_in_their_own_language() {
+    let pol = nato();
+    let r = room(&unique("langues"));
+    let (olive, ed) = (unique("olive"), unique("ed"));
+    // The room's own language is the policy's default (English).
+    let mapping = channel("#langues", &r, "NATO UNCLASSIFIED", "SECRET, Context:NATO");
+    let users_text = format!(
+        "jid_template = \"{{account}}@labelgate.test\"\n\
+         [[user]]\naccount = \"{olive}\"\nclearance = \"SECRET, Context:NATO\"\npassword = \"{h}\"\nmarking_language = \"fr\"\n\
+         [[user]]\naccount = \"{ed}\"\nclearance = \"SECRET, Context:NATO\"\npassword = \"{h}\"\n",
+        h = hashed()
+    );
+    let users = Users::parse(Path::new("users.toml"), &users_text, pol.primary()).unwrap();
+    // A language the policy has no markings in is refused, naming the account and the file.
+    let bad = users_text.replace("marking_language = \"fr\"", "marking_language = \"de\"");
+    let e = Users::parse(Path::new("users.toml"), &bad, pol.primary())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("users.toml:") && e.contains("marking_language `de`") && e.contains("fr"),
+        "{e}"
+    );
+    let endpoint = common::endpoint(
+        common::Identity::Gateway,
+        labelgate::xmpp::connect::TlsMode::StartTls,
+    );
+    let gw = Gateway::start(endpoint, pol.clone(), &mapping, users, irc::config()).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&r.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    let mut e = irc::Raw::login(gw.addr, "ed", &ed, PASSWORD).await;
+    for c in [&mut o, &mut e] {
+        c.send("JOIN #langues").await;
+        c.until(" 366 ").await;
+    }
+
+    // One line from the room: olive reads its marking in French, ed in English.
+    let ess = bridge::label_element(&pol, "NATO RESTRICTED").to_xml();
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>pour tous</body>{ess}</message>"
+    ))
+    .await;
+    let l = o.until("pour tous").await;
+    assert!(l.contains(":[NATO DIFFUSION RESTREINTE] pour tous"), "{l}");
+    let l = e.until("pour tous").await;
+    assert!(l.contains(":[NATO RESTRICTED] pour tous"), "{l}");
+
+    // olive types in French: the room gets the label, its display marking in the room's
+    // language (English); ed sees it in English, olive's echo-less view aside.
+    o.send("PRIVMSG #langues :[NATO CONFIDENTIEL] salut").await;
+    let m = x.message_from("olive", Some("groupchat"), 10).await;
+    assert_eq!(m.display.as_deref(), Some("NATO CONFIDENTIAL"), "{m:?}");
+    let l = e.until("salut").await;
+    assert!(l.contains(":[NATO CONFIDENTIAL] salut"), "{l}");
+    // ed's French is not read as a marking in his English form: refused, told.
+    e.send("PRIVMSG #langues :[NATO CONFIDENTIEL] hello").await;
+    let n = e.until("[#langues]").await;
+    assert!(n.contains("not a valid label"), "{n}");
+    // The channel's label facts are in each reader's language.
+    o.send("LABELS #langues").await;
+    let f = o.until("a line without a marking goes out as").await;
+    assert!(f.contains("NATO SANS CLASSIFICATION"), "{f}");
+}

@@ -316,6 +316,7 @@ impl Pairing {
             }
             Some(u) => {
                 self.user.groups = u.groups.clone();
+                self.user.marking_language = u.marking_language.clone();
                 let policy = self.now.gate.policies().primary();
                 let clearance = match &self.user.certificate_clearance {
                     None => Some(u.clearance.clone()),
@@ -372,6 +373,8 @@ impl Pairing {
                         d.denied
                     )),
                     Ok(()) => {
+                        let lang = self.user.marking_language.as_deref();
+                        let m = m.read_in(self.now.gate.policies(), lang);
                         if let Some(r) = self.rooms.get_mut(&room) {
                             let mut m = m.clone();
                             if let Some(c) = &r.server_catalog {

@@ -215,8 +215,10 @@ impl Pairing {
             return;
         };
         // The server's catalog for the room, when it has one the gateway can use (asked before
-        // the join: nothing of the room is queued for us yet).
-        let mut mapping = mapping;
+        // the join: nothing of the room is queued for us yet). The mapping as this user reads
+        // markings (their language, where the room's policy has it).
+        let lang = self.user.marking_language.as_deref();
+        let mut mapping = mapping.read_in(self.now.gate.policies(), lang);
         let server_catalog = self
             .inner
             .catalogs

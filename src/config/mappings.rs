@@ -163,8 +163,12 @@ pub struct Mapping {
     pub network: Option<String>,
     /// The boundary controls in force: the gateway's defaults under the mapping's own.
     pub controls: Controls,
-    /// How labels are shown on IRC and read from what IRC users type.
+    /// How labels are shown on IRC and read from what IRC users type (for one person, see
+    /// `Mapping::read_in`).
     pub shown: Shown,
+    /// The language of display markings written to the room and of markings read in its
+    /// subjects (`marking_language`; `None`: the policy's default).
+    pub room_language: Option<String>,
     /// How labels are written in stanzas to the room.
     pub label_format: LabelFormat,
     /// Where it was defined.
@@ -543,6 +547,7 @@ impl Mappings {
                         replayed_subjects: c.replayed_subjects,
                         network: c.network.as_ref().map(|n| n.get_ref().clone()),
                         controls,
+                        room_language: shown.lang.clone(),
                         shown,
                         label_format: c.label_format,
                         file: path.clone(),

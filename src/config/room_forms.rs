@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::mappings::Mapping;
 use crate::label::flot::Flot;
 use crate::label::shown::Shown;
 use crate::label::{Clearance, Label, Policy, PolicySet};
@@ -97,23 +98,13 @@ pub fn shown(
         Some(s) => {
             let l = s.get_ref();
             let p = policy.unwrap_or(primary);
-            let english = l
-                .split('-')
-                .next()
-                .is_some_and(|x| x.eq_ignore_ascii_case("en"));
-            let known = english
-                || p.marking_languages().any(|have| {
-                    crate::label::policy::lang_rank(Some(have), Some(l)).is_some_and(|r| r < 2)
-                });
-            if !known {
-                let have: Vec<&str> = p.marking_languages().collect();
+            if !p.writes_language(l) {
                 problems.push((
                     Some(s.span().start),
                     format!(
-                        "marking_language `{l}`: policy {} has no markings in it (it has: English{}{})",
+                        "marking_language `{l}`: policy {} has no markings in it (it has: {})",
                         p.name,
-                        if have.is_empty() { "" } else { ", " },
-                        have.join(", ")
+                        p.languages_text()
                     ),
                 ));
             }
@@ -155,12 +146,56 @@ pub fn shown(
     };
     let mut all: Vec<&Label> = samples.to_vec();
     all.extend(shown.table.iter().map(|(l, _)| l));
-    let mut found = shown.check(policies, all.iter().copied());
-    found.extend(flot_problems(flot, &shown, policies, &all));
+    // The proof holds for the mapping's language and for every other language of the shown
+    // policy, which a user may read in (users file `marking_language`).
+    let shown_policy = policy.unwrap_or(primary);
+    let mut found = Vec::new();
+    let langs = std::iter::once(shown.lang.clone()).chain(
+        shown_policy
+            .marking_languages()
+            .filter(|l| shown.lang.as_deref() != Some(*l))
+            .map(|l| Some(l.to_owned())),
+    );
+    for lang in langs {
+        let form = Shown {
+            lang,
+            ..shown.clone()
+        };
+        for p in form
+            .check(policies, all.iter().copied())
+            .into_iter()
+            .chain(flot_problems(flot, &form, policies, &all))
+        {
+            if !found.contains(&p) {
+                found.push(p);
+            }
+        }
+    }
     if found.is_empty() {
         Ok(shown)
     } else {
         Err(found.into_iter().map(|p| (None, p)).collect())
+    }
+}
+
+impl Mapping {
+    /// The mapping as a person who reads markings in `lang` sees it: their language on IRC,
+    /// where the shown policy has it (the loader proved every such language safe); the room
+    /// keeps its own language for what goes to XMPP.
+    pub fn read_in(&self, policies: &PolicySet, lang: Option<&str>) -> Mapping {
+        let Some(lang) = lang else {
+            return self.clone();
+        };
+        let policy = match &self.shown.policy {
+            None => Some(policies.primary()),
+            Some(id) => policies.get(id),
+        };
+        if !policy.is_some_and(|p| p.writes_language(lang)) {
+            return self.clone();
+        }
+        let mut m = self.clone();
+        m.shown.lang = Some(lang.to_owned());
+        m
     }
 }
 

@@ -12,6 +12,8 @@
 //! certificates = ["sha256:9F:86:D0:..."]              # SASL EXTERNAL
 //! jid = "alice@labelgate.test"                        # optional, overrides the template
 //! groups = ["ops"]                                    # optional; `@ops` in channel controls
+//! marking_language = "fr"                             # optional; markings on IRC in the
+//!                                                     # policy's French, where a room's has it
 //! ```
 
 use std::collections::HashMap;
@@ -104,6 +106,7 @@ struct RawUser {
     certificates: Vec<Spanned<String>>,
     #[serde(default)]
     groups: Vec<Spanned<String>>,
+    marking_language: Option<Spanned<String>>,
 }
 
 /// One account.
@@ -123,6 +126,9 @@ pub struct User {
     pub certificates: Vec<[u8; 32]>,
     /// The groups the account is in (allow and deny lists name them as `@group`).
     pub groups: Vec<String>,
+    /// The language (`xml:lang` tag) the user reads and types markings in, where a room's
+    /// policy has it (`None`: each room's own).
+    pub marking_language: Option<String>,
 }
 
 /// The loaded user directory.
@@ -301,6 +307,21 @@ impl Users {
                     ));
                 }
             }
+            let marking_language = match &u.marking_language {
+                Some(l) if !policy.writes_language(l.get_ref()) => {
+                    problems.push(problem(
+                        Some(l.span().start),
+                        format!(
+                            "marking_language `{}` of `{account}`: policy {} has no markings in it (it has: {})",
+                            l.get_ref(),
+                            policy.name,
+                            policy.languages_text()
+                        ),
+                    ));
+                    continue;
+                }
+                l => l.as_ref().map(|l| l.get_ref().clone()),
+            };
             users.by_account.insert(
                 account.clone(),
                 User {
@@ -311,6 +332,7 @@ impl Users {
                     password_hash,
                     certificates,
                     groups,
+                    marking_language,
                 },
             );
         }

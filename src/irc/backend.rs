@@ -87,6 +87,8 @@ pub struct RegisteredUser {
     /// The clearance their client certificate carries (RFC 5755), if it carries one: their
     /// clearance is the meet of it and the users file's, on every reload too.
     pub certificate_clearance: Option<Clearance>,
+    /// The language they read and type markings in (users file), where a room's policy has it.
+    pub marking_language: Option<String>,
 }
 
 /// The source of a delivered message or event (an IRC user or a room occupant).

@@ -471,6 +471,27 @@ impl Policy {
     pub fn marking_languages(&self) -> impl Iterator<Item = &str> {
         self.marking_tables.iter().map(|(l, _)| l.as_str())
     }
+
+    /// Whether markings can be shown in `lang`: English (the default), or one of
+    /// [`Policy::marking_languages`] (a region-less tag matches its regions and back).
+    pub fn writes_language(&self, lang: &str) -> bool {
+        let english = lang
+            .split('-')
+            .next()
+            .is_some_and(|x| x.eq_ignore_ascii_case("en"));
+        english
+            || self
+                .marking_languages()
+                .any(|have| lang_rank(Some(have), Some(lang)).is_some_and(|r| r < 2))
+    }
+
+    /// The languages markings can be shown in, for messages: `English, fr, …`.
+    pub fn languages_text(&self) -> String {
+        std::iter::once("English")
+            .chain(self.marking_languages())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Every language a policy's marking data or qualifiers are written in, besides the default

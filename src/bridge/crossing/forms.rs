@@ -80,7 +80,7 @@ pub(super) fn read_room_line(
 ) -> Result<Typed, TypedError> {
     let policies = state.gate.policies();
     let room_form = Shown {
-        lang: mapping.shown.lang.clone(),
+        lang: mapping.room_language.clone(),
         ..Shown::default()
     };
     let read = |m: &str| room_form.read(policies, m).map_err(|e| e.to_string());
@@ -107,7 +107,7 @@ pub(super) fn outgoing_label(
         .and_then(|id| policies.get(id))
         .ok_or("the label's policy is not loaded")?;
     let display = policy
-        .display_marking_in(label, mapping.shown.lang.as_deref())
+        .display_marking_in(label, mapping.room_language.as_deref())
         .map_err(|e| e.to_string())?;
     let payload = match mapping.label_format {
         LabelFormat::Ess => LabelPayload::Ess(label.clone()),

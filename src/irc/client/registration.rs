@@ -428,6 +428,7 @@ impl<B: Backend> Client<B> {
             groups: account.groups.clone(),
             login: self.login,
             certificate_clearance: self.certificate_clearance.clone(),
+            marking_language: account.marking_language.clone(),
         };
         tracing::info!(peer = %self.peer, account = %account.account, "IRC user registered");
         crate::metrics::METRICS.irc_clients(1);
