@@ -426,6 +426,30 @@ fn nato_labels_decode() {
 }
 
 #[test]
+fn nato_labels_are_read_under_the_policy_they_name_of_those_loaded() {
+    let nato_policy = load_policy(&text("spif/nato-4774-policy.xml")).unwrap();
+    let uk = load_policy(&text("spif/uk-demo.xml")).unwrap();
+    let el: Element = text("labels/nato-4774-17-2.nato").parse().unwrap();
+    // The gateway's own policy is the UK demo one; NATO is loaded beside it.
+    let mut set = labelgate::label::PolicySet::new(uk.clone());
+    let alone = set.clone();
+    set.add(nato_policy.clone());
+    let l = nato::from_element_in(&set, &el).unwrap();
+    assert_eq!(l.policy.as_ref(), Some(&nato_policy.id));
+    assert_eq!(l, nato::from_element(&nato_policy, &el).unwrap());
+    // Without NATO loaded: refused, as a label of a policy the gateway does not know.
+    let e = nato::from_element_in(&alone, &el).unwrap_err();
+    assert!(matches!(e, nato::NatoError::WrongPolicy(..)), "{e}");
+    // A label of NATO's that is itself bad is refused with its own fault, not another policy's.
+    let bad: Element = text("labels/nato-4774-17-2.nato")
+        .replace("<GenericValue>NATO", "<GenericValue>NARNIA")
+        .parse()
+        .unwrap();
+    let e = nato::from_element_in(&set, &bad).unwrap_err().to_string();
+    assert!(e.contains("NARNIA"), "{e}");
+}
+
+#[test]
 fn base64_decoder_limits() {
     assert!(decode_base64(&"A".repeat(100_000)).is_err());
 }

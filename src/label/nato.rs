@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use minidom::{Element, Node};
 
+use super::decision::PolicySet;
 use super::marking::fold;
 use super::model::{Category, Label, TagClass};
 use super::oid::Oid;
@@ -53,6 +54,22 @@ fn texts_only(el: &Element) -> Result<String, NatoError> {
         return Err(malformed(format!("{} must hold text only", el.name())));
     }
     Ok(el.text().trim().to_owned())
+}
+
+/// Reads an ADatP-4774 label under the loaded policy its `PolicyIdentifier` names (the
+/// gateway's own first, then those loaded for translation). None naming it: the gateway's
+/// own policy's refusal.
+pub fn from_element_in(policies: &PolicySet, el: &Element) -> Result<Label, NatoError> {
+    let mut first = None;
+    for policy in policies.iter() {
+        match from_element(policy, el) {
+            Err(e @ NatoError::WrongPolicy(..)) => {
+                first.get_or_insert(e);
+            }
+            read => return read,
+        }
+    }
+    Err(first.unwrap_or(NatoError::Mismatch))
 }
 
 /// Reads an `originatorConfidentialityLabel` (or `ConfidentialityLabel`) under `policy`.

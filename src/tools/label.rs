@@ -105,13 +105,13 @@ fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
             let sl = SecurityLabel::try_from(&el)?;
             return match sl.label {
                 LabelPayload::Ess(l) => Ok(l),
-                LabelPayload::Other(inner) => Ok(nato::from_element(primary, &inner)?),
+                LabelPayload::Other(inner) => Ok(nato::from_element_in(set, &inner)?),
                 LabelPayload::Default => {
                     bail!("the <securitylabel> holds an empty <label/> (the room's default label)")
                 }
             };
         }
-        return Ok(nato::from_element(primary, &el)?);
+        return Ok(nato::from_element_in(set, &el)?);
     }
     Label::from_der(&bytes).context("bad ESS label")
 }

@@ -54,7 +54,7 @@ pub(super) fn payload_label(
         LabelPayload::Default => Ok(default.clone()),
         LabelPayload::Ess(l) => Ok(l.clone()),
         LabelPayload::Other(el) => {
-            nato::from_element(state.gate.policies().primary(), el).map_err(|e| e.to_string())
+            nato::from_element_in(state.gate.policies(), el).map_err(|e| e.to_string())
         }
     }
 }
