@@ -1,5 +1,6 @@
 //! A real HAProxy (Debian's `haproxy`) in TCP mode on loopback, started for one test: each
-//! frontend relays to one backend server, with the PROXY header form asked for.
+//! frontend relays to one backend server, with the PROXY header form asked for; or one
+//! frontend balancing over several gateways, health-checked, as a site runs it.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,6 +32,17 @@ pub struct HaProxy {
 impl HaProxy {
     /// One frontend per `(backend, send)`.
     pub async fn start(name: &str, routes: &[(SocketAddr, Send)]) -> HaProxy {
+        HaProxy::run(name, routes, &[]).await
+    }
+
+    /// One frontend balancing round-robin over `backends` with `send-proxy-v2`, each
+    /// health-checked every 300 ms (with a PROXY v2 LOCAL header) and taken out after one
+    /// failed check; a connection a dead gateway refuses is retried on another.
+    pub async fn balance(name: &str, backends: &[SocketAddr]) -> HaProxy {
+        HaProxy::run(name, &[], backends).await
+    }
+
+    async fn run(name: &str, routes: &[(SocketAddr, Send)], balanced: &[SocketAddr]) -> HaProxy {
         let dir = PathBuf::from(format!(
             "{}/target/test-haproxy-{name}-{}",
             env!("CARGO_MANIFEST_DIR"),
@@ -52,6 +64,20 @@ impl HaProxy {
             cfg.push_str(&format!(
                 "listen irc{i}\n  bind 127.0.0.1:{port}\n  server gw {backend}{opt}\n\n"
             ));
+            fronts.push(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        if !balanced.is_empty() {
+            let port = free_port();
+            cfg.push_str(&format!(
+                "listen irc\n  bind 127.0.0.1:{port}\n  balance roundrobin\n  \
+                 option redispatch\n  retries 3\n  timeout connect 1s\n"
+            ));
+            for (i, b) in balanced.iter().enumerate() {
+                cfg.push_str(&format!(
+                    "  server gw{i} {b} send-proxy-v2 check check-send-proxy inter 300 fall 1 rise 1\n"
+                ));
+            }
+            cfg.push('\n');
             fronts.push(SocketAddr::from(([127, 0, 0, 1], port)));
         }
         let file = dir.join("haproxy.cfg");

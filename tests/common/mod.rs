@@ -86,6 +86,31 @@ impl TestServer {
     }
 }
 
+/// The run's two-node ejabberd cluster (`contrib/ejabberd cluster`, ejabberd's own
+/// clustering), with the PKI of the run's server: node 1 on port 25300, node 2 on 25310
+/// (`LABELGATE_TEST_CLUSTER_PORT` moves both). Started, or restarted where a node was stopped
+/// or killed (it rejoins), at each call.
+pub fn cluster() -> [TestServer; 2] {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let base = server();
+    let port: u16 = std::env::var("LABELGATE_TEST_CLUSTER_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(25300);
+    let dir = PathBuf::from(format!("{root}/target/test-cluster"));
+    base.script(&[
+        "cluster",
+        dir.to_str().unwrap(),
+        &port.to_string(),
+        base.dir.join("pki").to_str().unwrap(),
+    ]);
+    [(1, port), (2, port + 10)].map(|(n, port)| TestServer {
+        dir: dir.join(format!("node{n}")),
+        port,
+        domain: base.domain.clone(),
+    })
+}
+
 /// Starts (or reuses) the run's ejabberd. `LABELGATE_TEST_XMPP_DIR` and
 /// `LABELGATE_TEST_XMPP_PORT` override where (contrib/test sets them).
 pub fn server() -> &'static TestServer {
