@@ -1,6 +1,8 @@
 //! The process under test in each mode: a fresh labelgate (its configuration written here:
-//! users alternately OFFICIAL and SECRET, UK, rooms mapped per run, audit on), a fresh bitlbee
-//! (its users' XMPP accounts registered once), or nothing (direct XMPP clients).
+//! users alternately OFFICIAL and SECRET, UK, rooms mapped per run, audit on), two of them
+//! with the same files, each on its own node of a two-node cluster (`pair`, with `--cluster`),
+//! a fresh bitlbee (its users' XMPP accounts registered once), or nothing (direct XMPP
+//! clients).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,7 +13,6 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use labelgate::xmpp::tls;
 
-use super::bench::XMPP_PORT;
 use super::users::Front;
 use super::{Args, bitlbee, cleared};
 
@@ -27,6 +28,9 @@ pub enum Mode {
     Baseline,
     Bitlbee,
     Direct,
+    /// Two labelgate processes, the same files, each on its own cluster node with the other
+    /// as its failover; users alternate between them.
+    Pair,
 }
 
 impl Mode {
@@ -37,12 +41,13 @@ impl Mode {
             Mode::Baseline => 'o',
             Mode::Bitlbee => 'b',
             Mode::Direct => 'd',
+            Mode::Pair => 'p',
         }
     }
 
     /// A labelgate binary (which labels and decides).
     pub fn labelgate(self) -> bool {
-        matches!(self, Mode::Labelgate | Mode::Baseline)
+        matches!(self, Mode::Labelgate | Mode::Baseline | Mode::Pair)
     }
 }
 
@@ -54,8 +59,9 @@ impl std::str::FromStr for Mode {
             "baseline" => Ok(Mode::Baseline),
             "bitlbee" => Ok(Mode::Bitlbee),
             "direct" => Ok(Mode::Direct),
+            "pair" => Ok(Mode::Pair),
             _ => Err(format!(
-                "unknown mode {s:?} (labelgate, baseline, bitlbee, direct)"
+                "unknown mode {s:?} (labelgate, baseline, bitlbee, direct, pair)"
             )),
         }
     }
@@ -68,6 +74,7 @@ impl std::fmt::Display for Mode {
             Mode::Baseline => "baseline labelgate",
             Mode::Bitlbee => "bitlbee",
             Mode::Direct => "direct XMPP",
+            Mode::Pair => "labelgate x2",
         })
     }
 }
@@ -77,6 +84,8 @@ pub struct Gateway {
     dir: PathBuf,
     root: PathBuf,
     xmpp_dir: PathBuf,
+    /// The XMPP nodes (folder, c2s port): one server, or a two-node cluster.
+    nodes: Vec<(PathBuf, u16)>,
     labelgate: PathBuf,
     baseline: Option<PathBuf>,
     workers: Option<usize>,
@@ -90,16 +99,21 @@ pub struct Gateway {
     tls: Arc<rustls::ClientConfig>,
 }
 
-/// A started gateway.
+/// A started gateway (or two).
 pub struct Started {
-    pub front: Front,
-    /// The gateway process (none in the direct mode).
-    pub pid: Option<u32>,
-    child: Option<Child>,
+    /// Where users log in: user `i` at `fronts[i % fronts.len()]`.
+    pub fronts: Vec<Front>,
+    /// The gateway processes (none in the direct mode).
+    pub pids: Vec<u32>,
+    children: Vec<Child>,
 }
 
 impl Gateway {
-    pub fn new(a: &Args, xmpp_dir: &Path) -> Result<Gateway> {
+    pub fn new(a: &Args, nodes: &[(PathBuf, u16)]) -> Result<Gateway> {
+        let xmpp_dir = nodes
+            .first()
+            .map(|(d, _)| d.as_path())
+            .context("no XMPP node")?;
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let dir = root.join("target/bench-load");
         let _ = std::fs::remove_dir_all(&dir);
@@ -114,6 +128,7 @@ impl Gateway {
             dir,
             root,
             xmpp_dir: xmpp_dir.to_owned(),
+            nodes: nodes.to_vec(),
             labelgate: a.labelgate.clone(),
             baseline: a.baseline.clone(),
             workers: a.labelgate_workers,
@@ -126,20 +141,20 @@ impl Gateway {
 
     /// Starts the mode's gateway for the run `tag` and waits until it listens.
     pub async fn start(&mut self, mode: Mode, tag: &str) -> Result<Started> {
-        let port = free_port()?;
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        let (front, child) = match mode {
+        match mode {
             Mode::Direct => {
-                let ep = super::bench::gateway_endpoint(
-                    &self.xmpp_dir,
+                let (dir, port) = &self.nodes[0];
+                let ep = super::bench::gateway_endpoint_on(
+                    dir,
+                    *port,
                     Duration::from_secs(60),
                     Duration::from_secs(120),
                 )?;
-                return Ok(Started {
-                    front: Front::Direct { ep },
-                    pid: None,
-                    child: None,
-                });
+                Ok(Started {
+                    fronts: vec![Front::Direct { ep }],
+                    pids: Vec::new(),
+                    children: Vec::new(),
+                })
             }
             Mode::Labelgate | Mode::Baseline => {
                 let bin = match (mode, &self.baseline) {
@@ -147,56 +162,85 @@ impl Gateway {
                     (Mode::Baseline, None) => bail!("the baseline mode needs --baseline PATH"),
                     _ => self.labelgate.clone(),
                 };
-                let config = self.labelgate_config(tag, port)?;
-                let log = std::fs::File::create(self.dir.join(format!("labelgate-{tag}.log")))?;
-                let mut cmd = Command::new(&bin);
-                if let Some(n) = self.workers {
-                    cmd.env("TOKIO_WORKER_THREADS", n.to_string());
+                let (front, child) = self.labelgate(&bin, tag, 0).await?;
+                Ok(Started {
+                    fronts: vec![front],
+                    pids: vec![child.id()],
+                    children: vec![child],
+                })
+            }
+            Mode::Pair => {
+                if self.nodes.len() < 2 {
+                    bail!("the pair mode needs a cluster (--cluster)");
                 }
-                let child = cmd
-                    .args(["run", "--config"])
-                    .arg(&config)
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .with_context(|| format!("cannot start {}", bin.display()))?;
-                let tls = self.tls.clone();
-                let certificates = self.certificates.as_ref().map(|(_, c)| c.clone());
-                (
-                    Front::Labelgate {
-                        addr,
-                        tls,
-                        certificates,
-                    },
-                    child,
-                )
+                let bin = self.labelgate.clone();
+                let mut started = Started {
+                    fronts: Vec::new(),
+                    pids: Vec::new(),
+                    children: Vec::new(),
+                };
+                for node in 0..2 {
+                    let (front, child) = self.labelgate(&bin, tag, node).await?;
+                    started.fronts.push(front);
+                    started.pids.push(child.id());
+                    started.children.push(child);
+                }
+                Ok(started)
             }
             Mode::Bitlbee => {
+                if self.nodes.len() > 1 {
+                    bail!("bitlbee runs against the single benchmark server, not with --cluster");
+                }
                 self.register().await?;
+                let port = free_port()?;
+                let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
                 let dir = self.dir.join(format!("bitlbee-{tag}"));
-                (Front::Bitlbee { addr }, bitlbee::start(&dir, port)?)
+                let child = bitlbee::start(&dir, port)?;
+                listening(mode, addr).await?;
+                Ok(Started {
+                    fronts: vec![Front::Bitlbee { addr }],
+                    pids: vec![child.id()],
+                    children: vec![child],
+                })
             }
-        };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                let pid = Some(child.id());
-                return Ok(Started {
-                    front,
-                    pid,
-                    child: Some(child),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("{mode} does not listen on {addr} after 10 s")
     }
 
-    /// Stops the gateway (SIGTERM, then waits at most 15 s).
+    /// One labelgate process (configuration `tag`) on XMPP node `node` (the next node, if
+    /// any, as its failover), listening.
+    async fn labelgate(&self, bin: &Path, tag: &str, node: usize) -> Result<(Front, Child)> {
+        let port = free_port()?;
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let xmpp = self.nodes[node].1;
+        let failover = (self.nodes.len() > 1).then(|| self.nodes[(node + 1) % self.nodes.len()].1);
+        let config = self.labelgate_config(tag, node, port, xmpp, failover)?;
+        let log = std::fs::File::create(self.dir.join(format!("labelgate-{tag}-{node}.log")))?;
+        let mut cmd = Command::new(bin);
+        if let Some(n) = self.workers {
+            cmd.env("TOKIO_WORKER_THREADS", n.to_string());
+        }
+        let child = cmd
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        listening(Mode::Labelgate, addr).await?;
+        let front = Front::Labelgate {
+            addr,
+            tls: self.tls.clone(),
+            certificates: self.certificates.as_ref().map(|(_, c)| c.clone()),
+        };
+        Ok((front, child))
+    }
+
+    /// Stops the gateways (SIGTERM, then waits at most 15 s for each).
     pub async fn stop(&self, s: Started) {
-        if let (Some(pid), Some(mut child)) = (s.pid, s.child) {
+        for mut child in s.children {
             let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
+                .args(["-TERM", &child.id().to_string()])
                 .status();
             let _ = tokio::time::timeout(
                 Duration::from_secs(15),
@@ -229,8 +273,15 @@ impl Gateway {
     }
 
     /// Writes labelgate's configuration for run `tag`; returns the gateway file.
-    fn labelgate_config(&self, tag: &str, irc_port: u16) -> Result<PathBuf> {
-        let dir = self.dir.join(format!("labelgate-{tag}"));
+    fn labelgate_config(
+        &self,
+        tag: &str,
+        node: usize,
+        irc_port: u16,
+        xmpp_port: u16,
+        failover: Option<u16>,
+    ) -> Result<PathBuf> {
+        let dir = self.dir.join(format!("labelgate-{tag}-{node}"));
         std::fs::create_dir_all(dir.join("mappings"))?;
         std::fs::copy(
             self.root.join("tests/fixtures/spif/uk-demo.xml"),
@@ -261,6 +312,9 @@ impl Gateway {
         }
         std::fs::write(dir.join("mappings/load.toml"), maps)?;
         let metrics_port = free_port()?;
+        let failover = failover
+            .map(|p| format!("failover = [\"127.0.0.1:{p}\"]\n"))
+            .unwrap_or_default();
         let pki = self.xmpp_dir.join("pki");
         let p = |f: &str| pki.join(f).display().to_string();
         let gateway = dir.join("gateway.toml");
@@ -282,8 +336,8 @@ flood_max_debt = 4000
 max_clients = 20000
 ping_interval_secs = 600
 [xmpp]
-address = "127.0.0.1:{XMPP_PORT}"
-domain = "labelgate.test"
+address = "127.0.0.1:{xmpp_port}"
+{failover}domain = "labelgate.test"
 ca_file = "{ca}"
 identity = "trusted-gateway"
 certificate = "{gw_crt}"
@@ -295,6 +349,7 @@ users = "users.toml"
 mappings = "mappings"
 [audit]
 file = "audit.log"
+instance = "load-{node}"
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 "#,
@@ -339,6 +394,17 @@ fn user_certificates(root: &Path, xmpp_dir: &Path, n: usize) -> Result<UserCerti
         )?);
     }
     Ok((fps, Arc::new(configs)))
+}
+
+/// Waits (10 s at most) until `addr` takes connections.
+async fn listening(mode: Mode, addr: std::net::SocketAddr) -> Result<()> {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{mode} does not listen on {addr} after 10 s")
 }
 
 fn free_port() -> Result<u16> {

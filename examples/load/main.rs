@@ -8,7 +8,14 @@
 //!
 //! ```text
 //! contrib/load --users 100 --rooms 10 --rate 200   # builds, raises the open-file limit, runs
+//! contrib/load --cluster --modes labelgate,pair    # one gateway, then two, on a 2-node cluster
 //! ```
+//!
+//! With `--cluster` the XMPP side is a two-node ejabberd cluster (`contrib/ejabberd cluster`,
+//! ports 25440 and 25450) instead of the one benchmark server: `labelgate` is one gateway on
+//! node 1 (node 2 its failover), `pair` two gateways with the same files, one per node, users
+//! alternating between them; the room side is on node 1. Memory and CPU are the sums over the
+//! gateways, and over both nodes for ejabberd.
 //!
 //! labelgate's users alternate OFFICIAL and SECRET, UK; every fourth message of a SECRET user
 //! is typed `[SECRET UK EYES ONLY]` and must reach only cleared users (bitlbee and direct carry
@@ -90,6 +97,9 @@ pub struct Args {
     /// Give up after this long.
     #[arg(long, default_value_t = 1800)]
     max_secs: u64,
+    /// The XMPP side is a two-node ejabberd cluster (needed by the `pair` mode).
+    #[arg(long)]
+    cluster: bool,
 }
 
 /// Whether user `i` holds SECRET, UK (each room gets both kinds).
@@ -112,12 +122,26 @@ async fn main() -> Result<()> {
     }
     now_us();
     let deadline = Instant::now() + Duration::from_secs(a.max_secs);
-    let xmpp_dir = bench::start_server()?;
-    let ejabberd: u32 = std::fs::read_to_string(xmpp_dir.join("pid"))?
-        .trim()
-        .parse()?;
-    let ep = bench::gateway_endpoint(&xmpp_dir, Duration::from_secs(60), Duration::from_secs(120))?;
-    let mut gw = Gateway::new(&a, &xmpp_dir)?;
+    let nodes = if a.cluster {
+        bench::start_cluster()?
+    } else {
+        vec![(bench::start_server()?, bench::XMPP_PORT)]
+    };
+    let mut ejabberd = Vec::new();
+    for (dir, _) in &nodes {
+        ejabberd.push(
+            std::fs::read_to_string(dir.join("pid"))?
+                .trim()
+                .parse::<u32>()?,
+        );
+    }
+    let ep = bench::gateway_endpoint_on(
+        &nodes[0].0,
+        nodes[0].1,
+        Duration::from_secs(60),
+        Duration::from_secs(120),
+    )?;
+    let mut gw = Gateway::new(&a, &nodes)?;
     let mut runs = Vec::new();
     for rep in 0..a.repeat {
         for &mode in &a.modes {
@@ -125,7 +149,7 @@ async fn main() -> Result<()> {
                 bail!("out of time");
             }
             let tag = format!("{}{}{rep}", std::process::id(), mode.letter());
-            let run = one_run(&a, &mut gw, mode, &tag, &ep, ejabberd, deadline).await?;
+            let run = one_run(&a, &mut gw, mode, &tag, &ep, &ejabberd, deadline).await?;
             report::print_run(&run);
             runs.push(run);
         }
@@ -145,7 +169,7 @@ async fn one_run(
     mode: Mode,
     tag: &str,
     ep: &Arc<labelgate::xmpp::connect::Endpoint>,
-    ejabberd: u32,
+    ejabberd: &[u32],
     deadline: Instant,
 ) -> Result<Run> {
     // Who is where, worked out once (not on the sending path): room r holds users i with
@@ -165,8 +189,11 @@ async fn one_run(
         .collect();
     let shared: Shared = Arc::default();
     let started = gw.start(mode, tag).await?;
-    let (front, pid) = (started.front.clone(), started.pid);
-    let idle_rss = pid.map(|p| bench::rss_kib(Some(p)));
+    let (fronts, pids) = (started.fronts.clone(), started.pids.clone());
+    // Summed over the gateway processes (none: direct).
+    let rss =
+        || (!pids.is_empty()).then(|| pids.iter().map(|p| bench::rss_kib(Some(*p))).sum::<u64>());
+    let idle_rss = rss();
 
     // The room side first, so that every user's join burst already lists it.
     let mut side: Vec<(Session, Arc<std::sync::atomic::AtomicUsize>)> = Vec::new();
@@ -205,7 +232,8 @@ async fn one_run(
         let t = Instant::now();
         let got: Vec<(Result<User>, usize)> = futures::stream::iter(range)
             .map(|i| {
-                let (front, shared, who) = (front.clone(), shared.clone(), whos[i].clone());
+                let front = fronts[i % fronts.len()].clone();
+                let (shared, who) = (shared.clone(), whos[i].clone());
                 async move { login_tries(&front, who, &shared).await }
             })
             .buffered(conc.max(1))
@@ -224,7 +252,7 @@ async fn one_run(
             // The fixed costs (the password checkers' buffers, say) are in by now: the second
             // half's growth is what each further user costs.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            half_rss = Some(pid.map(|p| bench::rss_kib(Some(p))));
+            half_rss = Some(rss());
         }
         logins.push(Login {
             concurrency: conc,
@@ -259,12 +287,12 @@ async fn one_run(
         eprintln!("{mode}: {unsettled} members still miss someone in their room after 60 s");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let loaded_rss = pid.map(|p| bench::rss_kib(Some(p)));
+    let loaded_rss = rss();
 
     // Phase 1: users → room.
     let mut phases = Vec::new();
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / a.rate.max(0.1)));
-    let mark = Mark::take(&shared, pid, ejabberd);
+    let mark = Mark::take(&shared, &pids, ejabberd);
     let mut expected: HashMap<Way, usize> = HashMap::new();
     for seq in 0..a.messages {
         for (i, u) in logged.iter_mut().enumerate() {
@@ -288,7 +316,7 @@ async fn one_run(
     phases.push(mark.finish("users → room", &shared, &expected).await);
 
     // Phase 2: room → users (as many messages in all as the users sent).
-    let mark = Mark::take(&shared, pid, ejabberd);
+    let mark = Mark::take(&shared, &pids, ejabberd);
     let mut expected: HashMap<Way, usize> = HashMap::new();
     let per_client = (a.users * a.messages).div_ceil(a.xmpp);
     for seq in 0..per_client {
@@ -353,22 +381,32 @@ async fn login_tries(front: &Front, who: Who, shared: &Shared) -> Result<(User, 
 /// Where a phase starts: the record's counts per way, the CPU times, the clock.
 struct Mark {
     before: HashMap<Way, usize>,
-    pid: Option<u32>,
-    ejabberd: u32,
+    pids: Vec<u32>,
+    ejabberd: Vec<u32>,
     cpu: (Option<f64>, f64),
     at: Instant,
 }
 
 impl Mark {
-    fn take(shared: &Shared, pid: Option<u32>, ejabberd: u32) -> Mark {
+    fn take(shared: &Shared, pids: &[u32], ejabberd: &[u32]) -> Mark {
         let r = shared.lock().unwrap_or_else(|p| p.into_inner());
-        Mark {
+        let mut m = Mark {
             before: Way::ALL.into_iter().map(|w| (w, r.count(w))).collect(),
-            pid,
-            ejabberd,
-            cpu: (pid.map(|p| cpu_secs(p, false)), cpu_secs(ejabberd, true)),
+            pids: pids.to_vec(),
+            ejabberd: ejabberd.to_vec(),
+            cpu: (None, 0.0),
             at: Instant::now(),
-        }
+        };
+        m.cpu = m.cpu_now();
+        m
+    }
+
+    /// CPU seconds so far: the gateways' (none: direct), and every ejabberd node's.
+    fn cpu_now(&self) -> (Option<f64>, f64) {
+        (
+            (!self.pids.is_empty()).then(|| self.pids.iter().map(|p| cpu_secs(*p, false)).sum()),
+            self.ejabberd.iter().map(|p| cpu_secs(*p, true)).sum(),
+        )
     }
 
     /// Waits (at most 30 s after the last send) until the phase's `expected` deliveries are
@@ -390,10 +428,7 @@ impl Mark {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let secs = self.at.elapsed().as_secs_f64();
-        let cpu = (
-            self.pid.map(|p| cpu_secs(p, false)),
-            cpu_secs(self.ejabberd, true),
-        );
+        let cpu = self.cpu_now();
         let gateway_cpu = match (self.cpu.0, cpu.0) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,

@@ -281,8 +281,22 @@ pub fn print_summary(a: &Args, runs: &[Run]) {
         ),
     ];
     let baseline = of(Mode::Baseline);
+    let pair = of(Mode::Pair);
     let mut against_baseline = Vec::new();
+    let mut against_one = Vec::new();
     for (name, f, prec) in &figures {
+        if !pair.is_empty() {
+            let (two, one) = (mean(&pair, f), mean(&of(Mode::Labelgate), f));
+            let ratio = match (two, one) {
+                (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+                _ => "–".to_owned(),
+            };
+            against_one.push(format!(
+                "| {name} | {} | {} | {ratio} |",
+                opt(one, *prec),
+                opt(two, *prec)
+            ));
+        }
         if !baseline.is_empty() {
             let (now, before) = (mean(&of(Mode::Labelgate), f), mean(&baseline, f));
             let ratio = match (now, before) {
@@ -308,6 +322,17 @@ pub fn print_summary(a: &Args, runs: &[Run]) {
             ratio(v[1]),
             ratio(v[2])
         );
+    }
+    if !against_one.is_empty() {
+        println!(
+            "\n### Two gateways on two nodes against one gateway (memory and CPU summed over the \
+             gateways, and over the nodes for ejabberd)\n"
+        );
+        println!("| figure | labelgate | labelgate x2 | x2 / one |");
+        println!("|---|---:|---:|---:|");
+        for line in &against_one {
+            println!("{line}");
+        }
     }
     if !against_baseline.is_empty() {
         println!("\n### labelgate against the baseline build (same runs, interleaved)\n");

@@ -18,6 +18,35 @@ pub const XMPP_PORT: u16 = 25422;
 #[allow(dead_code)]
 pub const PEER_PORT: u16 = 5224;
 
+/// The benchmark cluster's first node's c2s port (`contrib/ejabberd cluster`: the second
+/// node's is 10 more).
+#[allow(dead_code)]
+pub const CLUSTER_PORT: u16 = 25440;
+
+/// Starts (or restarts the stopped nodes of) the benchmark's two-node ejabberd cluster in
+/// `target/bench-cluster`; returns each node's folder (with `pki/`, shared) and port.
+#[allow(dead_code)]
+pub fn start_cluster() -> Result<Vec<(PathBuf, u16)>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/bench-cluster");
+    let ok = Command::new(root.join("contrib/ejabberd"))
+        .args([
+            "cluster",
+            dir.to_str().context("path")?,
+            &CLUSTER_PORT.to_string(),
+        ])
+        .env_remove("PEER_PORT")
+        .status()?
+        .success();
+    if !ok {
+        bail!("contrib/ejabberd cluster failed");
+    }
+    Ok(vec![
+        (dir.join("node1"), CLUSTER_PORT),
+        (dir.join("node2"), CLUSTER_PORT + 10),
+    ])
+}
+
 /// Starts (or finds running) the benchmark ejabberd, with its listener for bitlbee; returns
 /// its folder (with `pki/`).
 pub fn start_server() -> Result<PathBuf> {
@@ -48,14 +77,25 @@ pub fn start_server() -> Result<PathBuf> {
 /// The trusted-gateway endpoint (gateway certificate, SASL EXTERNAL) of the server in `dir`,
 /// with generous timeouts for a loaded machine: `handshake` for logging in, `response` for an
 /// answer, five times that for silence on the stream.
+#[allow(dead_code)]
 pub fn gateway_endpoint(
     dir: &Path,
     handshake: Duration,
     response: Duration,
 ) -> Result<Arc<Endpoint>> {
+    gateway_endpoint_on(dir, XMPP_PORT, handshake, response)
+}
+
+/// [`gateway_endpoint`] for the server in `dir` listening on `port`.
+pub fn gateway_endpoint_on(
+    dir: &Path,
+    port: u16,
+    handshake: Duration,
+    response: Duration,
+) -> Result<Arc<Endpoint>> {
     let pki = dir.join("pki");
     Ok(Arc::new(Endpoint {
-        addr: ([127, 0, 0, 1], XMPP_PORT).into(),
+        addr: ([127, 0, 0, 1], port).into(),
         failover: Vec::new(),
         domain: "labelgate.test".into(),
         tls_mode: TlsMode::StartTls,
