@@ -104,6 +104,21 @@ fn problems_are_reported_with_file_and_line() {
     assert!(err.contains("failover `node2` is not an address"), "{err}");
     assert!(err.contains("2 problem(s)"), "{err}");
 
+    // A self-ping interval past a day.
+    let dir = demo_copy("room-ping");
+    let g = dir.join("gateway.toml");
+    edit(
+        &g,
+        "address = \"127.0.0.1:5222\"",
+        "address = \"127.0.0.1:5222\"\nroom_ping_secs = 100000",
+    );
+    let (code, _, err) = check(&g);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("xmpp.room_ping_secs must be from 0 (off) to 86400, not 100000"),
+        "{err}"
+    );
+
     // An instance name that cannot stand in a record or a metric label.
     let dir = demo_copy("instance");
     let g = dir.join("gateway.toml");

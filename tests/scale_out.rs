@@ -6,7 +6,9 @@
 //! both gateways is one room occupant; a gateway killed under traffic loses its users to the
 //! other through HAProxy with every line they typed delivered or unconfirmed (and then sent
 //! again); an ejabberd node killed moves its sessions to the other node, lines typed meanwhile
-//! held and delivered. Audit records and metrics name each instance.
+//! held and delivered. Audit records and metrics name each instance. And when the node that
+//! held a room dies with it, a session on the other node finds out by pinging itself in the
+//! room (XEP-0410) and joins it again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,9 +25,11 @@ mod support;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TestServer, unique};
+use labelgate::xmpp::muc::History;
 use slix::Slix;
 use support::{edit, free_port};
 
@@ -210,8 +214,60 @@ impl Drop for Nodes {
     }
 }
 
+/// The tests here kill cluster nodes: one at a time.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_lost_with_its_node_is_found_out_and_joined_again() {
+    use labelgate::xmpp::session::{Session, SessionConfig, XmppEvent};
+    let _one = CLUSTER.lock().await;
+    let nodes = Nodes(common::cluster());
+    let [n1, n2] = &nodes.0;
+    let room: jid::BareJid = format!("{}@{}", unique("moved"), n1.muc()).parse().unwrap();
+    let start = |node: &TestServer, who: &str, ping: Option<Duration>| {
+        let ep = Arc::new(common::endpoint_on(
+            node,
+            common::Identity::Gateway,
+            labelgate::xmpp::connect::TlsMode::StartTls,
+        ));
+        let jid: jid::BareJid = format!("{who}@{}", node.domain).parse().unwrap();
+        let mut config = SessionConfig::new(
+            ep,
+            jid,
+            labelgate::xmpp::session::IdentityMode::TrustedGateway,
+        );
+        config.room_ping = ping;
+        async move { Session::start(config).await.unwrap() }
+    };
+    // dave, on node 2, makes the room: it lives on node 2. erin, on node 1, joins it and pings
+    // herself in it after 2 s of silence.
+    let (dave, _dave_rx) = start(n2, &unique("dave"), None).await;
+    dave.join(&room, "dave", History::default()).await.unwrap();
+    let (erin, mut erin_rx) = start(n1, &unique("erin"), Some(Duration::from_secs(2))).await;
+    erin.join(&room, "erin", History::default()).await.unwrap();
+    // Node 2 dies, and the room with it; node 1 tells erin nothing.
+    n2.kill();
+    // Her self-ping finds her not in the room: she joins it again (now on node 1).
+    common::wait_for(&mut erin_rx, 30, |e| match e {
+        XmppEvent::Rejoined { room: r, .. } if *r == room => Some(()),
+        _ => None,
+    })
+    .await;
+    // Someone new in the room (on node 1) is heard by erin.
+    let (fay, _fay_rx) = start(n1, &unique("fay"), None).await;
+    fay.join(&room, "fay", History::default()).await.unwrap();
+    common::say(&fay, &room, "after the room moved").await;
+    let body = common::wait_for(&mut erin_rx, 15, |e| match e {
+        XmppEvent::Groupchat { message, .. } => message.body.clone(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(body, "after the room moved");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_on_a_two_node_cluster_behind_haproxy() {
+    let _one = CLUSTER.lock().await;
     let nodes = Nodes(common::cluster());
     let [n1, n2] = &nodes.0;
     let muc = n1.muc();

@@ -105,6 +105,8 @@ pub(crate) struct Inner {
     /// The XMPP server's label catalogs of the rooms.
     pub(crate) catalogs: catalog::Catalogs,
     pub(crate) identity: Identity,
+    /// The silence after which a user's session self-pings a room (XEP-0410).
+    pub(crate) room_ping: Option<Duration>,
     /// Pairings still running (for a graceful shutdown).
     live: AtomicUsize,
     idle: Notify,
@@ -117,6 +119,15 @@ pub struct Bridge {
 }
 
 impl Bridge {
+    /// The bridge with users' sessions self-pinging a room silent for `after` (`None`: never).
+    /// For a bridge just made (later, it changes nothing).
+    pub fn with_room_ping(mut self, after: Option<Duration>) -> Bridge {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.room_ping = after;
+        }
+        self
+    }
+
     /// A bridge deciding through `gate`, serving `mappings`, logging users in as `identity`.
     /// Only the mappings of the gateway's own IRC server are kept: a channel on an existing
     /// network (link mode) is never a channel of this server, whatever is passed here.
@@ -132,6 +143,7 @@ impl Bridge {
                 subjects: Subjects::default(),
                 catalogs: catalog::Catalogs::default(),
                 identity,
+                room_ping: Some(crate::xmpp::session::DEFAULT_ROOM_PING),
                 live: AtomicUsize::new(0),
                 idle: Notify::new(),
             }),

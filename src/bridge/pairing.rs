@@ -138,9 +138,9 @@ async fn start_session(
             (Arc::new(ep), IdentityMode::PerUser)
         }
     };
-    Session::start(SessionConfig::new(endpoint, user.jid.clone(), mode))
-        .await
-        .map_err(|e| e.to_string())
+    let mut config = SessionConfig::new(endpoint, user.jid.clone(), mode);
+    config.room_ping = inner.room_ping;
+    Session::start(config).await.map_err(|e| e.to_string())
 }
 
 /// Runs one user's pairing. `state` was subscribed when the user registered, so a reload while

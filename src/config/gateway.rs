@@ -16,6 +16,8 @@ use super::mappings::Mappings;
 use super::network::{IrcNetwork, RawNetwork};
 pub use super::start_only::StartOnly;
 use super::users::{FileError, FileProblem, Users, line_of};
+use super::xmpp::RawXmpp;
+pub use super::xmpp::{Xmpp, XmppIdentity};
 use crate::label::{PolicySet, load_policy};
 
 #[derive(Deserialize)]
@@ -104,24 +106,6 @@ struct RawLimits {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawXmpp {
-    address: Spanned<String>,
-    #[serde(default)]
-    failover: Vec<Spanned<String>>,
-    domain: Spanned<String>,
-    #[serde(default = "starttls")]
-    tls: Spanned<String>,
-    ca_file: Spanned<String>,
-    identity: Spanned<String>,
-    certificate: Option<Spanned<String>>,
-    key: Option<Spanned<String>>,
-    user_certificates: Option<Spanned<String>>,
-    #[serde(default)]
-    crls: Vec<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawPolicy {
     file: Spanned<String>,
     #[serde(default)]
@@ -154,10 +138,6 @@ fn yes() -> bool {
     true
 }
 
-fn starttls() -> Spanned<String> {
-    Spanned::new(0..0, "starttls".to_owned())
-}
-
 /// An IRC listener.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listen {
@@ -182,42 +162,6 @@ pub struct IrcTls {
     pub client_ca: Option<PathBuf>,
     /// CRLs client certificates are checked against (reloaded on SIGHUP).
     pub client_crls: Vec<PathBuf>,
-}
-
-/// How the gateway logs users in to XMPP.
-#[derive(Debug, Clone, PartialEq)]
-pub enum XmppIdentity {
-    /// One trusted gateway certificate; the user's JID in the authzid.
-    TrustedGateway {
-        /// Certificate.
-        certificate: PathBuf,
-        /// Key.
-        key: PathBuf,
-    },
-    /// One certificate per user: `DIR/{account}.crt` and `.key`.
-    PerUser {
-        /// The folder.
-        dir: PathBuf,
-    },
-}
-
-/// XMPP settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Xmpp {
-    /// Server address.
-    pub address: SocketAddr,
-    /// The cluster's other nodes, in the order tried when `address` takes no connection.
-    pub failover: Vec<SocketAddr>,
-    /// Domain (also the TLS name checked).
-    pub domain: String,
-    /// Direct TLS (XEP-0368) rather than STARTTLS.
-    pub direct_tls: bool,
-    /// CA file.
-    pub ca_file: PathBuf,
-    /// Identity mode and its files.
-    pub identity: XmppIdentity,
-    /// CRLs the server's certificate is checked against.
-    pub crls: Vec<PathBuf>,
 }
 
 /// Audit settings.
@@ -396,103 +340,7 @@ pub fn load(path: &Path) -> Result<Gateway, FileError> {
     };
 
     // XMPP
-    let x = &raw.xmpp;
-    let address = x
-        .address
-        .get_ref()
-        .parse::<SocketAddr>()
-        .unwrap_or_else(|e| {
-            problems.push(problem(
-                Some(x.address.span().start),
-                format!("`{}` is not an address: {e}", x.address.get_ref()),
-            ));
-            SocketAddr::from(([127, 0, 0, 1], 5222))
-        });
-    let mut failover = Vec::new();
-    for f in &x.failover {
-        match f.get_ref().parse::<SocketAddr>() {
-            Ok(a) if a == address || failover.contains(&a) => problems.push(problem(
-                Some(f.span().start),
-                format!("failover `{a}` is listed twice"),
-            )),
-            Ok(a) => failover.push(a),
-            Err(e) => problems.push(problem(
-                Some(f.span().start),
-                format!("failover `{}` is not an address: {e}", f.get_ref()),
-            )),
-        }
-    }
-    let direct_tls = match x.tls.get_ref().as_str() {
-        "starttls" => false,
-        "direct" => true,
-        other => {
-            problems.push(problem(
-                Some(x.tls.span().start),
-                format!("xmpp.tls must be \"starttls\" or \"direct\", not `{other}`"),
-            ));
-            false
-        }
-    };
-    let ca_file = must_exist(&x.ca_file, "CA file", &mut problems);
-    let identity = match x.identity.get_ref().as_str() {
-        "trusted-gateway" => match (&x.certificate, &x.key) {
-            (Some(c), Some(k)) => XmppIdentity::TrustedGateway {
-                certificate: must_exist(c, "gateway certificate", &mut problems),
-                key: must_exist(k, "gateway key", &mut problems),
-            },
-            _ => {
-                problems.push(problem(
-                    Some(x.identity.span().start),
-                    "trusted-gateway needs xmpp.certificate and xmpp.key".into(),
-                ));
-                XmppIdentity::PerUser {
-                    dir: PathBuf::new(),
-                }
-            }
-        },
-        "per-user" => match &x.user_certificates {
-            Some(d) => XmppIdentity::PerUser {
-                dir: must_exist(d, "user certificate folder", &mut problems),
-            },
-            None => {
-                problems.push(problem(
-                    Some(x.identity.span().start),
-                    "per-user needs xmpp.user_certificates".into(),
-                ));
-                XmppIdentity::PerUser {
-                    dir: PathBuf::new(),
-                }
-            }
-        },
-        other => {
-            problems.push(problem(
-                Some(x.identity.span().start),
-                format!("xmpp.identity must be \"trusted-gateway\" or \"per-user\", not `{other}`"),
-            ));
-            XmppIdentity::PerUser {
-                dir: PathBuf::new(),
-            }
-        }
-    };
-    let mut crls = Vec::new();
-    for c in &x.crls {
-        let p = must_exist(c, "XMPP CRL file", &mut problems);
-        if p.exists()
-            && let Err(e) = crate::pki::load_crls(&p)
-        {
-            problems.push(problem(Some(c.span().start), e.to_string()));
-        }
-        crls.push(p);
-    }
-    let xmpp = Xmpp {
-        address,
-        failover,
-        domain: x.domain.get_ref().clone(),
-        direct_tls,
-        ca_file,
-        identity,
-        crls,
-    };
+    let xmpp = super::xmpp::read(&raw.xmpp, &problem, &must_exist, &mut problems);
 
     // Policy, users, mappings: each refused whole; their problems carry their own file names.
     let mut policy_files = vec![file(&raw.policy.file)];

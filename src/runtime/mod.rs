@@ -79,7 +79,7 @@ pub fn run(config: &Path) -> Result<bool> {
         let mapping_count = g.mappings.len();
         // The bridge keeps only the mappings of its own IRC server (link mappings never
         // become channels of it).
-        let bridge = Bridge::new(gate.clone(), g.mappings, identity);
+        let bridge = Bridge::new(gate.clone(), g.mappings, identity).with_room_ping(g.xmpp.room_ping);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = labelgate::irc::server::Shared::new(g.irc, g.users, Arc::new(bridge.clone()), stop_rx);
         shared.set_audit(gate.clone());

@@ -9,6 +9,7 @@
 mod events;
 mod link;
 mod rooms;
+mod selfping;
 mod worker;
 
 pub use events::{CatalogError, IqError, Joined, SendError, XmppEvent};
@@ -74,6 +75,8 @@ impl Backoff {
     }
 }
 
+pub use crate::config::xmpp::DEFAULT_ROOM_PING;
+
 /// Everything a session needs.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -93,6 +96,9 @@ pub struct SessionConfig {
     pub join_timeout: Duration,
     /// Reconnect backoff.
     pub backoff: Backoff,
+    /// How long a joined room may be silent before the session asks it whether it is still
+    /// an occupant (XEP-0410 self-ping; `None`: never).
+    pub room_ping: Option<Duration>,
 }
 
 impl SessionConfig {
@@ -107,6 +113,7 @@ impl SessionConfig {
             iq_timeout: Duration::from_secs(15),
             join_timeout: Duration::from_secs(15),
             backoff: Backoff::default(),
+            room_ping: Some(DEFAULT_ROOM_PING),
         }
     }
 }
@@ -200,6 +207,9 @@ impl Session {
             closing: false,
             leaving: HashMap::new(),
             backlog: std::collections::VecDeque::new(),
+            self_pings: HashMap::new(),
+            room_ping: config.room_ping,
+            iq_timeout: config.iq_timeout,
         };
         tokio::spawn(worker.run(rx));
         Ok((Session { tx, bound, config }, evt_rx))

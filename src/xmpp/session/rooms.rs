@@ -30,6 +30,10 @@ pub(super) struct RoomState {
     pub(super) rejoin_after: Option<tokio::time::Instant>,
     /// Rejoins tried since the room was last joined.
     pub(super) rejoin_tries: u8,
+    /// When the room was last heard from (a self-ping, XEP-0410, follows a long silence).
+    pub(super) heard: tokio::time::Instant,
+    /// A self-ping is on its way.
+    pub(super) pinging: bool,
 }
 
 /// How many times a rejoin that finds the room not there is tried again, and how far apart.
@@ -63,6 +67,11 @@ impl Worker {
     pub(super) async fn presence(&mut self, p: Presence) {
         let Some(from) = p.from.clone() else { return };
         let room = from.to_bare();
+        if p.type_ != PresenceType::Error
+            && let Some(r) = self.rooms.get_mut(&room)
+        {
+            r.heard = tokio::time::Instant::now();
+        }
         if p.type_ == PresenceType::Error {
             // An error about another nick than ours is a refused nick change: we stay.
             if let Some(r) = self.rooms.get(&room)
@@ -227,6 +236,8 @@ impl Worker {
         r.joined = true;
         r.rejoin_tries = 0;
         r.history_open = true;
+        r.heard = tokio::time::Instant::now();
+        r.pinging = false;
         let joined = Joined {
             nick: r.nick.clone(),
             occupants: r.occupants.clone(),
@@ -351,6 +362,9 @@ impl Worker {
             .await;
             return;
         };
+        if m.type_ != MessageType::Error {
+            r.heard = tokio::time::Instant::now();
+        }
         let nick = from.resource().map(|r| r.as_str().to_owned());
         // Only the room assigns stanza-ids here (XEP-0359 `by`), and only the history the room
         // replays on join is delayed: a sender's own <delay/> on a live message is ignored.

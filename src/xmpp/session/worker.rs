@@ -27,6 +27,12 @@ pub(super) struct Worker {
     pub(super) leaving: HashMap<BareJid, u32>,
     /// Events the layer above has not taken yet, beyond its channel (in order).
     pub(super) backlog: std::collections::VecDeque<XmppEvent>,
+    /// Self-pings (XEP-0410) on their way, by IQ id.
+    pub(super) self_pings: HashMap<String, super::selfping::SelfPing>,
+    /// How long a joined room may be silent before a self-ping (`None`: never).
+    pub(super) room_ping: Option<Duration>,
+    /// How long an IQ may go unanswered.
+    pub(super) iq_timeout: Duration,
 }
 
 /// Past this many events waiting for the layer above, the worker stops reading the server
@@ -60,11 +66,15 @@ impl Worker {
             let reading = self.backlog.len() < BACKLOG_PAUSE;
             let waiting = !self.backlog.is_empty();
             let rejoin_at = self.rooms.values().filter_map(|r| r.rejoin_after).min();
+            let ping_at = self.self_ping_at();
             // A room in the channel for the oldest waiting event (owned: no borrow of self).
             let room_for = self.events.clone().reserve_owned();
             tokio::select! {
                 _ = tokio::time::sleep_until(rejoin_at.unwrap_or_else(tokio::time::Instant::now)), if rejoin_at.is_some() => {
                     self.rejoin_due();
+                }
+                _ = tokio::time::sleep_until(ping_at.unwrap_or_else(tokio::time::Instant::now)), if ping_at.is_some() => {
+                    self.self_ping_due();
                 }
                 permit = room_for, if waiting => match permit {
                     Ok(p) => {
@@ -174,6 +184,8 @@ impl Worker {
                         unlocking: None,
                         rejoin_after: None,
                         rejoin_tries: 0,
+                        heard: tokio::time::Instant::now(),
+                        pinging: false,
                     },
                 );
                 self.link.send(Stanza::Presence(p), None);
@@ -249,8 +261,9 @@ impl Worker {
             LinkEvent::Suspended => self.emit(XmppEvent::Suspended).await,
             LinkEvent::Resumed => self.emit(XmppEvent::Resumed).await,
             LinkEvent::Reset { bound, sm, lost } => {
-                // Leaves sent on the old stream will not be answered on this one.
+                // Leaves and self-pings sent on the old stream will not be answered on this one.
                 self.leaving.clear();
+                self.self_pings.clear();
                 // What the old stream carried without acknowledgement is gone with it.
                 self.report_unconfirmed(lost).await;
                 tracing::debug!(jid = %self.bound.to_bare(), sm, "stream reset");
@@ -319,6 +332,7 @@ impl Worker {
             let was_pending = r.pending.is_some();
             r.rejoin_after = None;
             r.joined = false;
+            r.pinging = false;
             r.history_open = false;
             r.occupants.clear();
             r.rejoining = !was_pending;
@@ -345,6 +359,10 @@ impl Worker {
             return;
         }
         match iq {
+            Iq::Result { ref id, .. } if self.self_ping_answer(id, None) => {}
+            Iq::Error {
+                ref id, ref error, ..
+            } if self.self_ping_answer(id, Some(&error.defined_condition)) => {}
             Iq::Result { ref id, .. } => {
                 if let Some(tx) = self.iqs.remove(id) {
                     let _ = tx.send(Ok(iq));
