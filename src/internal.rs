@@ -213,3 +213,67 @@ pub fn fuzz_client_certificate(data: &[u8]) {
         assert_eq!(again.ok(), Some(c), "clearance DER re-encoding changed it");
     }
 }
+
+/// A stanza as another occupant may write it: read as a message or a presence, through every
+/// reader the bridge applies to what comes from a room. Nothing may panic; a label that reads
+/// must write back and read the same; the ids the gateway would repeat (a correction's, a
+/// receipt's) are the plain ones it promises.
+pub fn fuzz_stanza(data: &[u8]) {
+    use crate::xmpp::{chat, files, muc};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(el) = text.parse::<minidom::Element>() else {
+        return;
+    };
+    let plain = |id: &str| {
+        !id.is_empty()
+            && id.len() <= chat::LONGEST_ID
+            && id
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != ';' && c != '\\')
+    };
+    if let Ok(m) = xmpp_parsers::message::Message::try_from(el.clone()) {
+        let r = muc::read_message(&m);
+        if let Some(Ok(l)) = &r.label {
+            let again = SecurityLabel::from_xml(&l.to_xml());
+            assert_eq!(
+                again.as_ref().ok(),
+                Some(l),
+                "a room label's round trip changed it"
+            );
+            if let crate::label::xep0258::LabelPayload::Other(inner) = &l.label {
+                let _ = crate::label::nato::from_element_in(fuzz_policies(), inner);
+            }
+        }
+        let _ = chat::chat_state(&r.payloads);
+        if let Some(Some(id)) = chat::replaces(&r.payloads) {
+            assert!(
+                plain(&id),
+                "a correction's id is repeated only when plain: {id:?}"
+            );
+        }
+        if let Some(id) = chat::receipt_requested(&r.payloads, r.id.as_deref()) {
+            assert!(
+                plain(&id),
+                "a receipt's id is repeated only when plain: {id:?}"
+            );
+        }
+        let _ = files::offer(&r.payloads);
+        let _ = muc::stanza_error(&r.payloads);
+    }
+    if let Ok(p) = xmpp_parsers::presence::Presence::try_from(el) {
+        let _ = muc::read_occupant_presence(&p);
+    }
+}
+
+/// The policies the stanza harness reads ADatP-4774 labels under (the NATO sample, loaded
+/// once).
+fn fuzz_policies() -> &'static crate::label::PolicySet {
+    static SET: std::sync::OnceLock<crate::label::PolicySet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        let nato = load_policy(include_str!("../tests/fixtures/spif/nato-4774-policy.xml"))
+            .unwrap_or_else(|e| panic!("the NATO sample policy loads: {e}"));
+        crate::label::PolicySet::new(nato)
+    })
+}

@@ -127,3 +127,61 @@ fn proxy_seeds() {
         }
     }
 }
+
+/// The stanza harness runs on its seeds (what other occupants send: labelled and ADatP-4774
+/// messages, a chat state, a correction, a receipt request, an occupant's presence) and on
+/// every truncation of them; the seeds read as what they are.
+#[test]
+fn stanza_seeds() {
+    use labelgate::xmpp::{chat, muc};
+    let seed = |f: &str| {
+        let p = format!("{}/fuzz/seeds/stanza/{f}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(p).unwrap()
+    };
+    let message = |f: &str| {
+        let el: minidom::Element = seed(f).trim().parse().unwrap();
+        muc::read_message(&xmpp_parsers::message::Message::try_from(el).unwrap())
+    };
+    for f in [
+        "groupchat-labelled.xml",
+        "chat-state.xml",
+        "correction.xml",
+        "receipt-request.xml",
+        "adatp-4774.xml",
+        "occupant-presence.xml",
+    ] {
+        let data = seed(f).into_bytes();
+        for n in 0..=data.len() {
+            labelgate::internal::fuzz_stanza(&data[..n]);
+        }
+    }
+    assert!(matches!(
+        message("groupchat-labelled.xml").label,
+        Some(Ok(_))
+    ));
+    assert_eq!(
+        chat::chat_state(&message("chat-state.xml").payloads),
+        Some(chat::ChatState::Composing)
+    );
+    assert_eq!(
+        chat::replaces(&message("correction.xml").payloads),
+        Some(Some("orig-1".into()))
+    );
+    let r = message("receipt-request.xml");
+    assert_eq!(
+        chat::receipt_requested(&r.payloads, r.id.as_deref()),
+        Some("pm-1".into())
+    );
+    assert!(matches!(
+        message("adatp-4774.xml").label,
+        Some(Ok(SecurityLabel {
+            label: labelgate::label::xep0258::LabelPayload::Other(_),
+            ..
+        }))
+    ));
+    let el: minidom::Element = seed("occupant-presence.xml").trim().parse().unwrap();
+    let p = muc::read_occupant_presence(&xmpp_parsers::presence::Presence::try_from(el).unwrap())
+        .unwrap();
+    assert_eq!(p.codes, vec![307, 303]);
+    assert_eq!(p.reason.as_deref(), Some("kicked"));
+}
