@@ -5,7 +5,8 @@
 //! * [`crossing`] — every crossing and its rules, in one file to read top to bottom; the only
 //!   code that asks the gate for a `Cleared` value.
 //! * `pairing` — one user's session bookkeeping, reloads and held lines; `requests` (IRC → XMPP)
-//!   and `events` (XMPP → IRC) hand what crosses to `crossing` and deliver what it clears.
+//!   and `events` (XMPP → IRC; `messages` for room and private messages) hand what crosses to
+//!   `crossing` and deliver what it clears.
 //! * [`nick`] — occupants under IRC nicks that name exactly one person.
 //! * `codes` — the standard-reply codes of refusals; `sent` — what the user sent, for reports.
 //! * `typing` — typing notifications both ways, and receipts for delivered private messages.
@@ -15,6 +16,7 @@ mod codes;
 pub mod crossing;
 mod events;
 pub mod link;
+mod messages;
 mod moderation;
 pub mod nick;
 mod outbox;

@@ -8,7 +8,7 @@ use jid::BareJid;
 
 use super::codes::Code;
 use super::crossing;
-use super::events::delivery_tags;
+use super::messages::delivery_tags;
 use super::pairing::{Outgoing, Pairing};
 use super::sent::Sent;
 use crate::irc::backend::Delivery;

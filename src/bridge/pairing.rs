@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::codes::Code;
 use super::crossing::{self, Person};
-use super::events::room_source;
+use super::messages::room_source;
 use super::nick::Nicks;
 use super::sent::SentLog;
 use super::{Inner, State};
