@@ -226,6 +226,31 @@ impl<B: Backend> Client<B> {
         }
     }
 
+    /// TAGMSG: the target is checked like a message's. A typing notification goes to the
+    /// backend (whether it crosses is the room's `chat_states` control); other client-only tags
+    /// (reactions and the like) do not cross the gateway.
+    pub(super) async fn tagmsg(&mut self, msg: &Message) {
+        let target = msg.params[0].clone();
+        if target.starts_with('#') && !self.channels.contains_key(&names::fold(&target)) {
+            self.numeric(n::ERR_CANNOTSENDTOCHAN(
+                &target,
+                "You are not on that channel",
+            ));
+        } else if !target.starts_with('#') && self.find_member(&target).is_none() {
+            self.numeric(n::ERR_NOSUCHNICK(&target));
+        } else if let Some(value) = msg.tag("+typing") {
+            match value.and_then(Typing::parse) {
+                Some(state) => self.request(Request::Typing { target, state }).await,
+                None => self.standard_fail(
+                    "TAGMSG",
+                    "INVALID_TYPING",
+                    &target,
+                    "+typing takes active, paused or done",
+                ),
+            }
+        }
+    }
+
     /// A standard reply `FAIL` for clients that negotiated it, else a NOTICE naming `context`.
     pub(super) fn standard_fail(&mut self, command: &str, code: &str, context: &str, text: &str) {
         if self.caps.has(Cap::StandardReplies) {

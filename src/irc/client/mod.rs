@@ -568,30 +568,7 @@ impl<B: Backend> Client<B> {
                 let server = self.shared.config.server_name.clone();
                 self.numeric(n::RPL_TIME(&server, &now_tag()));
             }
-            // The target is checked like a message's. A typing notification goes to the
-            // backend (whether it crosses is the room's `chat_states` control); other
-            // client-only tags (reactions and the like) do not cross the gateway.
-            H::Tagmsg => {
-                let target = msg.params[0].clone();
-                if target.starts_with('#') && !self.channels.contains_key(&names::fold(&target)) {
-                    self.numeric(n::ERR_CANNOTSENDTOCHAN(
-                        &target,
-                        "You are not on that channel",
-                    ));
-                } else if !target.starts_with('#') && self.find_member(&target).is_none() {
-                    self.numeric(n::ERR_NOSUCHNICK(&target));
-                } else if let Some(value) = msg.tag("+typing") {
-                    match value.and_then(Typing::parse) {
-                        Some(state) => self.request(Request::Typing { target, state }).await,
-                        None => self.standard_fail(
-                            "TAGMSG",
-                            "INVALID_TYPING",
-                            &target,
-                            "+typing takes active, paused or done",
-                        ),
-                    }
-                }
-            }
+            H::Tagmsg => self.tagmsg(&msg).await,
             H::Userhost => self.userhost(&msg),
         }
         if !self.registered {
