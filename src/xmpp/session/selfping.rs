@@ -84,8 +84,22 @@ impl Worker {
         }
     }
 
-    /// The answer to a self-ping (`Some(condition)` for an error); `false`: not one of ours.
-    pub(super) fn self_ping_answer(&mut self, id: &str, error: Option<&DefinedCondition>) -> bool {
+    /// The answer to a self-ping (`Some(condition)` for an error), from `from`; `false`: not
+    /// one of ours. Only the room (or our own occupant in it) may answer: an answer from
+    /// anyone else is not taken, and the ping stays on its way.
+    pub(super) fn self_ping_answer(
+        &mut self,
+        id: &str,
+        from: Option<&Jid>,
+        error: Option<&DefinedCondition>,
+    ) -> bool {
+        let Some(p) = self.self_pings.get(id) else {
+            return false;
+        };
+        if from.is_none_or(|f| f.to_bare() != p.room) {
+            tracing::debug!(room = %p.room, from = ?from, "a self-ping answer not from the room; ignored");
+            return true;
+        }
         let Some(p) = self.self_pings.remove(id) else {
             return false;
         };

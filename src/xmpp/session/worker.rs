@@ -359,10 +359,15 @@ impl Worker {
             return;
         }
         match iq {
-            Iq::Result { ref id, .. } if self.self_ping_answer(id, None) => {}
+            Iq::Result {
+                ref id, ref from, ..
+            } if self.self_ping_answer(id, from.as_ref(), None) => {}
             Iq::Error {
-                ref id, ref error, ..
-            } if self.self_ping_answer(id, Some(&error.defined_condition)) => {}
+                ref id,
+                ref from,
+                ref error,
+                ..
+            } if self.self_ping_answer(id, from.as_ref(), Some(&error.defined_condition)) => {}
             Iq::Result { ref id, .. } => {
                 if let Some(tx) = self.iqs.remove(id) {
                     let _ = tx.send(Ok(iq));
