@@ -330,6 +330,44 @@ fn label_clearance_renders() {
     assert!(err.contains("NARNIA"), "{err}");
 }
 
+/// `label show` under a policy whose SPIF names the MISSI rbacId: the ESS line is the MISSI
+/// form (the ACP 145 form beside it), and a MISSI-form label given back reads as the same
+/// label; under the same policy without rbacId it is refused, saying why.
+#[test]
+fn label_show_missi_form() {
+    let missi = fixture("spif/food-policy-missi.xml");
+    let marking = "Commodity Crunchy Sweet Red Contains Lactose Not Vegan";
+    let (code, out, err) = run(&["label", "show", "--policy", &missi, "--marking", marking]);
+    assert_eq!(code, 0, "{err}");
+    let line = |key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+            .to_owned()
+    };
+    let ess = line("ess: ");
+    let acp = line("ess (ACP 145 form): ");
+    assert_ne!(ess, acp);
+    // The MISSI OID (2.16.840.1.101.2.1.8.1) is in the first, not in the second.
+    let b = |t: &str| labelgate::label::ess::decode_base64(t).unwrap();
+    let missi_oid = [0x60, 0x86, 0x48, 0x01, 0x65, 0x02, 0x01, 0x08, 0x01];
+    assert!(b(&ess).windows(9).any(|w| w == missi_oid));
+    assert!(!b(&acp).windows(9).any(|w| w == missi_oid));
+    let (code, again, err) = run(&["label", "show", "--policy", &missi, "--ess", &ess]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        again.starts_with(&format!("marking: [ Food {marking} ]\nvalid: yes\n")),
+        "{again}"
+    );
+    let plain = fixture("spif/food-policy.xml");
+    let (code, _, err) = run(&["label", "show", "--policy", &plain, "--ess", &ess]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("MISSI form, which policy Food does not use"),
+        "{err}"
+    );
+}
+
 /// `labelgate user passwd` on a terminal (a pty from util-linux `script`): asks twice, echoes
 /// nothing, refuses two different answers.
 #[test]

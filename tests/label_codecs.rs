@@ -453,3 +453,267 @@ fn nato_labels_are_read_under_the_policy_they_name_of_those_loaded() {
 fn base64_decoder_limits() {
     assert!(decode_base64(&"A".repeat(100_000)).is_err());
 }
+
+/// A TLV (lengths below 256, which the MISSI vectors below need).
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let n = content.len();
+    assert!(n < 256);
+    let mut v = if n < 128 {
+        vec![tag, n as u8]
+    } else {
+        vec![tag, 0x81, n as u8]
+    };
+    v.extend_from_slice(content);
+    v
+}
+
+fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// The MISSI form (a policy whose SPIF names rbacId 2.16.840.1.101.2.1.8.1): the vector is
+/// built here by hand from the MISSI ASN.1 module (`label::missi` quotes it), independently of
+/// the encoder; `openssl asn1parse` reads the same tree; the label decodes back (its enumerated
+/// value placed as the policy defines it), and what the form cannot carry is refused.
+#[test]
+fn missi_category_form() {
+    use labelgate::label::missi::{self, MissiError};
+    let missi_policy = load_policy(&text("spif/food-policy-missi.xml")).unwrap();
+    let plain = load_policy(&text("spif/food-policy.xml")).unwrap();
+    assert!(missi::uses_missi(&missi_policy));
+    assert!(!missi::uses_missi(&plain));
+    let label = missi_policy
+        .parse_marking("Commodity Crunchy Sweet Red Contains Lactose Not Vegan")
+        .unwrap();
+    missi_policy.validate(&label).unwrap();
+
+    let o = |s: &str| oid(s).as_der_content().to_vec();
+    let tag_set = |n: u8| o(&format!("1.2.826.0.1.6726289.0.0.{n}"));
+    // SecurityTag [1] restrictivebitMap { BIT STRING }: Lactose (1) → 0100 0000, 6 unused.
+    let allergens = tlv(
+        0x30,
+        &cat(&[
+            tlv(0x06, &tag_set(2)),
+            tlv(0x30, &tlv(0xa1, &[0x03, 0x02, 0x06, 0x40])),
+        ]),
+    );
+    // [2] enumeratedAttributes { SET OF INTEGER }: Not Vegan, 9954 = 0x26e2.
+    let ethics = tlv(
+        0x30,
+        &cat(&[
+            tlv(0x06, &tag_set(3)),
+            tlv(0x30, &tlv(0xa2, &tlv(0x31, &[0x02, 0x02, 0x26, 0xe2]))),
+        ]),
+    );
+    // [6] permissivebitMap: Crunchy (0) and Sweet (3) → 1001 0000, 4 unused; [7] freeFormField
+    // (explicit) holding TagType7Data bitSetAttributes: Red (0) → 1000 0000, 7 unused.
+    let taste = tlv(
+        0x30,
+        &cat(&[
+            tlv(0x06, &tag_set(1)),
+            tlv(
+                0x30,
+                &cat(&[
+                    tlv(0xa6, &[0x03, 0x02, 0x04, 0x90]),
+                    tlv(0xa7, &[0x03, 0x02, 0x07, 0x80]),
+                ]),
+            ),
+        ]),
+    );
+    // prbacSecurityCategories: SET OF NamedTagSet, DER order (by encoding).
+    let prbac = tlv(0x31, &cat(&[allergens, ethics, taste]));
+    // One SecurityCategory { type [0] id-missiSecurityCategories, value [1] EXPLICIT … }.
+    let category = tlv(
+        0x30,
+        &cat(&[tlv(0x80, &o("2.16.840.1.101.2.1.8.1")), tlv(0xa1, &prbac)]),
+    );
+    let want = tlv(
+        0x31,
+        &cat(&[
+            tlv(0x02, &[51]),
+            tlv(0x06, &o("1.2.826.0.1.6726289.0.0")),
+            tlv(0x31, &category),
+        ]),
+    );
+    let der = label.to_der_missi().unwrap();
+    assert_eq!(der, want);
+
+    // An independent DER reader sees the same tree: (depth, kind) of every element.
+    let file = std::env::temp_dir().join(format!("labelgate-missi-{}.der", std::process::id()));
+    std::fs::write(&file, &der).unwrap();
+    let parsed = std::process::Command::new("openssl")
+        .args(["asn1parse", "-inform", "DER", "-in"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let listing = String::from_utf8_lossy(&parsed.stdout);
+    let tree: Vec<(u32, String)> = listing
+        .lines()
+        .map(|l| {
+            let depth = l
+                .split("d=")
+                .nth(1)
+                .and_then(|d| d.split_whitespace().next())
+                .unwrap();
+            let kind = l
+                .split_once("cons: ")
+                .or_else(|| l.split_once("prim: "))
+                .map(|(_, k)| k.split(':').next().unwrap().trim().to_owned())
+                .unwrap();
+            (depth.parse().unwrap(), kind)
+        })
+        .collect();
+    let want_tree: Vec<(u32, &str)> = vec![
+        (0, "SET"),
+        (1, "INTEGER"),
+        (1, "OBJECT"),
+        (1, "SET"),
+        (2, "SEQUENCE"),
+        (3, "cont [ 0 ]"),
+        (3, "cont [ 1 ]"),
+        (4, "SET"),
+        (5, "SEQUENCE"),
+        (6, "OBJECT"),
+        (6, "SEQUENCE"),
+        (7, "cont [ 1 ]"),
+        (8, "BIT STRING"),
+        (5, "SEQUENCE"),
+        (6, "OBJECT"),
+        (6, "SEQUENCE"),
+        (7, "cont [ 2 ]"),
+        (8, "SET"),
+        (9, "INTEGER"),
+        (5, "SEQUENCE"),
+        (6, "OBJECT"),
+        (6, "SEQUENCE"),
+        (7, "cont [ 6 ]"),
+        (8, "BIT STRING"),
+        (7, "cont [ 7 ]"),
+        (8, "BIT STRING"),
+    ];
+    let got: Vec<(u32, &str)> = tree.iter().map(|(d, k)| (*d, k.as_str())).collect();
+    assert_eq!(got, want_tree, "{listing}");
+
+    // Decoded, it is marked as the MISSI form; resolved under its policy, it is the label.
+    let (back, is_missi) = Label::from_der_form(&der).unwrap();
+    assert!(is_missi);
+    let set = labelgate::label::PolicySet::new(missi_policy.clone());
+    assert_eq!(missi::resolve(&set, &back).unwrap(), label);
+    // Not before: the enumerated value is read as permissive, which the policy refuses.
+    assert!(missi_policy.validate(&back).is_err());
+    // Under the same policy without rbacId: refused (not the policy's form).
+    let plain_set = labelgate::label::PolicySet::new(plain);
+    assert!(matches!(
+        missi::resolve(&plain_set, &back),
+        Err(MissiError::NotMissi(_))
+    ));
+    // The ACP 145 form of the same label is still read (and is the same label).
+    assert_eq!(Label::from_der(&label.to_der()).unwrap(), label);
+
+    // Refused: lrbacInfo (a SEQUENCE), a securityLevel, a MISSI category beside another, two
+    // tags of one kind in a tag set, an enumerated value the policy does not define.
+    let with = |prbac: Vec<u8>| {
+        let category = tlv(
+            0x30,
+            &cat(&[tlv(0x80, &o("2.16.840.1.101.2.1.8.1")), tlv(0xa1, &prbac)]),
+        );
+        tlv(
+            0x31,
+            &cat(&[
+                tlv(0x02, &[51]),
+                tlv(0x06, &o("1.2.826.0.1.6726289.0.0")),
+                tlv(0x31, &category),
+            ]),
+        )
+    };
+    let one_set = |tags: Vec<u8>| {
+        tlv(
+            0x31,
+            &tlv(0x30, &cat(&[tlv(0x06, &tag_set(1)), tlv(0x30, &tags)])),
+        )
+    };
+    let lrbac = with(tlv(0x30, &cat(&[tlv(0x06, &o("1.2.3")), tlv(0x31, &[])])));
+    let e = Label::from_der(&lrbac).unwrap_err().to_string();
+    assert!(e.contains("lrbacInfo"), "{e}");
+    let level = with(one_set(tlv(
+        0xa6,
+        &[0x02, 0x01, 0x01, 0x03, 0x02, 0x04, 0x90],
+    )));
+    let e = Label::from_der(&level).unwrap_err().to_string();
+    assert!(e.contains("securityLevel"), "{e}");
+    let twice = with(one_set(cat(&[
+        tlv(0xa6, &[0x03, 0x02, 0x04, 0x90]),
+        tlv(0xa6, &[0x03, 0x02, 0x07, 0x80]),
+    ])));
+    let e = Label::from_der(&twice).unwrap_err().to_string();
+    assert!(e.contains("two security tags of one kind"), "{e}");
+    // An ACP 145 restrictive category (…8.3.0) of the Allergens set, after the MISSI one.
+    let acp = tlv(
+        0x30,
+        &cat(&[
+            tlv(0x80, &o("2.16.840.1.101.2.1.8.3.0")),
+            tlv(
+                0xa1,
+                &tlv(
+                    0x30,
+                    &cat(&[tlv(0x06, &tag_set(2)), vec![0x03, 0x02, 0x06, 0x40]]),
+                ),
+            ),
+        ]),
+    );
+    let mixed = tlv(
+        0x31,
+        &cat(&[
+            tlv(0x02, &[51]),
+            tlv(0x06, &o("1.2.826.0.1.6726289.0.0")),
+            tlv(0x31, &cat(&[category.clone(), acp])),
+        ]),
+    );
+    let e = Label::from_der(&mixed).unwrap_err().to_string();
+    assert!(e.contains("only one"), "{e}");
+    let unknown = with(tlv(
+        0x31,
+        &tlv(
+            0x30,
+            &cat(&[
+                tlv(0x06, &tag_set(3)),
+                tlv(0x30, &tlv(0xa2, &tlv(0x31, &[0x02, 0x01, 0x07]))),
+            ]),
+        ),
+    ));
+    let (l, _) = Label::from_der_form(&unknown).unwrap();
+    assert!(matches!(
+        missi::resolve(&set, &l),
+        Err(MissiError::Unresolved { lacv: 7, .. })
+    ));
+
+    // What the form cannot carry: both enumerated kinds in one tag set.
+    let mut both = label.clone();
+    let ethics_set = oid("1.2.826.0.1.6726289.0.0.3");
+    both.categories.insert(labelgate::label::Category {
+        tag_set: ethics_set.clone(),
+        tag_type: TagType::EnumeratedPermissive,
+        lacv: 1,
+    });
+    assert_eq!(
+        both.to_der_missi().unwrap_err(),
+        MissiError::BothEnumerated(ethics_set)
+    );
+
+    // In a <securitylabel>: read as the MISSI payload, written back byte for byte.
+    let b64 = labelgate::label::ess::encode_base64(&der);
+    let xml = format!(
+        "<securitylabel xmlns='urn:xmpp:sec-label:0'><label><esssecuritylabel xmlns='urn:xmpp:sec-label:ess:0'>{b64}</esssecuritylabel></label></securitylabel>"
+    );
+    let sl = SecurityLabel::from_xml(&xml).unwrap();
+    assert!(matches!(&sl.label, LabelPayload::EssMissi { der: d, .. } if *d == der));
+    assert_eq!(SecurityLabel::from_xml(&sl.to_xml()).unwrap(), sl);
+    assert_eq!(
+        LabelPayload::missi(label.clone()).unwrap(),
+        LabelPayload::EssMissi {
+            label: label.clone(),
+            der
+        }
+    );
+}

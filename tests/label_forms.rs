@@ -304,3 +304,96 @@ async fn each_user_reads_and_types_markings_in_their_own_language() {
     let f = o.until("a line without a marking goes out as").await;
     assert!(f.contains("NATO SANS CLASSIFICATION"), "{f}");
 }
+
+/// A `<securitylabel>` carrying `label` in the MISSI form, as XML text.
+fn missi_xml(label: &labelgate::label::Label) -> String {
+    let der = label.to_der_missi().unwrap();
+    format!(
+        "<securitylabel xmlns='urn:xmpp:sec-label:0'><label><esssecuritylabel \
+         xmlns='urn:xmpp:sec-label:ess:0'>{}</esssecuritylabel></label></securitylabel>",
+        labelgate::label::ess::encode_base64(&der)
+    )
+}
+
+/// A room under a policy whose SPIF names the MISSI rbacId: what an IRC user types reaches the
+/// room with its categories in the MISSI form, and MISSI-form labels from the room are read
+/// (their enumerated values placed as the policy defines them), decided and shown — or withheld
+/// when above the user's clearance or not resolvable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_under_a_missi_policy() {
+    let p = format!(
+        "{}/tests/fixtures/spif/food-policy-missi.xml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let pol = Arc::new(PolicySet::new(
+        load_policy(&std::fs::read_to_string(p).unwrap()).unwrap(),
+    ));
+    let r = room(&unique("missi"));
+    let olive = unique("olive");
+    // The policy's markings carry their own brackets: the room marks lines in parentheses.
+    let mapping = format!(
+        "{}flot_template = \"({{marking}}) \"\nflot_pattern = '\\((?P<marking>[^)]+)\\)\\s?'\n",
+        channel(
+            "#food",
+            &r,
+            "Commodity",
+            "Ambrosia, Taste Sensations:*, Allergens:*, Ethics:*"
+        ),
+    );
+    let (_gw, mut x, mut o) = scene(
+        &pol,
+        &mapping,
+        &r,
+        "#food",
+        &olive,
+        "Ambrosia, Taste Sensations:*, Allergens:*, Ethics:Not Vegan",
+    )
+    .await;
+    let policy = pol.primary();
+    let marking = "Commodity Crunchy Sweet Red Contains Lactose Not Vegan";
+    let label = policy.parse_marking(marking).unwrap();
+
+    // Typed on IRC: the room gets the label in the MISSI form.
+    o.send(&format!("PRIVMSG #food :({marking}) hello")).await;
+    let m = x.message_from("olive", Some("groupchat"), 10).await;
+    let der = labelgate::label::ess::decode_base64(m.ess.as_deref().unwrap()).unwrap();
+    assert_eq!(der, label.to_der_missi().unwrap(), "{m:?}");
+    assert!(m.body.as_deref().unwrap().ends_with("hello"), "{m:?}");
+
+    // From the room, in the MISSI form: shown with its marking.
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>from xavier</body>{}</message>",
+        missi_xml(&label)
+    ))
+    .await;
+    let l = o.until("from xavier").await;
+    let shown = policy.render_marking(&label).unwrap();
+    assert!(l.contains(&format!(":({shown}) from xavier")), "{l}");
+    // Not Fairtrade is beyond olive's clearance: withheld. An enumerated value the policy does
+    // not define cannot be placed: withheld (audited, fails closed).
+    let fair = policy.parse_marking("Commodity Not Fairtrade").unwrap();
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>not for olive</body>{}</message>",
+        missi_xml(&fair)
+    ))
+    .await;
+    let mut odd = policy.parse_marking("Commodity Not Vegan").unwrap();
+    odd.categories = odd
+        .categories
+        .into_iter()
+        .map(|c| labelgate::label::Category { lacv: 7, ..c })
+        .collect();
+    x.raw(&format!(
+        "<message to='{r}' type='groupchat'><body>unplaceable</body>{}</message>",
+        missi_xml(&odd)
+    ))
+    .await;
+    x.send(&r.to_string(), "sentinel food", None).await;
+    let lines = o.lines_until("sentinel food").await;
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("not for olive") || l.contains("unplaceable")),
+        "{lines:#?}"
+    );
+}

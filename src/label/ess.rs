@@ -90,8 +90,13 @@ fn read_int_set(tlv: &Tlv<'_>) -> Result<Vec<u32>, EssError> {
     Ok(out)
 }
 
-/// Reads `SET OF SecurityCategory` into categories.
-fn read_categories(tlv: &Tlv<'_>, out: &mut BTreeSet<Category>) -> Result<(), EssError> {
+/// Reads `SET OF SecurityCategory` into categories; `missi` is set when they were in the MISSI
+/// form (see [`super::missi`]).
+fn read_categories(
+    tlv: &Tlv<'_>,
+    out: &mut BTreeSet<Category>,
+    missi: &mut bool,
+) -> Result<(), EssError> {
     let mut r = Reader::inner(tlv);
     let mut groups: BTreeSet<(Oid, u8)> = BTreeSet::new();
     if r.is_empty() {
@@ -109,6 +114,15 @@ fn read_categories(tlv: &Tlv<'_>, out: &mut BTreeSet<Category>) -> Result<(), Es
         let value = s.expect(tag::CONTEXT_1_CONS, "[1] category value")?;
         s.finish()?;
         let ty = type_tlv.value;
+        if ty == super::missi::MISSI_OID {
+            if count > 1 || !r.is_empty() {
+                return Err(structure(
+                    "a MISSI security category must be the label's only one",
+                ));
+            }
+            *missi = true;
+            return super::missi::read(&value, out);
+        }
         if ty.len() != 10 || ty[..9] != ACP145_PREFIX || ty[9] > 4 {
             let oid = Oid::from_der_content(ty)
                 .map(|o| o.to_string())
@@ -211,8 +225,15 @@ fn write_categories(out: &mut Vec<u8>, cats: &BTreeSet<Category>) {
 }
 
 impl Label {
-    /// Decodes an ESSSecurityLabel from BER/DER (SET members in any order).
+    /// Decodes an ESSSecurityLabel from BER/DER (SET members in any order). Categories in the
+    /// MISSI form are read too, their enumerated values as permissive: such a label is used only
+    /// after [`super::missi::normalize`] (see [`Label::from_der_form`]).
     pub fn from_der(bytes: &[u8]) -> Result<Label, EssError> {
+        Label::from_der_form(bytes).map(|(l, _)| l)
+    }
+
+    /// [`Label::from_der`], and whether the categories were in the MISSI form.
+    pub fn from_der_form(bytes: &[u8]) -> Result<(Label, bool), EssError> {
         if bytes.len() > MAX_ENCODED {
             return Err(EssError::TooLarge(bytes.len()));
         }
@@ -222,6 +243,7 @@ impl Label {
         let mut r = Reader::inner(&set);
         let mut label = Label::default();
         let mut seen_categories = false;
+        let mut missi = false;
         while !r.is_empty() {
             let t = r.read()?;
             let dup = || structure(format!("field with tag 0x{:02x} appears twice", t.tag));
@@ -265,7 +287,7 @@ impl Label {
                         return Err(dup());
                     }
                     seen_categories = true;
-                    read_categories(&t, &mut label.categories)?;
+                    read_categories(&t, &mut label.categories, &mut missi)?;
                 }
                 other => {
                     return Err(EssError::Der(DerError::UnexpectedTag {
@@ -276,7 +298,7 @@ impl Label {
                 }
             }
         }
-        Ok(label)
+        Ok((label, missi))
     }
 
     /// Decodes a base64 ESSSecurityLabel (padding optional).
@@ -284,8 +306,19 @@ impl Label {
         Label::from_der(&decode_base64(text)?)
     }
 
+    /// Encodes as canonical DER with the categories in the MISSI form (for a policy that uses
+    /// it: [`super::missi::uses_missi`]).
+    pub fn to_der_missi(&self) -> Result<Vec<u8>, super::missi::MissiError> {
+        self.encode(true)
+    }
+
     /// Encodes as canonical DER.
     pub fn to_der(&self) -> Vec<u8> {
+        // Only the MISSI form can refuse a label.
+        self.encode(false).unwrap_or_default()
+    }
+
+    fn encode(&self, missi: bool) -> Result<Vec<u8>, super::missi::MissiError> {
         let mut members = Vec::new();
         if let Some(c) = self.classification {
             der::write_u32(&mut members, c);
@@ -303,11 +336,15 @@ impl Label {
             None => {}
         }
         if !self.categories.is_empty() {
-            write_categories(&mut members, &self.categories);
+            if missi {
+                super::missi::write(&mut members, &self.categories)?;
+            } else {
+                write_categories(&mut members, &self.categories);
+            }
         }
         let mut out = Vec::with_capacity(members.len() + 4);
         der::write_constructed(&mut out, tag::SET, &members);
-        out
+        Ok(out)
     }
 
     /// Encodes as base64 of canonical DER.
@@ -345,7 +382,15 @@ impl ClearanceDer {
         }
         let mut categories = BTreeSet::new();
         if r.peek_tag() == Some(tag::SET) {
-            read_categories(&r.read()?, &mut categories)?;
+            let mut missi = false;
+            read_categories(&r.read()?, &mut categories, &mut missi)?;
+            if missi {
+                // MISSI clearances are written as SSLPrivileges, which this reader does not
+                // take: a label's category form in a clearance is refused.
+                return Err(structure(
+                    "a clearance's categories in the MISSI label form are not supported",
+                ));
+            }
         }
         r.finish()?;
         Ok(ClearanceDer {

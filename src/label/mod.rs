@@ -22,6 +22,7 @@ pub mod der;
 pub mod ess;
 pub mod flot;
 pub mod marking;
+pub mod missi;
 pub mod model;
 pub mod nato;
 pub mod oid;

@@ -334,6 +334,9 @@ pub struct Policy {
     pub marking: Vec<MarkingData>,
     /// Equivalent policies.
     pub equivalent_policies: Vec<EquivalentPolicy>,
+    /// `SPIF/@rbacId`: the security-category form of the policy's labels; the MISSI OID means
+    /// the MISSI form (`label::missi`), anything else (or none) the ACP 145 form.
+    pub rbac_id: Option<Oid>,
     pub(crate) class_by_lacv: HashMap<u32, usize>,
     pub(crate) category_index: HashMap<Category, CategoryRef>,
     pub(crate) marking_table: super::marking::MarkingTable,

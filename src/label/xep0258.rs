@@ -97,8 +97,26 @@ pub enum LabelPayload {
     Default,
     /// An ESS security label, decoded.
     Ess(Label),
+    /// An ESS security label whose categories are in the MISSI form (`label::missi`): the label
+    /// as decoded — its enumerated values not yet placed, so it must go through
+    /// `missi::normalize` under its policy before any use — and the DER it is written as.
+    EssMissi {
+        /// The label as decoded.
+        label: Label,
+        /// Its DER.
+        der: Vec<u8>,
+    },
     /// A label in another format (e.g. an ADatP-4774 XML label), kept as is.
     Other(Element),
+}
+
+impl LabelPayload {
+    /// An ESS payload of `label` with its categories in the MISSI form (for a policy that uses
+    /// it).
+    pub fn missi(label: Label) -> Result<LabelPayload, super::missi::MissiError> {
+        let der = label.to_der_missi()?;
+        Ok(LabelPayload::EssMissi { label, der })
+    }
 }
 
 /// `<securitylabel xmlns='urn:xmpp:sec-label:0'>`.
@@ -248,7 +266,11 @@ fn payload(el: &Element, parent: &'static str) -> Result<LabelPayload, XepError>
         if inner.children().next().is_some() {
             return Err(XepError::Text("esssecuritylabel"));
         }
-        Ok(LabelPayload::Ess(Label::from_base64(&inner.text())?))
+        let der = super::ess::decode_base64(&inner.text())?;
+        match Label::from_der_form(&der)? {
+            (label, true) => Ok(LabelPayload::EssMissi { label, der }),
+            (label, false) => Ok(LabelPayload::Ess(label)),
+        }
     } else {
         check_foreign(inner, 0)?;
         Ok(LabelPayload::Other(inner.clone()))
@@ -332,6 +354,13 @@ fn payload_element(name: &str, p: &LabelPayload) -> Element {
             .append(
                 Element::builder("esssecuritylabel", NS_ESS)
                     .append(l.to_base64())
+                    .build(),
+            )
+            .build(),
+        LabelPayload::EssMissi { der, .. } => b
+            .append(
+                Element::builder("esssecuritylabel", NS_ESS)
+                    .append(super::ess::encode_base64(der))
                     .build(),
             )
             .build(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use labelgate::label::xep0258::{LabelPayload, SecurityLabel};
-use labelgate::label::{Clearance, Label, Policy, PolicySet, load_policy, nato};
+use labelgate::label::{Clearance, Label, Policy, PolicySet, load_policy, missi, nato};
 
 #[derive(Subcommand)]
 pub enum PolicyCmd {
@@ -86,7 +86,8 @@ fn policy_set(paths: &[PathBuf]) -> Result<PolicySet> {
 fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
     let primary = set.primary();
     if let Some(b64) = &input.ess {
-        return Label::from_base64(b64).context("bad ESS label");
+        let der = labelgate::label::ess::decode_base64(b64).context("bad ESS label")?;
+        return ess_label(set, &der);
     }
     if let Some(m) = &input.marking {
         return primary
@@ -105,6 +106,7 @@ fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
             let sl = SecurityLabel::try_from(&el)?;
             return match sl.label {
                 LabelPayload::Ess(l) => Ok(l),
+                LabelPayload::EssMissi { label, .. } => Ok(missi::resolve(set, &label)?),
                 LabelPayload::Other(inner) => Ok(nato::from_element_in(set, &inner)?),
                 LabelPayload::Default => {
                     bail!("the <securitylabel> holds an empty <label/> (the room's default label)")
@@ -113,7 +115,31 @@ fn read_label(set: &PolicySet, input: &LabelInput) -> Result<Label> {
         }
         return Ok(nato::from_element_in(set, &el)?);
     }
-    Label::from_der(&bytes).context("bad ESS label")
+    ess_label(set, &bytes)
+}
+
+/// An ESS label from DER or BER, in either category form (MISSI labels resolved under their
+/// policy).
+fn ess_label(set: &PolicySet, der: &[u8]) -> Result<Label> {
+    match Label::from_der_form(der).context("bad ESS label")? {
+        (label, true) => Ok(missi::resolve(set, &label)?),
+        (label, false) => Ok(label),
+    }
+}
+
+/// The `ess:` lines: the label in its policy's category form, and for a MISSI policy the ACP
+/// 145 form too.
+fn print_ess(policy: Option<&Policy>, label: &Label) -> Result<()> {
+    if policy.is_some_and(missi::uses_missi) {
+        match label.to_der_missi() {
+            Ok(der) => out!("ess: {}", labelgate::label::ess::encode_base64(&der)),
+            Err(e) => out!("ess: (none: {e})"),
+        }
+        out!("ess (ACP 145 form): {}", label.to_base64());
+    } else {
+        out!("ess: {}", label.to_base64());
+    }
+    Ok(())
 }
 
 pub fn policy_check(path: &Path) -> Result<()> {
@@ -172,7 +198,7 @@ pub fn label_show(paths: &[PathBuf], input: &LabelInput) -> Result<()> {
             Some(id) => out!("valid: no (policy {id} is not loaded)"),
             None => out!("valid: no (the label names no policy)"),
         }
-        out!("ess: {}", label.to_base64());
+        print_ess(None, &label)?;
         return Ok(());
     };
     for lang in languages(policy, input.lang.as_deref()) {
@@ -187,7 +213,7 @@ pub fn label_show(paths: &[PathBuf], input: &LabelInput) -> Result<()> {
         Ok(()) => out!("valid: yes"),
         Err(e) => out!("valid: no ({e})"),
     }
-    out!("ess: {}", label.to_base64());
+    print_ess(Some(policy), &label)?;
     if valid.is_ok() {
         match nato::to_element(policy, &label) {
             Some(el) => out!("adatp-4774: {}", String::from(&el)),

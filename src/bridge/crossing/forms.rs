@@ -7,7 +7,7 @@ use crate::config::mappings::{LabelFormat, Mapping};
 use crate::label::shown::Shown;
 use crate::label::typed::{Typed, TypedError, read_typed_with};
 use crate::label::xep0258::{LabelPayload, SecurityLabel, XepError};
-use crate::label::{Label, nato};
+use crate::label::{Label, missi, nato};
 
 /// The label of a received stanza (see the module rules), or why it has none usable.
 pub(crate) fn label_in(
@@ -53,6 +53,9 @@ pub(super) fn payload_label(
     match p {
         LabelPayload::Default => Ok(default.clone()),
         LabelPayload::Ess(l) => Ok(l.clone()),
+        LabelPayload::EssMissi { label, .. } => {
+            missi::resolve(state.gate.policies(), label).map_err(|e| e.to_string())
+        }
         LabelPayload::Other(el) => {
             nato::from_element_in(state.gate.policies(), el).map_err(|e| e.to_string())
         }
@@ -110,6 +113,9 @@ pub(super) fn outgoing_label(
         .display_marking_in(label, mapping.room_language.as_deref())
         .map_err(|e| e.to_string())?;
     let payload = match mapping.label_format {
+        LabelFormat::Ess if missi::uses_missi(policy) => {
+            LabelPayload::missi(label.clone()).map_err(|e| e.to_string())?
+        }
         LabelFormat::Ess => LabelPayload::Ess(label.clone()),
         LabelFormat::Adatp4774 => LabelPayload::Other(
             nato::to_element(policy, label)

@@ -36,6 +36,7 @@ impl<'d, 'i> Loader<'d, 'i> {
                 "xsi:schemaLocation",
             ],
         );
+        let rbac_id = root.attribute("rbacId").and_then(|s| self.oid(root, s));
         let children = self.children(root);
         // First pass: tag set and classification names, so that references resolve whatever
         // the order of the document.
@@ -195,6 +196,7 @@ impl<'d, 'i> Loader<'d, 'i> {
             qualifiers,
             marking,
             equivalent_policies,
+            rbac_id,
             class_by_lacv: HashMap::new(),
             category_index: HashMap::new(),
             marking_table: Default::default(),
