@@ -185,3 +185,28 @@ fn stanza_seeds() {
     assert_eq!(p.codes, vec![307, 303]);
     assert_eq!(p.reason.as_deref(), Some("kicked"));
 }
+
+/// Every committed seed of the label harnesses (ESS DER in both category forms, XEP-0258
+/// elements) holds their invariants.
+#[test]
+fn label_seeds_hold_their_invariants() {
+    let dir = |t: &str| format!("{}/fuzz/seeds/{t}", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for (target, run) in [
+        ("ess_der", labelgate::internal::fuzz_ess as fn(&[u8])),
+        ("xep0258", labelgate::internal::fuzz_xep0258),
+    ] {
+        for e in std::fs::read_dir(dir(target)).unwrap() {
+            let data = std::fs::read(e.unwrap().path()).unwrap();
+            run(&data);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "{seen} seeds");
+    // The MISSI seed decodes, in the MISSI form.
+    let missi = std::fs::read(format!("{}/missi-food.der", dir("ess_der"))).unwrap();
+    assert!(matches!(
+        labelgate::label::Label::from_der_form(&missi),
+        Ok((_, true))
+    ));
+}
