@@ -701,6 +701,19 @@ fn missi_category_form() {
         MissiError::BothEnumerated(ethics_set)
     );
 
+    // A policy defining one enumerated value as both kinds in a tag set: its label cannot be
+    // carried in the form (a reader could not place the value), so it is not written.
+    let doubled = text("spif/food-policy-missi.xml").replace(
+        "<securityCategoryTag name=\"Bandwagons\"",
+        "<securityCategoryTag name=\"Causes\" tagType=\"enumerated\" enumType=\"permissive\">\
+         <tagCategory name=\"Fair Trade Cause\" lacv='742'/></securityCategoryTag>\
+         <securityCategoryTag name=\"Bandwagons\"",
+    );
+    let doubled = load_policy(&doubled).unwrap();
+    let fair = doubled.parse_marking("Commodity Not Fairtrade").unwrap();
+    assert!(LabelPayload::missi(&doubled, fair.clone()).is_err());
+    assert!(LabelPayload::missi(&missi_policy, fair).is_ok());
+
     // In a <securitylabel>: read as the MISSI payload, written back byte for byte.
     let b64 = labelgate::label::ess::encode_base64(&der);
     let xml = format!(
@@ -710,7 +723,7 @@ fn missi_category_form() {
     assert!(matches!(&sl.label, LabelPayload::EssMissi { der: d, .. } if *d == der));
     assert_eq!(SecurityLabel::from_xml(&sl.to_xml()).unwrap(), sl);
     assert_eq!(
-        LabelPayload::missi(label.clone()).unwrap(),
+        LabelPayload::missi(&missi_policy, label.clone()).unwrap(),
         LabelPayload::EssMissi {
             label: label.clone(),
             der

@@ -184,6 +184,9 @@ pub enum MissiError {
         "tag set {0} holds enumerated permissive and restrictive categories, which the MISSI form cannot tell apart"
     )]
     BothEnumerated(Oid),
+    /// Written in the form and read back under its policy, the label would not be the same.
+    #[error("the label would not read back the same from its policy's MISSI form")]
+    Changed,
     /// The label's policy is not loaded.
     #[error("the label's policy is not loaded")]
     UnknownPolicy,
@@ -273,6 +276,17 @@ pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), 
     der::write_constructed(&mut category, tag::SEQUENCE, &sc);
     der::write_set_of(out, vec![category]);
     Ok(())
+}
+
+/// `label` in the MISSI form of `policy`, checked to read back as itself under the policy (so
+/// that every reader, resolving it, gets this label).
+pub fn encode(policy: &Policy, label: &Label) -> Result<Vec<u8>, MissiError> {
+    let der = label.to_der_missi()?;
+    let back = Label::from_der(&der).map_err(|_| MissiError::Changed)?;
+    if normalize(policy, &back)? != *label {
+        return Err(MissiError::Changed);
+    }
+    Ok(der)
 }
 
 /// A label read in the MISSI form, made usable: its policy must be loaded and use the form, and

@@ -111,10 +111,13 @@ pub enum LabelPayload {
 }
 
 impl LabelPayload {
-    /// An ESS payload of `label` with its categories in the MISSI form (for a policy that uses
-    /// it).
-    pub fn missi(label: Label) -> Result<LabelPayload, super::missi::MissiError> {
-        let der = label.to_der_missi()?;
+    /// An ESS payload of `label` with its categories in the MISSI form of `policy` (one that
+    /// uses it), checked to read back as `label` ([`super::missi::encode`]).
+    pub fn missi(
+        policy: &super::Policy,
+        label: Label,
+    ) -> Result<LabelPayload, super::missi::MissiError> {
+        let der = super::missi::encode(policy, &label)?;
         Ok(LabelPayload::EssMissi { label, der })
     }
 }

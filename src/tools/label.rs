@@ -131,7 +131,10 @@ fn ess_label(set: &PolicySet, der: &[u8]) -> Result<Label> {
 /// 145 form too.
 fn print_ess(policy: Option<&Policy>, label: &Label) -> Result<()> {
     if policy.is_some_and(missi::uses_missi) {
-        match label.to_der_missi() {
+        match policy
+            .map(|p| missi::encode(p, label))
+            .unwrap_or_else(|| label.to_der_missi())
+        {
             Ok(der) => out!("ess: {}", labelgate::label::ess::encode_base64(&der)),
             Err(e) => out!("ess: (none: {e})"),
         }

@@ -114,7 +114,7 @@ pub(super) fn outgoing_label(
         .map_err(|e| e.to_string())?;
     let payload = match mapping.label_format {
         LabelFormat::Ess if missi::uses_missi(policy) => {
-            LabelPayload::missi(label.clone()).map_err(|e| e.to_string())?
+            LabelPayload::missi(policy, label.clone()).map_err(|e| e.to_string())?
         }
         LabelFormat::Ess => LabelPayload::Ess(label.clone()),
         LabelFormat::Adatp4774 => LabelPayload::Other(
