@@ -385,3 +385,30 @@ async fn chat_states_corrections_and_receipts_are_switched_per_room() {
     assert!(states.iter().any(|r| r["direction"] == "xmpp-to-irc"));
     assert_eq!(by_control(&gw, "corrections").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_notification_to_an_occupant_needs_private_messages() {
+    let nopm = room(&unique("nopm"));
+    let olive = unique("olive");
+    let mapping = format!(
+        "{}private_messages = false\n[channel.controls]\nchat_states = true\n",
+        channel("#nopm", &nopm, "OFFICIAL", "SECRET, UK"),
+    );
+    let gw = gateway(&mapping, &[(&olive, "OFFICIAL", &[])]).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&nopm.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    o.send("CAP REQ message-tags").await;
+    o.until("ACK").await;
+    o.send("JOIN #nopm").await;
+    o.until(" 366 olive #nopm").await;
+    o.send("@+typing=active TAGMSG xavier").await;
+    let n = o.until("(said once)").await;
+    assert!(n.contains("private messages are not allowed"), "{n}");
+    o.send("PRIVMSG #nopm :sentinel nopm").await;
+    // The first thing xavier gets from olive is her room line: no private chat state.
+    let m = x.message_from("olive", None, 15).await;
+    assert_eq!(m.kind, "groupchat", "{m:?}");
+    assert!(m.body.is_some_and(|b| b.ends_with("sentinel nopm")));
+    assert_eq!(by_control(&gw, "private_messages").len(), 1);
+}

@@ -109,6 +109,17 @@ pub(in crate::bridge) fn typed_chat_state(
     };
     let mut ctx: Context<'_> = from.ctx(direction, &room_text);
     ctx.what = Some(What::ChatState);
+    if private && !mapping.private_messages {
+        if std::mem::replace(&mut told.from_user, true) {
+            return Err(None);
+        }
+        let why = format!("private messages are not allowed in {}", mapping.channel);
+        return Err(Some(state.gate.stop(
+            &ctx,
+            crate::config::controls::name::PRIVATE_MESSAGES,
+            &why,
+        )));
+    }
     if let Err(s) = mapping.controls.chat_state() {
         if std::mem::replace(&mut told.from_user, true) {
             return Err(None);
