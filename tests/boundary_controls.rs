@@ -412,3 +412,47 @@ async fn a_typing_notification_to_an_occupant_needs_private_messages() {
     assert!(m.body.is_some_and(|b| b.ends_with("sentinel nopm")));
     assert_eq!(by_control(&gw, "private_messages").len(), 1);
 }
+
+/// A sender's origin-id is theirs to choose: a long or odd one is not repeated to IRC as the
+/// line's `msgid` (the line itself arrives); a plain one is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_plain_ids_are_repeated_as_msgid() {
+    let pol = support::demo_policies();
+    let r = room(&unique("ids"));
+    let olive = unique("olive");
+    let mapping = channel("#ids", &r, "OFFICIAL", "SECRET, UK");
+    let gw = gateway(&mapping, &[(&olive, "OFFICIAL", &[])]).await;
+    let mut x = Slix::start(server(), "carol").await;
+    x.join(&r.to_string(), "xavier").await;
+    let mut o = irc::Raw::login(gw.addr, "olive", &olive, PASSWORD).await;
+    o.send("CAP REQ message-tags").await;
+    o.until("ACK").await;
+    o.send("JOIN #ids").await;
+    o.until(" 366 olive #ids").await;
+    let label = bridge::label_element(&pol, "OFFICIAL").to_xml();
+    let long = "A".repeat(3000);
+    for (id, body) in [
+        (long.as_str(), "long id"),
+        ("semi;colon", "odd id"),
+        ("plain-1", "plain id"),
+    ] {
+        x.raw(&format!(
+            "<message to='{r}' type='groupchat'><body>{body}</body>\
+             <origin-id xmlns='urn:xmpp:sid:0' id='{id}'/>{label}</message>"
+        ))
+        .await;
+    }
+    let lines = o.lines_until("plain id").await;
+    let long_line = lines.iter().find(|l| l.contains("long id")).unwrap();
+    assert!(
+        !long_line.contains("AAAA") && long_line.len() < 1024,
+        "{long_line}"
+    );
+    let odd = lines.iter().find(|l| l.contains("odd id")).unwrap();
+    assert!(!odd.contains("semi"), "{odd}");
+    let plain = lines.last().unwrap();
+    assert!(
+        plain.contains("plain-1") || plain.contains("msgid="),
+        "{plain}"
+    );
+}

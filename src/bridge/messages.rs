@@ -164,8 +164,13 @@ fn message_tags(
     marking: String,
     replaces: Option<String>,
 ) -> Vec<(String, Option<String>)> {
-    let id = m.stanza_id.as_ref().or(m.origin_id.as_ref());
-    let mut tags = delivery_tags(marking, id.cloned());
+    // A sender's origin-id is theirs to choose: only a plain one is repeated to IRC.
+    let id = m
+        .stanza_id
+        .as_deref()
+        .or(m.origin_id.as_deref())
+        .and_then(crate::xmpp::chat::usable_id);
+    let mut tags = delivery_tags(marking, id.map(str::to_owned));
     if let Some(r) = replaces {
         tags.push((REPLACES_TAG.to_owned(), Some(r)));
     }

@@ -71,8 +71,9 @@ pub fn chat_state(payloads: &[Element]) -> Option<ChatState> {
     }
 }
 
-/// An id as the gateway will repeat it: printable, without spaces, and not too long.
-fn usable_id(id: &str) -> Option<&str> {
+/// An id as the gateway will repeat it (in a receipt, or to IRC as a tag): printable ASCII,
+/// without spaces, `;` or `\\`, and at most [`LONGEST_ID`] bytes.
+pub fn usable_id(id: &str) -> Option<&str> {
     (!id.is_empty()
         && id.len() <= LONGEST_ID
         && id
