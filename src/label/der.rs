@@ -335,6 +335,19 @@ pub fn write_set_of(out: &mut Vec<u8>, mut members: Vec<Vec<u8>>) {
     }
 }
 
+/// Encodes a DER `SET OF INTEGER`.
+pub fn write_int_set(out: &mut Vec<u8>, values: impl IntoIterator<Item = u32>) {
+    let ints = values
+        .into_iter()
+        .map(|v| {
+            let mut e = Vec::new();
+            write_u32(&mut e, v);
+            e
+        })
+        .collect();
+    write_set_of(out, ints);
+}
+
 /// Whether a byte string is a valid PrintableString.
 pub fn is_printable(s: &str) -> bool {
     s.bytes()

@@ -36,7 +36,7 @@ pub enum EssError {
     TooLarge(usize),
 }
 
-fn structure(msg: impl Into<String>) -> EssError {
+pub(crate) fn structure(msg: impl Into<String>) -> EssError {
     EssError::Der(DerError::Structure(msg.into()))
 }
 
@@ -76,7 +76,7 @@ fn category_type_oid(t: TagType) -> [u8; 10] {
 }
 
 /// Reads `SET OF INTEGER`, refusing duplicates.
-fn read_int_set(tlv: &Tlv<'_>) -> Result<Vec<u32>, EssError> {
+pub(crate) fn read_int_set(tlv: &Tlv<'_>) -> Result<Vec<u32>, EssError> {
     let mut r = Reader::inner(tlv);
     let mut out = Vec::new();
     while !r.is_empty() {
@@ -194,17 +194,7 @@ fn write_categories(out: &mut Vec<u8>, cats: &BTreeSet<Category>) {
             TagType::Restrictive | TagType::Permissive | TagType::InformativeBits => {
                 der::write_bits(&mut inner, lacvs)
             }
-            _ => {
-                let ints = lacvs
-                    .into_iter()
-                    .map(|v| {
-                        let mut e = Vec::new();
-                        der::write_u32(&mut e, v);
-                        e
-                    })
-                    .collect();
-                der::write_set_of(&mut inner, ints);
-            }
+            _ => der::write_int_set(&mut inner, lacvs),
         }
         let mut seq = Vec::new();
         der::write_constructed(&mut seq, tag::SEQUENCE, &inner);

@@ -31,7 +31,7 @@ use std::collections::BTreeSet;
 
 use super::decision::PolicySet;
 use super::der::{self, DerError, Reader, Tlv, tag};
-use super::ess::{EssError, MAX_CATEGORIES};
+use super::ess::{EssError, MAX_CATEGORIES, read_int_set as int_set, structure};
 use super::model::{Category, Label, TagType};
 use super::oid::Oid;
 use super::policy::Policy;
@@ -51,24 +51,6 @@ const RESTRICTIVE_BITMAP: u8 = 0xa1;
 const ENUMERATED_ATTRIBUTES: u8 = 0xa2;
 const PERMISSIVE_BITMAP: u8 = 0xa6;
 const FREE_FORM: u8 = 0xa7;
-
-fn structure(msg: impl Into<String>) -> EssError {
-    EssError::Der(DerError::Structure(msg.into()))
-}
-
-/// Reads `SET OF INTEGER`, refusing duplicates.
-fn int_set(tlv: &Tlv<'_>) -> Result<Vec<u32>, EssError> {
-    let mut r = Reader::inner(tlv);
-    let mut out = Vec::new();
-    while !r.is_empty() {
-        out.push(der::read_u32(&r.expect(tag::INTEGER, "INTEGER")?)?);
-    }
-    let unique: BTreeSet<u32> = out.iter().copied().collect();
-    if unique.len() != out.len() {
-        return Err(structure("duplicate value in a SET OF INTEGER"));
-    }
-    Ok(out)
-}
 
 /// The attribute flags of a `[1]`, `[2]` or `[6]` tag (a `securityLevel` is refused).
 fn flags<'a>(tlv: &Tlv<'a>, want: u8) -> Result<Tlv<'a>, EssError> {
@@ -225,16 +207,6 @@ pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), 
             while let Some(next) = by_type.next_if(|c| c.tag_type == t0.tag_type) {
                 lacvs.push(next.lacv);
             }
-            let ints = |lacvs: Vec<u32>| {
-                lacvs
-                    .into_iter()
-                    .map(|v| {
-                        let mut e = Vec::new();
-                        der::write_u32(&mut e, v);
-                        e
-                    })
-                    .collect::<Vec<_>>()
-            };
             let mut inner = Vec::new();
             let wrapper = match t0.tag_type {
                 TagType::Restrictive => {
@@ -246,7 +218,7 @@ pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), 
                     PERMISSIVE_BITMAP
                 }
                 TagType::EnumeratedPermissive | TagType::EnumeratedRestrictive => {
-                    der::write_set_of(&mut inner, ints(lacvs));
+                    der::write_int_set(&mut inner, lacvs);
                     ENUMERATED_ATTRIBUTES
                 }
                 TagType::InformativeBits => {
@@ -254,7 +226,7 @@ pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), 
                     FREE_FORM
                 }
                 TagType::InformativeEnumerated => {
-                    der::write_set_of(&mut inner, ints(lacvs));
+                    der::write_int_set(&mut inner, lacvs);
                     FREE_FORM
                 }
             };
