@@ -16,7 +16,7 @@
 use jid::BareJid;
 
 use super::Person;
-use super::forms::{label_in, outgoing_label};
+use super::forms::{message_label, outgoing_label};
 use crate::audit::{Check, Cleared, Context, Direction, What};
 use crate::bridge::State;
 use crate::config::mappings::Mapping;
@@ -75,13 +75,7 @@ pub(in crate::bridge) fn chat_state_to_irc(
         }
         return None;
     }
-    let label = match label_in(state, &mapping.default_label, &m.label) {
-        Ok(l) => l.unwrap_or_else(|| mapping.default_label.clone()),
-        Err(why) => {
-            state.gate.refuse(&ctx, &why);
-            return None;
-        }
-    };
+    let label = message_label(state, &ctx, mapping, m).ok()?;
     let checks = [Check::Room(&mapping.clearance), Check::Person(to.clearance)];
     state
         .gate

@@ -44,6 +44,23 @@ pub(crate) fn label_in(
     Ok(Some(primary))
 }
 
+/// The label a received message goes at: its own, else the room's default label. `Err`: the
+/// stanza's label cannot be used (refused and audited under `ctx`).
+pub(super) fn message_label(
+    state: &State,
+    ctx: &crate::audit::Context<'_>,
+    mapping: &Mapping,
+    m: &crate::xmpp::muc::ReceivedMessage,
+) -> Result<Label, ()> {
+    match label_in(state, &mapping.default_label, &m.label) {
+        Ok(l) => Ok(l.unwrap_or_else(|| mapping.default_label.clone())),
+        Err(why) => {
+            state.gate.refuse(ctx, &why);
+            Err(())
+        }
+    }
+}
+
 /// The label a `<label>` payload holds, read as [`label_in`] reads it.
 pub(super) fn payload_label(
     state: &State,

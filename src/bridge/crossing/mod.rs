@@ -40,7 +40,7 @@ mod typed;
 pub(super) use controls::{admit, rate};
 pub(super) use extras::{CORRECTION, Told, chat_state_to_irc, typed_chat_state};
 pub(super) use forms::label_in;
-use forms::{irc_marking, outgoing_label, payload_label, read_room_line};
+use forms::{irc_marking, message_label, outgoing_label, payload_label, read_room_line};
 pub(super) use link::{LinkNotice, withheld_notice};
 pub(super) use typed::{TypedOut, label_facts, typed_message, typed_reason, typed_subject};
 
@@ -108,13 +108,7 @@ pub(super) fn body_to_irc(
     if controls::no_files(state, &ctx, m).is_err() {
         return Err(Reason::Control);
     }
-    let label = match label_in(state, &mapping.default_label, &m.label) {
-        Ok(l) => l.unwrap_or_else(|| mapping.default_label.clone()),
-        Err(why) => {
-            state.gate.refuse(&ctx, &why);
-            return Err(Reason::InvalidLabel);
-        }
-    };
+    let label = message_label(state, &ctx, mapping, m).map_err(|()| Reason::InvalidLabel)?;
     let correction = extras::correction(state, &ctx, mapping, m)?;
     // XEP-0245: a body starting with "/me " is an action.
     let (action, text) = match body.strip_prefix("/me ") {
