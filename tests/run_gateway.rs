@@ -146,15 +146,7 @@ impl Running {
             }
         });
         let addr: std::net::SocketAddr = format!("127.0.0.1:{plain_port}").parse().unwrap();
-        let mut up = false;
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(up, "labelgate did not start listening");
+        support::wait_listening(addr, "labelgate").await;
         Running {
             child,
             addr,
@@ -170,13 +162,7 @@ impl Running {
 
     /// The metrics page.
     async fn metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.metrics).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
+        let out = support::metrics_page(self.metrics).await;
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
         out
     }

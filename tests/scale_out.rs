@@ -96,15 +96,7 @@ impl Running {
             .spawn()
             .unwrap();
         let irc: SocketAddr = format!("127.0.0.1:{plain_port}").parse().unwrap();
-        let mut up = false;
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(irc).await.is_ok() {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(up, "labelgate {name} did not start listening");
+        support::wait_listening(irc, &format!("labelgate {name}")).await;
         Running {
             child,
             irc,
@@ -123,14 +115,7 @@ impl Running {
     }
 
     async fn metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.metrics).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
+        support::metrics_page(self.metrics).await
     }
 
     /// SIGKILL: a crash; no stream is closed, no IRC user told.

@@ -109,3 +109,26 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits (10 s at most) until `addr` takes TCP connections; panics naming `what` otherwise.
+pub async fn wait_listening(addr: std::net::SocketAddr, what: &str) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not start listening on {addr}");
+}
+
+/// The page a gateway's metrics endpoint at `addr` serves (status line and headers included).
+pub async fn metrics_page(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
