@@ -100,10 +100,9 @@ impl Worker {
             tracing::debug!(room = %p.room, from = ?from, "a self-ping answer not from the room; ignored");
             return true;
         }
-        let Some(p) = self.self_pings.remove(id) else {
-            return false;
-        };
-        let Some(r) = self.rooms.get_mut(&p.room) else {
+        let room = p.room.clone();
+        self.self_pings.remove(id);
+        let Some(r) = self.rooms.get_mut(&room) else {
             return true;
         };
         r.pinging = false;
@@ -118,7 +117,7 @@ impl Worker {
             )
         );
         if !joined && r.joined {
-            tracing::info!(room = %p.room, condition = ?error, "self-ping: no longer in the room; joining it again");
+            tracing::info!(%room, condition = ?error, "self-ping: no longer in the room; joining it again");
             r.joined = false;
             r.history_open = false;
             r.occupants.clear();
