@@ -318,6 +318,20 @@ async fn chat_states_corrections_and_receipts_are_switched_per_room() {
         "{c}"
     );
 
+    // A correction is decided like any body: one labelled above olive's clearance is
+    // withheld (the next line she sees is the sentinel).
+    x.raw(&format!(
+        "<message to='{on}' type='groupchat' id='c3'><body>secret fix</body>\
+         <replace xmlns='urn:xmpp:message-correct:0' id='orig-3'/>{secret}</message>"
+    ))
+    .await;
+    x.send(&on_s, "sentinel correction", official()).await;
+    let lines = o.lines_until("sentinel correction").await;
+    assert!(
+        !lines.iter().any(|l| l.contains("secret fix")),
+        "{lines:#?}"
+    );
+
     // A private message asking for a receipt is answered once olive has it.
     x.raw(&format!(
         "<message to='{on}/olive' type='chat' id='pm-1'><body>receipt please</body>\
