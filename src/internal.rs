@@ -259,6 +259,22 @@ pub fn fuzz_stanza(data: &[u8]) {
                 "a receipt's id is repeated only when plain: {id:?}"
             );
         }
+        if let Some(t) = r.delay.as_deref().and_then(crate::util::server_time) {
+            // The one form IRCv3 server-time takes: 2026-11-27T21:20:25.123Z.
+            let b = t.as_bytes();
+            assert!(
+                b.len() == 24
+                    && b.iter().enumerate().all(|(i, c)| match i {
+                        4 | 7 => *c == b'-',
+                        10 => *c == b'T',
+                        13 | 16 => *c == b':',
+                        19 => *c == b'.',
+                        23 => *c == b'Z',
+                        _ => c.is_ascii_digit(),
+                    }),
+                "a history time reaches IRC only as server-time: {t:?}"
+            );
+        }
         let _ = files::offer(&r.payloads);
         let _ = muc::stanza_error(&r.payloads);
     }

@@ -149,6 +149,7 @@ fn stanza_seeds() {
         "receipt-request.xml",
         "adatp-4774.xml",
         "occupant-presence.xml",
+        "history-delay.xml",
     ] {
         let data = seed(f).into_bytes();
         for n in 0..=data.len() {
@@ -179,6 +180,11 @@ fn stanza_seeds() {
             ..
         }))
     ));
+    let stamp = message("history-delay.xml").delay.unwrap();
+    assert_eq!(
+        labelgate::util::server_time(&stamp).as_deref(),
+        Some("2026-11-27T21:20:25.123Z")
+    );
     let el: minidom::Element = seed("occupant-presence.xml").trim().parse().unwrap();
     let p = muc::read_occupant_presence(&xmpp_parsers::presence::Presence::try_from(el).unwrap())
         .unwrap();

@@ -6,7 +6,7 @@
 use jid::BareJid;
 
 use super::crossing;
-use super::pairing::{MARKING_TAG, Pairing, REPLACES_TAG};
+use super::pairing::Pairing;
 use crate::audit::Direction;
 use crate::irc::backend::{Delivery, Source};
 use crate::metrics::{METRICS, Way};
@@ -129,17 +129,12 @@ impl Pairing {
                 }
             };
         METRICS.relayed(to.way);
-        let time = (to.direction == Direction::History)
-            .then(|| m.delay.clone())
-            .flatten();
         self.deliver(Delivery::Message {
             from: to.from,
             target: to.target,
-            lines: out.lines,
+            message: out.message,
             action: out.action,
             notice: to.notice,
-            tags: message_tags(m, out.marking, out.correction.flatten()),
-            time,
         })
         .await;
         true
@@ -153,40 +148,6 @@ struct Relay {
     notice: bool,
     direction: Direction,
     way: Way,
-}
-
-/// The tags of a relayed message: its marking, and as `msgid` the id the room gave it (XEP-0359
-/// stanza-id, the same for every reader), else the sender's own (origin-id).
-/// A correction also says which message it replaces (as the room's XMPP id), for clients that
-/// can show it.
-fn message_tags(
-    m: &ReceivedMessage,
-    marking: String,
-    replaces: Option<String>,
-) -> Vec<(String, Option<String>)> {
-    // A sender's origin-id is theirs to choose: only a plain one is repeated to IRC.
-    let id = m
-        .stanza_id
-        .as_deref()
-        .or(m.origin_id.as_deref())
-        .and_then(crate::xmpp::chat::usable_id);
-    let mut tags = delivery_tags(marking, id.map(str::to_owned));
-    if let Some(r) = replaces {
-        tags.push((REPLACES_TAG.to_owned(), Some(r)));
-    }
-    tags
-}
-
-/// The tags of a message delivered to IRC: its marking, and its `msgid` when it has one.
-pub(super) fn delivery_tags(
-    marking: String,
-    msgid: Option<String>,
-) -> Vec<(String, Option<String>)> {
-    let mut tags = vec![(MARKING_TAG.to_owned(), Some(marking))];
-    if let Some(id) = msgid {
-        tags.push(("msgid".to_owned(), Some(id)));
-    }
-    tags
 }
 
 /// The room itself as an IRC source (kicks, the room's own notices).

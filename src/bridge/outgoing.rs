@@ -8,7 +8,6 @@ use jid::BareJid;
 
 use super::codes::Code;
 use super::crossing;
-use super::messages::delivery_tags;
 use super::pairing::{Outgoing, Pairing};
 use super::sent::Sent;
 use crate::irc::backend::Delivery;
@@ -77,15 +76,12 @@ impl Pairing {
         else {
             return; // refused, audited
         };
-        let tags = delivery_tags(e.marking, Some(sent.origin_id.clone()));
         self.deliver(Delivery::Message {
             from: self.self_source(),
             target: out.target.clone(),
-            lines: e.lines,
+            message: e.message,
             action: e.action,
             notice: sent.notice,
-            tags,
-            time: None,
         })
         .await;
     }

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 
 use crate::audit::Cleared;
 use crate::config::controls::Login;
+pub use crate::irc::proto::relayed::Relayed;
 use crate::label::Clearance;
 
 /// Text shown to an IRC user in a place other people's words can appear (a reason, a topic):
@@ -266,16 +267,12 @@ pub enum Delivery {
         from: Source,
         /// Channel or the user's nick.
         target: String,
-        /// The message's IRC lines (each with its marking), cleared for this user.
-        lines: Cleared<Vec<String>>,
+        /// The message's lines, tags and time, cleared for this user as one.
+        message: Cleared<Relayed>,
         /// A `/me`: each line goes as a CTCP ACTION.
         action: bool,
         /// NOTICE rather than PRIVMSG.
         notice: bool,
-        /// Tags to send to clients that negotiated message-tags (e.g. the label marking).
-        tags: Vec<(String, Option<String>)>,
-        /// Original time (XEP-0082), for server-time; `None` means now.
-        time: Option<String>,
     },
     /// Someone's typing notification (TAGMSG `+typing`, for clients with message-tags).
     Typing {

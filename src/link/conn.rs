@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use super::pace::Pace;
 use crate::audit::Cleared;
 use crate::irc::proto::message::Message;
+use crate::irc::proto::relayed::Relayed;
 
 /// Bytes of one line the gateway writes, CR LF excluded (RFC 1459: 512 with CR LF).
 pub const MAX_LINE: usize = 510;
@@ -267,11 +268,13 @@ impl LinkConnection {
     pub fn say(
         &self,
         target: &str,
-        lines: &Cleared<Vec<String>>,
+        message: &Cleared<Relayed>,
         action: bool,
     ) -> Result<Vec<LineId>, LinkError> {
-        let msgs: Vec<Message> = lines
+        // The network's server writes its own tags and time; only the lines go.
+        let msgs: Vec<Message> = message
             .get()
+            .lines
             .iter()
             .map(|l| {
                 let text = if action {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use labelgate::config::users::{Users, fingerprint_of, hash_password};
 use labelgate::irc::backend::{
-    Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request, Source, Text,
+    Backend, Delivery, JoinRefusal, Member, RegisteredUser, Relayed, Request, Source, Text,
 };
 // The in-memory backend plays the other side: nothing here is a real crossing.
 use labelgate::internal::peer_cleared;
@@ -176,11 +176,13 @@ impl LocalBackend {
                                         Delivery::Message {
                                             from: src.clone(),
                                             target: name.clone(),
-                                            lines: peer_cleared(vec![text.clone()]),
+                                            message: peer_cleared(Relayed {
+                                                lines: vec![text.clone()],
+                                                tags: client_tags.clone(),
+                                                time: None,
+                                            }),
                                             action,
                                             notice,
-                                            tags: client_tags.clone(),
-                                            time: None,
                                         },
                                     ));
                                 }
@@ -197,11 +199,13 @@ impl LocalBackend {
                                 Delivery::Message {
                                     from: src.clone(),
                                     target: c.source.nick.clone(),
-                                    lines: peer_cleared(vec![text.clone()]),
+                                    message: peer_cleared(Relayed {
+                                        lines: vec![text.clone()],
+                                        tags: client_tags.clone(),
+                                        time: None,
+                                    }),
                                     action,
                                     notice,
-                                    tags: client_tags.clone(),
-                                    time: None,
                                 },
                             )),
                             None => out.push((my_tx, Delivery::NoSuchTarget { target })),

@@ -26,7 +26,8 @@
 //!   is told privately in the room, in the gateway's own words at the room's label.
 //!
 //! The files: this one holds what comes from the room (bodies, subjects, free text, error
-//! reports); [`typed`] what an IRC user types; [`extras`] chat states and corrections;
+//! reports); [`relayed`] what rides with a message's lines (tags, time), cleared with them;
+//! [`typed`] what an IRC user types; [`extras`] chat states and corrections;
 //! [`forms`] how a mapping shows and reads labels; [`controls`] the boundary controls;
 //! [`link`] link mode's notices.
 
@@ -36,6 +37,7 @@ mod controls;
 mod extras;
 mod forms;
 mod link;
+mod relayed;
 mod typed;
 pub(super) use controls::{admit, rate};
 pub(super) use extras::{CORRECTION, Told, chat_state_to_irc, typed_chat_state};
@@ -47,6 +49,7 @@ pub(super) use typed::{TypedOut, label_facts, typed_message, typed_reason, typed
 use super::State;
 use crate::audit::{Check, Cleared, Context, Direction, What};
 use crate::config::mappings::{Mapping, PresenceStatus};
+use crate::irc::backend::Relayed;
 use crate::label::flot::split_lines;
 
 use crate::label::{Clearance, Label};
@@ -78,15 +81,11 @@ impl<'a> Person<'a> {
     }
 }
 
-/// A message body for an IRC user: its lines and the marking they carry.
+/// A message body for an IRC user: its lines, with what rides with them, cleared as one.
 pub(super) struct ToIrc {
-    pub lines: Cleared<Vec<String>>,
-    pub marking: String,
+    pub message: Cleared<Relayed>,
     /// A `/me` (XEP-0245): the lines go as CTCP ACTION.
     pub action: bool,
-    /// A correction (XEP-0308), of this id when the gateway repeats it: the lines start with
-    /// [`CORRECTION`].
-    pub correction: Option<Option<String>>,
 }
 
 /// A room message or private message body for `to`: decided on its label against the room's
@@ -127,14 +126,10 @@ pub(super) fn body_to_irc(
         state.gate.refuse(&ctx, "the label has no display marking");
         return Err(Reason::InvalidLabel);
     };
+    let message = relayed::received(m, direction, lines, marking, correction.flatten());
     let checks = [Check::Room(&mapping.clearance), Check::Person(to.clearance)];
-    match state.gate.clear(&ctx, &checks, &[&label], lines) {
-        Ok(lines) => Ok(ToIrc {
-            lines,
-            marking,
-            action,
-            correction,
-        }),
+    match state.gate.clear(&ctx, &checks, &[&label], message) {
+        Ok(message) => Ok(ToIrc { message, action }),
         Err(r) if r.room => Err(Reason::RoomClearance),
         Err(_) => Err(Reason::Clearance),
     }
@@ -171,14 +166,10 @@ pub(super) fn echo_to_sender(
         state.gate.refuse(&ctx, "the label has no display marking");
         return None;
     };
+    let message = relayed::echo(lines, marking, &sent.origin_id);
     let checks = [Check::Person(me.clearance)];
-    let lines = state.gate.clear(&ctx, &checks, &[label], lines).ok()?;
-    Some(ToIrc {
-        lines,
-        marking,
-        action,
-        correction: None,
-    })
+    let message = state.gate.clear(&ctx, &checks, &[label], message).ok()?;
+    Some(ToIrc { message, action })
 }
 
 /// The labels a room subject carries: its `<securitylabel>`, and a FLOT marking at the start of

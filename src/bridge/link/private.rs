@@ -69,7 +69,7 @@ impl Inbound {
         let queued = self
             .occupants
             .get(from)
-            .map(|o| o.conn.say(&to_nick, &out.lines, out.action));
+            .map(|o| o.conn.say(&to_nick, &out.message, out.action));
         if !matches!(queued, Some(Ok(_))) {
             tracing::warn!(%from, to = %to_nick, "link: a private message could not be queued for IRC");
             self.tell_link_notice(

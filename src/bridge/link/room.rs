@@ -365,7 +365,7 @@ impl Inbound {
                 let Some(o) = self.occupants.get_mut(&nick) else {
                     return;
                 };
-                match o.conn.say(&mapping.channel, &out.lines, out.action) {
+                match o.conn.say(&mapping.channel, &out.message, out.action) {
                     Ok(ids) => {
                         o.messages += 1;
                         for id in ids {

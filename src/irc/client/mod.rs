@@ -22,7 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::backend::{Backend, Delivery, JoinRefusal, Member, RegisteredUser, Request, Typing};
+use super::backend::{
+    Backend, Delivery, JoinRefusal, Member, RegisteredUser, Relayed, Request, Typing,
+};
 use super::proto::caps::{Cap, CapSet};
 use super::proto::codec::Line;
 use super::proto::ctcp::{self, Ctcp};

@@ -96,14 +96,13 @@ impl<B: Backend> Client<B> {
             Delivery::Message {
                 from,
                 target,
-                lines,
+                message,
                 notice,
-                tags,
-                time,
                 action,
             } => {
                 let verb = if notice { "NOTICE" } else { "PRIVMSG" };
-                for text in lines.into_inner() {
+                let Relayed { lines, tags, time } = message.into_inner();
+                for text in lines {
                     let text = if action { ctcp::action(&text) } else { text };
                     let m = Message::new(verb, vec![target.clone(), text]).with_source(from.mask());
                     let m = self.tagged(m, &tags, time.as_deref(), from.account.as_deref());

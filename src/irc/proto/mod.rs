@@ -1,5 +1,5 @@
 //! The IRC protocol, pure: messages, the line codec, numerics, capabilities, names, and the
-//! PROXY protocol header a load balancer puts before it.
+//! PROXY protocol header a load balancer puts before it, and the shape of a relayed message.
 
 pub mod caps;
 pub mod codec;
@@ -8,3 +8,4 @@ pub mod message;
 pub mod names;
 pub mod numeric;
 pub mod proxy;
+pub mod relayed;
