@@ -176,8 +176,11 @@ async fn resume_or_bind(
             }
             Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Ok(FallibleStreamElement::Err(e))) => {
-                // An answer we cannot read: do not count on the old stream.
-                tracing::warn!(error = %e, "unreadable answer to stream resumption; binding afresh");
+                // A well-formed element the parsers refused: in practice `<failed/>` without
+                // `h`, which XEP-0198 allows (a cluster node that does not know the session
+                // sends it) and xmpp-parsers does not. Either way the old stream is not
+                // counted on: unacknowledged lines are reported, and the session binds afresh.
+                tracing::info!(error = %e, "the server did not resume the stream (its answer gave no count); binding afresh");
                 break None;
             }
             Some(Err(ReadError::ParseError(e))) => {
