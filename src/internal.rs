@@ -212,6 +212,24 @@ pub fn fuzz_client_certificate(data: &[u8]) {
         let again = crate::label::Clearance::from_der(&c.to_der());
         assert_eq!(again.ok(), Some(c), "clearance DER re-encoding changed it");
     }
+    // Under a policy whose clearances are SSLPrivileges: read in either form, placed, and
+    // written in the policy's form, it reads back the same.
+    if let Ok(Some(der)) = crate::irc::cert::clearance_attribute(data)
+        && let Ok(c) = crate::label::Clearance::from_der_in(&der, fuzz_missi_policy())
+        && let Ok(own) = c.to_der_in(fuzz_missi_policy())
+    {
+        let again = crate::label::Clearance::from_der_in(&own, fuzz_missi_policy());
+        assert_eq!(again.ok(), Some(c), "SSLPrivileges re-encoding changed it");
+    }
+}
+
+/// The MISSI sample policy (labels in the MISSI form, clearances as SSLPrivileges), loaded once.
+fn fuzz_missi_policy() -> &'static crate::label::Policy {
+    static POLICY: std::sync::OnceLock<crate::label::Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(|| {
+        load_policy(include_str!("../tests/fixtures/spif/food-policy-missi.xml"))
+            .unwrap_or_else(|e| panic!("the MISSI sample policy loads: {e}"))
+    })
 }
 
 /// A stanza as another occupant may write it: read as a message or a presence, through every

@@ -250,9 +250,11 @@ fn main() -> ExitCode {
             clearance,
             input,
         }) => tools::label::label_decide(policy, clearance, input),
-        Command::Label(LabelCmd::Clearance { policy, clearance }) => {
-            tools::label::clearance_show(policy, clearance).map(|()| true)
-        }
+        Command::Label(LabelCmd::Clearance {
+            policy,
+            der,
+            clearance,
+        }) => tools::label::clearance_show(policy, clearance, *der).map(|()| true),
         Command::User(cmd) => user_cmd(cmd).map(|()| true),
         Command::Check { config } => check(config),
         Command::Run { config } => runtime::run(config),

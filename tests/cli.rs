@@ -368,6 +368,44 @@ fn label_show_missi_form() {
     );
 }
 
+/// `labelgate label clearance` under a policy whose clearances are SSLPrivileges: `der:` is in
+/// that form (and `der (ACP 145 form):` beside it); `--der` reads either form back to the same
+/// clearance; under the same policy without the form, the SSLPrivileges DER is refused.
+#[test]
+fn label_clearance_ssl_privileges_form() {
+    let missi = fixture("spif/food-policy-missi.xml");
+    let text = "Commodity, Crunchy, Sweet, Lactose, Not Vegan";
+    let (code, out, err) = run(&["label", "clearance", "--policy", &missi, text]);
+    assert_eq!(code, 0, "{err}");
+    let line = |out: &str, key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+            .to_owned()
+    };
+    let own = line(&out, "der: ");
+    let acp = line(&out, "der (ACP 145 form): ");
+    // The SSLPrivileges OID (2.16.840.1.101.2.1.8.2) is in the first, not in the second.
+    let b = |t: &str| labelgate::label::ess::decode_base64(t).unwrap();
+    let ssl_oid = [0x60, 0x86, 0x48, 0x01, 0x65, 0x02, 0x01, 0x08, 0x02];
+    assert!(b(&own).windows(9).any(|w| w == ssl_oid));
+    assert!(!b(&acp).windows(9).any(|w| w == ssl_oid));
+    let want = line(&out, "text: ");
+    for der in [&own, &acp] {
+        let (code, again, err) = run(&["label", "clearance", "--policy", &missi, "--der", der]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(line(&again, "text: "), want);
+        assert_eq!(line(&again, "der: "), own);
+    }
+    let plain = fixture("spif/food-policy.xml");
+    let (code, _, err) = run(&["label", "clearance", "--policy", &plain, "--der", &own]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("SSLPrivileges, which policy Food does not use"),
+        "{err}"
+    );
+}
+
 /// `labelgate user passwd` on a terminal (a pty from util-linux `script`): asks twice, echoes
 /// nothing, refuses two different answers.
 #[test]

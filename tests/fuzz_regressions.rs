@@ -92,8 +92,12 @@ fn client_cert_seeds() {
         ))
         .unwrap()
     };
-    let (with, plain) = (seed("clearance.der"), seed("plain.der"));
-    for s in [&with, &plain] {
+    let (with, plain, ssl) = (
+        seed("clearance.der"),
+        seed("plain.der"),
+        seed("ssl-privileges.der"),
+    );
+    for s in [&with, &plain, &ssl] {
         labelgate::internal::fuzz_client_certificate(s);
         for cut in [1, s.len() / 2, s.len() - 1] {
             labelgate::internal::fuzz_client_certificate(&s[..cut]);
@@ -108,6 +112,25 @@ fn client_cert_seeds() {
     assert_eq!(
         labelgate::irc::cert::clearance_attribute(&plain).unwrap(),
         None
+    );
+    // A clearance in the SSLPrivileges form (made with `labelgate label clearance` under the
+    // MISSI sample policy and openssl): read only under its policy, its enumerated value placed.
+    let der = labelgate::irc::cert::clearance_attribute(&ssl)
+        .unwrap()
+        .expect("the seed carries a clearance");
+    assert!(labelgate::label::Clearance::from_der(&der).is_err());
+    let missi = labelgate::label::load_policy(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/spif/food-policy-missi.xml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let c = labelgate::label::Clearance::from_der_in(&der, &missi).unwrap();
+    assert_eq!(
+        c.to_text(&missi),
+        "Commodity, Taste Sensations:Crunchy, Taste Sensations:Sweet, Allergens:Lactose, Ethics:Not Vegan"
     );
 }
 

@@ -21,9 +21,11 @@ use std::fmt;
 
 use super::ess::{ClearanceDer, EssError};
 use super::marking::fold;
+use super::missi::{MissiError, place};
 use super::model::Category;
 use super::oid::Oid;
 use super::policy::Policy;
+use super::privileges::uses_ssl_privileges;
 
 /// A clearance: a policy, the classifications held and the categories held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,20 @@ pub enum ClearanceError {
     /// Bad DER.
     #[error("bad clearance DER: {0}")]
     Der(#[from] EssError),
+    /// SSLPrivileges categories read without their policy (needed to place enumerated values).
+    #[error(
+        "the clearance's categories are SSLPrivileges, which can only be read under its policy"
+    )]
+    NeedsPolicy,
+    /// The clearance is under another policy than the one it was read for.
+    #[error("the clearance is under policy {0}")]
+    OtherPolicy(Oid),
+    /// SSLPrivileges categories under a policy that does not use the form.
+    #[error("the clearance's categories are SSLPrivileges, which policy {0} does not use")]
+    NotSslPrivileges(String),
+    /// Categories that cannot be placed, or written, in the SSLPrivileges form.
+    #[error("{0}")]
+    Privileges(#[from] MissiError),
 }
 
 impl Clearance {
@@ -141,9 +157,13 @@ impl Clearance {
         Ok(cl)
     }
 
-    /// Decodes RFC 5755 Clearance DER.
+    /// Decodes RFC 5755 Clearance DER with its categories in the ACP 145 form. Categories in
+    /// the SSLPrivileges form need their policy to be read ([`Clearance::from_der_in`]).
     pub fn from_der(bytes: &[u8]) -> Result<Clearance, ClearanceError> {
         let d = ClearanceDer::from_der(bytes)?;
+        if d.ssl_privileges {
+            return Err(ClearanceError::NeedsPolicy);
+        }
         Ok(Clearance {
             policy: d.policy,
             classes: d.classes.into_iter().collect(),
@@ -151,14 +171,57 @@ impl Clearance {
         })
     }
 
-    /// Encodes as RFC 5755 Clearance DER.
-    pub fn to_der(&self) -> Vec<u8> {
+    /// Decodes RFC 5755 Clearance DER under `policy`, its categories in either form: ACP 145,
+    /// or SSLPrivileges when the policy's SPIF names that `privilegeId` — then each enumerated
+    /// value is placed where the policy defines it, and one defined as both kinds or neither
+    /// refuses the clearance. A clearance under another policy is refused.
+    pub fn from_der_in(bytes: &[u8], policy: &Policy) -> Result<Clearance, ClearanceError> {
+        let d = ClearanceDer::from_der(bytes)?;
+        if d.policy != policy.id {
+            return Err(ClearanceError::OtherPolicy(d.policy));
+        }
+        let categories = if d.ssl_privileges {
+            if !uses_ssl_privileges(policy) {
+                return Err(ClearanceError::NotSslPrivileges(policy.name.clone()));
+            }
+            place(policy, &d.categories)?
+        } else {
+            d.categories
+        };
+        Ok(Clearance {
+            policy: d.policy,
+            classes: d.classes.into_iter().collect(),
+            categories,
+        })
+    }
+
+    fn der_form(&self, ssl_privileges: bool) -> Result<Vec<u8>, MissiError> {
         ClearanceDer {
             policy: self.policy.clone(),
             classes: self.classes.iter().copied().collect(),
             categories: self.categories.clone(),
+            ssl_privileges,
         }
         .to_der()
+    }
+
+    /// Encodes as RFC 5755 Clearance DER, the categories in the ACP 145 form.
+    pub fn to_der(&self) -> Vec<u8> {
+        // Only the SSLPrivileges form can refuse a clearance.
+        self.der_form(false).unwrap_or_default()
+    }
+
+    /// Encodes as RFC 5755 Clearance DER in `policy`'s own form (SSLPrivileges when its SPIF
+    /// names it), checked to read back under the policy as this clearance.
+    pub fn to_der_in(&self, policy: &Policy) -> Result<Vec<u8>, ClearanceError> {
+        if !uses_ssl_privileges(policy) {
+            return Ok(self.to_der());
+        }
+        let der = self.der_form(true)?;
+        if Clearance::from_der_in(&der, policy)? != *self {
+            return Err(MissiError::Changed.into());
+        }
+        Ok(der)
     }
 
     /// Whether everything this clearance allows is allowed by `other` (same policy; each

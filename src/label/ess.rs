@@ -90,13 +90,24 @@ pub(crate) fn read_int_set(tlv: &Tlv<'_>) -> Result<Vec<u32>, EssError> {
     Ok(out)
 }
 
-/// Reads `SET OF SecurityCategory` into categories; `missi` is set when they were in the MISSI
-/// form (see [`super::missi`]).
+/// The form a `SET OF SecurityCategory` was in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// One category per (tag set, type), of the ACP 145 types.
+    Acp145,
+    /// A label's MISSI category ([`super::missi`]).
+    Missi,
+    /// A clearance's SSLPrivileges category ([`super::privileges`]).
+    SslPrivileges,
+}
+
+/// Reads `SET OF SecurityCategory` into categories, and says which form they were in: a
+/// label's may be in the MISSI form, a clearance's (`clearance`) in the SSLPrivileges form.
 fn read_categories(
     tlv: &Tlv<'_>,
     out: &mut BTreeSet<Category>,
-    missi: &mut bool,
-) -> Result<(), EssError> {
+    clearance: bool,
+) -> Result<Form, EssError> {
     let mut r = Reader::inner(tlv);
     let mut groups: BTreeSet<(Oid, u8)> = BTreeSet::new();
     if r.is_empty() {
@@ -114,14 +125,29 @@ fn read_categories(
         let value = s.expect(tag::CONTEXT_1_CONS, "[1] category value")?;
         s.finish()?;
         let ty = type_tlv.value;
-        if ty == super::missi::MISSI_OID {
-            if count > 1 || !r.is_empty() {
+        let whole = match ty {
+            t if t == super::missi::MISSI_OID && !clearance => Some(Form::Missi),
+            t if t == super::privileges::SSL_PRIVILEGES_OID && clearance => {
+                Some(Form::SslPrivileges)
+            }
+            t if t == super::missi::MISSI_OID => {
                 return Err(structure(
-                    "a MISSI security category must be the label's only one",
+                    "a clearance's categories in the MISSI label form (a clearance's MISSI form is SSLPrivileges)",
                 ));
             }
-            *missi = true;
-            return super::missi::read(&value, out);
+            _ => None,
+        };
+        if let Some(form) = whole {
+            if count > 1 || !r.is_empty() {
+                return Err(structure(
+                    "a MISSI or SSLPrivileges security category must be the only one",
+                ));
+            }
+            match form {
+                Form::Missi => super::missi::read(&value, out)?,
+                _ => super::privileges::read(&value, out)?,
+            }
+            return Ok(form);
         }
         if ty.len() != 10 || ty[..9] != ACP145_PREFIX || ty[9] > 4 {
             let oid = Oid::from_der_content(ty)
@@ -174,7 +200,7 @@ fn read_categories(
             }
         }
     }
-    Ok(())
+    Ok(Form::Acp145)
 }
 
 /// Encodes categories as a DER `SET OF SecurityCategory`, one per (tag set, type).
@@ -277,7 +303,7 @@ impl Label {
                         return Err(dup());
                     }
                     seen_categories = true;
-                    read_categories(&t, &mut label.categories, &mut missi)?;
+                    missi = read_categories(&t, &mut label.categories, false)? == Form::Missi;
                 }
                 other => {
                     return Err(EssError::Der(DerError::UnexpectedTag {
@@ -352,6 +378,9 @@ pub struct ClearanceDer {
     pub classes: Vec<u32>,
     /// `securityCategories`.
     pub categories: BTreeSet<Category>,
+    /// The categories are (to be) in the SSLPrivileges form ([`super::privileges`]); read so,
+    /// their enumerated values are permissive until placed under the policy.
+    pub ssl_privileges: bool,
 }
 
 impl ClearanceDer {
@@ -371,27 +400,23 @@ impl ClearanceDer {
             classes = der::read_bits(&r.read()?)?;
         }
         let mut categories = BTreeSet::new();
+        let mut ssl_privileges = false;
         if r.peek_tag() == Some(tag::SET) {
-            let mut missi = false;
-            read_categories(&r.read()?, &mut categories, &mut missi)?;
-            if missi {
-                // MISSI clearances are written as SSLPrivileges, which this reader does not
-                // take: a label's category form in a clearance is refused.
-                return Err(structure(
-                    "a clearance's categories in the MISSI label form are not supported",
-                ));
-            }
+            ssl_privileges =
+                read_categories(&r.read()?, &mut categories, true)? == Form::SslPrivileges;
         }
         r.finish()?;
         Ok(ClearanceDer {
             policy,
             classes,
             categories,
+            ssl_privileges,
         })
     }
 
-    /// Encodes as DER (the default class list `{unclassified}` is omitted, as DER requires).
-    pub fn to_der(&self) -> Vec<u8> {
+    /// Encodes as DER (the default class list `{unclassified}` is omitted, as DER requires),
+    /// the categories in the form `ssl_privileges` says.
+    pub fn to_der(&self) -> Result<Vec<u8>, super::missi::MissiError> {
         let mut members = Vec::new();
         der::write_oid(&mut members, &self.policy);
         let mut classes = self.classes.clone();
@@ -401,10 +426,14 @@ impl ClearanceDer {
             der::write_bits(&mut members, classes);
         }
         if !self.categories.is_empty() {
-            write_categories(&mut members, &self.categories);
+            if self.ssl_privileges {
+                super::privileges::write(&mut members, &self.categories)?;
+            } else {
+                write_categories(&mut members, &self.categories);
+            }
         }
         let mut out = Vec::new();
         der::write_constructed(&mut out, tag::SEQUENCE, &members);
-        out
+        Ok(out)
     }
 }

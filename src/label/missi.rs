@@ -75,16 +75,66 @@ pub(crate) fn read(value: &Tlv<'_>, out: &mut BTreeSet<Category>) -> Result<(), 
     }
     let set = v.expect(tag::SET, "prbacSecurityCategories SET OF NamedTagSet")?;
     v.finish()?;
-    let mut sets = Reader::inner(&set);
+    read_named(&set, out, |st| {
+        Ok(match st.tag {
+            RESTRICTIVE_BITMAP => (
+                TagType::Restrictive,
+                der::read_bits(&flags(st, tag::BIT_STRING)?)?,
+            ),
+            PERMISSIVE_BITMAP => (
+                TagType::Permissive,
+                der::read_bits(&flags(st, tag::BIT_STRING)?)?,
+            ),
+            ENUMERATED_ATTRIBUTES => (
+                TagType::EnumeratedPermissive,
+                int_set(&flags(st, tag::SET)?)?,
+            ),
+            FREE_FORM => {
+                let mut f = Reader::inner(st);
+                let data = f.read()?;
+                f.finish()?;
+                match data.tag {
+                    tag::BIT_STRING => (TagType::InformativeBits, der::read_bits(&data)?),
+                    tag::SET => (TagType::InformativeEnumerated, int_set(&data)?),
+                    found => {
+                        return Err(EssError::Der(DerError::UnexpectedTag {
+                            expected: "TagType7Data (BIT STRING or SET OF INTEGER)",
+                            found,
+                            at: data.offset,
+                        }));
+                    }
+                }
+            }
+            found => {
+                return Err(EssError::Der(DerError::UnexpectedTag {
+                    expected: "a MISSI SecurityTag ([1], [2], [6] or [7])",
+                    found,
+                    at: st.offset,
+                }));
+            }
+        })
+    })
+}
+
+/// Reads a `SET OF SEQUENCE { tagSetName OBJECT IDENTIFIER, SEQUENCE OF tag }` — the shape the
+/// MISSI label form and the SSLPrivileges clearance form share — into `out`, each tag read by
+/// `tag_of`. Refused: an empty set, a tag set twice, a tag set without tags, two tags of one
+/// kind in a tag set, a tag without values, too many categories.
+pub(crate) fn read_named(
+    set: &Tlv<'_>,
+    out: &mut BTreeSet<Category>,
+    mut tag_of: impl FnMut(&Tlv<'_>) -> Result<(TagType, Vec<u32>), EssError>,
+) -> Result<(), EssError> {
+    let mut sets = Reader::inner(set);
     if sets.is_empty() {
-        return Err(structure("empty prbacSecurityCategories"));
+        return Err(structure("no tag set in the security category"));
     }
     let mut seen_sets: BTreeSet<Oid> = BTreeSet::new();
     while !sets.is_empty() {
         let nts = sets.expect(tag::SEQUENCE, "NamedTagSet SEQUENCE")?;
         let mut n = Reader::inner(&nts);
         let tag_set = der::read_oid(&n.expect(tag::OID, "tagSetName OBJECT IDENTIFIER")?)?;
-        let tags = n.expect(tag::SEQUENCE, "securityTags SEQUENCE OF SecurityTag")?;
+        let tags = n.expect(tag::SEQUENCE, "SEQUENCE OF security tags")?;
         n.finish()?;
         if !seen_sets.insert(tag_set.clone()) {
             return Err(structure(format!("tag set {tag_set} appears twice")));
@@ -96,43 +146,7 @@ pub(crate) fn read(value: &Tlv<'_>, out: &mut BTreeSet<Category>) -> Result<(), 
         let mut seen_types: BTreeSet<u8> = BTreeSet::new();
         while !t.is_empty() {
             let st = t.read()?;
-            let (tag_type, values) = match st.tag {
-                RESTRICTIVE_BITMAP => (
-                    TagType::Restrictive,
-                    der::read_bits(&flags(&st, tag::BIT_STRING)?)?,
-                ),
-                PERMISSIVE_BITMAP => (
-                    TagType::Permissive,
-                    der::read_bits(&flags(&st, tag::BIT_STRING)?)?,
-                ),
-                ENUMERATED_ATTRIBUTES => (
-                    TagType::EnumeratedPermissive,
-                    int_set(&flags(&st, tag::SET)?)?,
-                ),
-                FREE_FORM => {
-                    let mut f = Reader::inner(&st);
-                    let data = f.read()?;
-                    f.finish()?;
-                    match data.tag {
-                        tag::BIT_STRING => (TagType::InformativeBits, der::read_bits(&data)?),
-                        tag::SET => (TagType::InformativeEnumerated, int_set(&data)?),
-                        found => {
-                            return Err(EssError::Der(DerError::UnexpectedTag {
-                                expected: "TagType7Data (BIT STRING or SET OF INTEGER)",
-                                found,
-                                at: data.offset,
-                            }));
-                        }
-                    }
-                }
-                found => {
-                    return Err(EssError::Der(DerError::UnexpectedTag {
-                        expected: "a MISSI SecurityTag ([1], [2], [6] or [7])",
-                        found,
-                        at: st.offset,
-                    }));
-                }
-            };
+            let (tag_type, values) = tag_of(&st)?;
             if !seen_types.insert(st.tag) {
                 return Err(structure(format!(
                     "tag set {tag_set} has two security tags of one kind"
@@ -167,8 +181,13 @@ pub enum MissiError {
     )]
     BothEnumerated(Oid),
     /// Written in the form and read back under its policy, the label would not be the same.
-    #[error("the label would not read back the same from its policy's MISSI form")]
+    #[error("it would not read back the same from its policy's MISSI (or SSLPrivileges) form")]
     Changed,
+    /// A clearance's informative category: SSLPrivileges has no form for it.
+    #[error(
+        "tag set {0} has informative categories, which a clearance's SSLPrivileges cannot carry"
+    )]
+    InformativePrivilege(Oid),
     /// The label's policy is not loaded.
     #[error("the label's policy is not loaded")]
     UnknownPolicy,
@@ -189,6 +208,45 @@ pub enum MissiError {
 
 /// Writes `cats` as the `SET OF SecurityCategory` of a label in the MISSI form.
 pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), MissiError> {
+    write_named(out, cats, &MISSI_OID, |_, tag_type, lacvs| {
+        let mut inner = Vec::new();
+        let wrapper = match tag_type {
+            TagType::Restrictive => {
+                der::write_bits(&mut inner, lacvs);
+                RESTRICTIVE_BITMAP
+            }
+            TagType::Permissive => {
+                der::write_bits(&mut inner, lacvs);
+                PERMISSIVE_BITMAP
+            }
+            TagType::EnumeratedPermissive | TagType::EnumeratedRestrictive => {
+                der::write_int_set(&mut inner, lacvs);
+                ENUMERATED_ATTRIBUTES
+            }
+            TagType::InformativeBits => {
+                der::write_bits(&mut inner, lacvs);
+                FREE_FORM
+            }
+            TagType::InformativeEnumerated => {
+                der::write_int_set(&mut inner, lacvs);
+                FREE_FORM
+            }
+        };
+        let mut tag = Vec::new();
+        der::write_constructed(&mut tag, wrapper, &inner);
+        Ok(tag)
+    })
+}
+
+/// Writes `cats` as one `SecurityCategory` of type `category_type` whose value is the shape
+/// [`read_named`] reads, each (tag set, type) written by `tag_of`. A tag set holding both
+/// enumerated kinds is refused: neither form can tell them apart.
+pub(crate) fn write_named(
+    out: &mut Vec<u8>,
+    cats: &BTreeSet<Category>,
+    category_type: &[u8],
+    mut tag_of: impl FnMut(&Oid, TagType, Vec<u32>) -> Result<Vec<u8>, MissiError>,
+) -> Result<(), MissiError> {
     let mut named = Vec::new();
     let mut iter = cats.iter().peekable();
     while let Some(first) = iter.next() {
@@ -207,30 +265,7 @@ pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), 
             while let Some(next) = by_type.next_if(|c| c.tag_type == t0.tag_type) {
                 lacvs.push(next.lacv);
             }
-            let mut inner = Vec::new();
-            let wrapper = match t0.tag_type {
-                TagType::Restrictive => {
-                    der::write_bits(&mut inner, lacvs);
-                    RESTRICTIVE_BITMAP
-                }
-                TagType::Permissive => {
-                    der::write_bits(&mut inner, lacvs);
-                    PERMISSIVE_BITMAP
-                }
-                TagType::EnumeratedPermissive | TagType::EnumeratedRestrictive => {
-                    der::write_int_set(&mut inner, lacvs);
-                    ENUMERATED_ATTRIBUTES
-                }
-                TagType::InformativeBits => {
-                    der::write_bits(&mut inner, lacvs);
-                    FREE_FORM
-                }
-                TagType::InformativeEnumerated => {
-                    der::write_int_set(&mut inner, lacvs);
-                    FREE_FORM
-                }
-            };
-            der::write_constructed(&mut tags, wrapper, &inner);
+            tags.extend(tag_of(&first.tag_set, t0.tag_type, lacvs)?);
         }
         let mut nts = Vec::new();
         der::write_oid(&mut nts, &first.tag_set);
@@ -239,11 +274,11 @@ pub(crate) fn write(out: &mut Vec<u8>, cats: &BTreeSet<Category>) -> Result<(), 
         der::write_constructed(&mut member, tag::SEQUENCE, &nts);
         named.push(member);
     }
-    let mut prbac = Vec::new();
-    der::write_set_of(&mut prbac, named);
+    let mut value = Vec::new();
+    der::write_set_of(&mut value, named);
     let mut sc = Vec::new();
-    der::write_tlv(&mut sc, tag::CONTEXT_0, &MISSI_OID);
-    der::write_constructed(&mut sc, tag::CONTEXT_1_CONS, &prbac);
+    der::write_tlv(&mut sc, tag::CONTEXT_0, category_type);
+    der::write_constructed(&mut sc, tag::CONTEXT_1_CONS, &value);
     let mut category = Vec::new();
     der::write_constructed(&mut category, tag::SEQUENCE, &sc);
     der::write_set_of(out, vec![category]);
@@ -279,11 +314,24 @@ pub fn resolve(policies: &PolicySet, label: &Label) -> Result<Label, MissiError>
 /// it (permissive or restrictive). A value the policy defines as both, or as neither, refuses
 /// the label.
 pub fn normalize(policy: &Policy, label: &Label) -> Result<Label, MissiError> {
-    let mut out = label.clone();
-    out.categories = BTreeSet::new();
-    for c in &label.categories {
+    Ok(Label {
+        categories: place(policy, &label.categories)?,
+        ..label.clone()
+    })
+}
+
+/// Categories decoded from a form whose enumerated values do not say permissive or restrictive
+/// (read as permissive), each put where `policy` defines it; a value the policy defines as
+/// both, or as neither, is refused. Shared by the MISSI label form and the SSLPrivileges
+/// clearance form.
+pub(crate) fn place(
+    policy: &Policy,
+    categories: &BTreeSet<Category>,
+) -> Result<BTreeSet<Category>, MissiError> {
+    let mut out = BTreeSet::new();
+    for c in categories {
         if c.tag_type != TagType::EnumeratedPermissive {
-            out.categories.insert(c.clone());
+            out.insert(c.clone());
             continue;
         }
         let as_kind = |t: TagType| {
@@ -297,8 +345,8 @@ pub fn normalize(policy: &Policy, label: &Label) -> Result<Label, MissiError> {
             as_kind(TagType::EnumeratedPermissive),
             as_kind(TagType::EnumeratedRestrictive),
         ) {
-            (Some(p), None) => out.categories.insert(p),
-            (None, Some(r)) => out.categories.insert(r),
+            (Some(p), None) => out.insert(p),
+            (None, Some(r)) => out.insert(r),
             _ => {
                 return Err(MissiError::Unresolved {
                     tag_set: c.tag_set.clone(),

@@ -27,6 +27,7 @@ pub mod model;
 pub mod nato;
 pub mod oid;
 pub mod policy;
+pub mod privileges;
 pub mod render;
 pub mod shown;
 pub mod spif;

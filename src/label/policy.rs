@@ -337,6 +337,9 @@ pub struct Policy {
     /// `SPIF/@rbacId`: the security-category form of the policy's labels; the MISSI OID means
     /// the MISSI form (`label::missi`), anything else (or none) the ACP 145 form.
     pub rbac_id: Option<Oid>,
+    /// `SPIF/@privilegeId`: the security-category form of the policy's clearances; the
+    /// SSLPrivileges OID means that form (`label::privileges`), anything else the ACP 145 form.
+    pub privilege_id: Option<Oid>,
     pub(crate) class_by_lacv: HashMap<u32, usize>,
     pub(crate) category_index: HashMap<Category, CategoryRef>,
     pub(crate) marking_table: super::marking::MarkingTable,

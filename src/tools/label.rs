@@ -56,13 +56,18 @@ pub enum LabelCmd {
         #[command(flatten)]
         input: LabelInput,
     },
-    /// Render a clearance (users-file syntax, under the first policy) as its marking, in
-    /// every language the policy has, and as RFC 5755 DER in base64.
+    /// Render a clearance (users-file syntax, or RFC 5755 DER with --der) as its marking, in
+    /// every language the policy has, as users-file text, and as RFC 5755 DER in base64 in the
+    /// policy's own category form (SSLPrivileges when its SPIF's privilegeId names it).
     Clearance {
         /// The SPIF policy the clearance is written in.
         #[arg(long, required = true)]
         policy: PathBuf,
-        /// The clearance, e.g. "SECRET, UK, EU".
+        /// Read the clearance as base64 RFC 5755 DER (what a certificate's clearance attribute
+        /// carries), in either category form.
+        #[arg(long)]
+        der: bool,
+        /// The clearance, e.g. "SECRET, UK, EU" (or base64 DER with --der).
         clearance: String,
     },
 }
@@ -254,17 +259,26 @@ pub fn label_decide(paths: &[PathBuf], clearance: &str, input: &LabelInput) -> R
     })
 }
 
-pub fn clearance_show(path: &Path, text: &str) -> Result<()> {
+pub fn clearance_show(path: &Path, text: &str, der: bool) -> Result<()> {
+    use labelgate::label::ess::{decode_base64, encode_base64};
     let policy = read_policy(path)?;
-    let clearance = Clearance::parse(&policy, text).context("bad clearance")?;
+    let clearance = if der {
+        let bytes = decode_base64(text).context("bad clearance base64")?;
+        Clearance::from_der_in(&bytes, &policy).context("bad clearance DER")?
+    } else {
+        Clearance::parse(&policy, text).context("bad clearance")?
+    };
     for lang in languages(&policy, None) {
         let key = lang.map_or("marking".to_owned(), |l| format!("marking [{l}]"));
         out!("{key}: {}", policy.render_clearance(&clearance, lang)?);
     }
     out!("text: {}", clearance.to_text(&policy));
-    out!(
-        "der: {}",
-        labelgate::label::ess::encode_base64(&clearance.to_der())
-    );
+    let own = clearance
+        .to_der_in(&policy)
+        .context("the clearance has no DER in its policy's form")?;
+    out!("der: {}", encode_base64(&own));
+    if labelgate::label::privileges::uses_ssl_privileges(&policy) {
+        out!("der (ACP 145 form): {}", encode_base64(&clearance.to_der()));
+    }
     Ok(())
 }

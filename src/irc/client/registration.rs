@@ -2,6 +2,7 @@
 //! checked), PASS, NICK and USER, and the welcome burst once the user is known.
 
 use super::*;
+use crate::label::clearance::ClearanceError;
 
 impl<B: Backend> Client<B> {
     pub(super) fn cap(&mut self, msg: &Message) {
@@ -248,14 +249,19 @@ impl<B: Backend> Client<B> {
                 )));
             }
         };
-        let carried = Clearance::from_der(&der)
-            .map_err(|e| refuse(format!("your certificate's clearance cannot be read: {e}")))?;
-        let Some(policy) = users.policy().filter(|p| p.id == carried.policy) else {
-            return Err(refuse(format!(
-                "your certificate's clearance is under policy {}, which this gateway does not use",
-                carried.policy
-            )));
+        let Some(policy) = users.policy() else {
+            return Err(refuse(
+                "your certificate carries a clearance, and this gateway's users file names no policy to read it under".into(),
+            ));
         };
+        // Read under the users file's policy: its SPIF says the categories' form, and
+        // SSLPrivileges' enumerated values are placed where the policy defines them.
+        let carried = Clearance::from_der_in(&der, policy).map_err(|e| match e {
+            ClearanceError::OtherPolicy(p) => refuse(format!(
+                "your certificate's clearance is under policy {p}, which this gateway does not use"
+            )),
+            e => refuse(format!("your certificate's clearance cannot be read: {e}")),
+        })?;
         let Some(met) = u.clearance.meet(&carried, policy) else {
             return Err(refuse(format!(
                 "your certificate's clearance ({}) and your account's ({}) have no \

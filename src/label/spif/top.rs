@@ -37,6 +37,9 @@ impl<'d, 'i> Loader<'d, 'i> {
             ],
         );
         let rbac_id = root.attribute("rbacId").and_then(|s| self.oid(root, s));
+        let privilege_id = root
+            .attribute("privilegeId")
+            .and_then(|s| self.oid(root, s));
         let children = self.children(root);
         // First pass: tag set and classification names, so that references resolve whatever
         // the order of the document.
@@ -197,6 +200,7 @@ impl<'d, 'i> Loader<'d, 'i> {
             marking,
             equivalent_policies,
             rbac_id,
+            privilege_id,
             class_by_lacv: HashMap::new(),
             category_index: HashMap::new(),
             marking_table: Default::default(),
