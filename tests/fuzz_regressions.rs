@@ -113,6 +113,14 @@ fn client_cert_seeds() {
         labelgate::irc::cert::clearance_attribute(&plain).unwrap(),
         None
     );
+    // Found by fuzzing: a validity time with a non-ASCII byte panicked the reader on slicing
+    // (any client presenting such a certificate, before its fingerprint is looked up). Refused.
+    let odd = seed("regression-non-ascii-time.der");
+    labelgate::internal::fuzz_client_certificate(&odd);
+    let e = labelgate::irc::cert::validity(&odd)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("time"), "{e}");
     // A clearance in the SSLPrivileges form (made with `labelgate label clearance` under the
     // MISSI sample policy and openssl): read only under its policy, its enumerated value placed.
     let der = labelgate::irc::cert::clearance_attribute(&ssl)

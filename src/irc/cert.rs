@@ -139,7 +139,11 @@ pub fn check(der: &[u8], now: i64) -> Result<(), Validity> {
 fn time(r: &mut Reader<'_>) -> Result<i64, Validity> {
     let tlv = r.read()?;
     let s = std::str::from_utf8(tlv.value).map_err(|_| Validity::Malformed("time".into()))?;
-    let bad = || Validity::Malformed(format!("time `{s}`"));
+    let bad = || Validity::Malformed(format!("time `{}`", s.escape_default()));
+    // Both forms are ASCII digits and `Z`: anything else is refused before it is sliced.
+    if !s.bytes().all(|b| b.is_ascii_digit() || b == b'Z') {
+        return Err(bad());
+    }
     let (year, rest) = match tlv.tag {
         // UTCTime: YYMMDDHHMMSSZ, years 1950–2049 (RFC 5280).
         0x17 if s.len() == 13 => {
