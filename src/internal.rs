@@ -294,7 +294,13 @@ pub fn fuzz_stanza(data: &[u8]) {
             );
         }
         let _ = files::offer(&r.payloads);
-        let _ = muc::stanza_error(&r.payloads);
+        if let Some(e) = muc::stanza_error(&r.payloads) {
+            assert!(
+                muc::DEFINED_CONDITIONS.contains(&e.condition.as_str()),
+                "a stanza error's condition is one RFC 6120 defines: {:?}",
+                e.condition
+            );
+        }
     }
     if let Ok(p) = xmpp_parsers::presence::Presence::try_from(el) {
         let _ = muc::read_occupant_presence(&p);

@@ -288,6 +288,35 @@ async fn error_stanzas_from_other_occupants_are_never_shown() {
     sc.x.quit().await;
 }
 
+/// An occupant may bounce a private message the IRC user sent them (its id is in what they
+/// received): the bounce is shown, but only in the gateway's words and an RFC 6120 condition.
+/// An element name of the sender's own in place of a condition (names can carry words) is
+/// shown as `undefined-condition`. (ejabberd then removes the bouncing occupant from the room.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounce_from_an_occupant_shows_only_a_defined_condition() {
+    let mut sc = Scene::start("bounce", "SECRET, UK", "").await;
+    let ops = sc.room();
+    sc.sam.send("PRIVMSG xavier :private words").await;
+    let m = sc.x.message_from("sam", Some("chat"), 10).await;
+    let id = m.origin_id.expect("the gateway sends an origin-id");
+    sc.x.raw(&format!(
+        "<message type='error' to='{ops}/sam' id='{id}'><error type='cancel'>\
+         <the-plan-is-on-for-tuesday xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>words of xavier's</text>\
+         </error></message>"
+    ))
+    .await;
+    let seen = sc.sam.lines_until("Not delivered").await;
+    let l = seen.last().unwrap();
+    assert!(
+        l.contains("private words\"") && l.contains("(undefined-condition)"),
+        "{l}"
+    );
+    unseen(&seen, "tuesday");
+    unseen(&seen, "words of xavier");
+    sc.x.quit().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_primary_labels_are_withheld_whatever_the_equivalents() {
     let mut sc = Scene::start("equiv", "SECRET, UK", "").await;

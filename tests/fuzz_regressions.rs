@@ -181,6 +181,7 @@ fn stanza_seeds() {
         "adatp-4774.xml",
         "occupant-presence.xml",
         "history-delay.xml",
+        "error-odd-condition.xml",
     ] {
         let data = seed(f).into_bytes();
         for n in 0..=data.len() {
@@ -211,6 +212,10 @@ fn stanza_seeds() {
             ..
         }))
     ));
+    assert_eq!(
+        message("error-odd-condition.xml").error.unwrap().condition,
+        "undefined-condition"
+    );
     let stamp = message("history-delay.xml").delay.unwrap();
     assert_eq!(
         labelgate::util::server_time(&stamp).as_deref(),

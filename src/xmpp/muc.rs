@@ -125,14 +125,44 @@ pub struct StanzaErrorInfo {
     pub text: Option<String>,
 }
 
-/// Reads the `<error/>` among payloads.
+/// The defined conditions of RFC 6120 §8.3.3: the only words of a stanza error that the gateway
+/// repeats to anyone.
+pub const DEFINED_CONDITIONS: [&str; 22] = [
+    "bad-request",
+    "conflict",
+    "feature-not-implemented",
+    "forbidden",
+    "gone",
+    "internal-server-error",
+    "item-not-found",
+    "jid-malformed",
+    "not-acceptable",
+    "not-allowed",
+    "not-authorized",
+    "policy-violation",
+    "recipient-unavailable",
+    "redirect",
+    "registration-required",
+    "remote-server-not-found",
+    "remote-server-timeout",
+    "resource-constraint",
+    "service-unavailable",
+    "subscription-required",
+    "undefined-condition",
+    "unexpected-request",
+];
+
+/// Reads the `<error/>` among payloads. The condition is one of [`DEFINED_CONDITIONS`]: any
+/// other element in the stanzas namespace — an element name is the sender's to choose, and so
+/// could carry words — is read as `undefined-condition`.
 pub fn stanza_error(payloads: &[Element]) -> Option<StanzaErrorInfo> {
     let err = payloads.iter().find(|e| e.name() == "error")?;
     let condition = err
         .children()
-        .find(|c| c.ns() == NS_STANZAS && c.name() != "text")
-        .map(|c| c.name().to_owned())
-        .unwrap_or_else(|| "undefined-condition".into());
+        .filter(|c| c.ns() == NS_STANZAS && c.name() != "text")
+        .find_map(|c| DEFINED_CONDITIONS.iter().find(|d| **d == c.name()))
+        .map_or("undefined-condition", |d| d)
+        .to_owned();
     let text = err
         .children()
         .find(|c| c.ns() == NS_STANZAS && c.name() == "text")

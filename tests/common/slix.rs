@@ -56,6 +56,8 @@ pub struct Received {
     pub chat_state: Option<String>,
     /// The id a XEP-0184 receipt acknowledges, if it is one.
     pub receipt: Option<String>,
+    /// Its XEP-0359 origin-id, if it has one.
+    pub origin_id: Option<String>,
 }
 
 impl Slix {
@@ -219,6 +221,7 @@ impl Slix {
             label_xml: label["xml"].as_str().map(str::to_owned),
             chat_state: v["chatstate"].as_str().map(str::to_owned),
             receipt: v["receipt"].as_str().map(str::to_owned),
+            origin_id: v["id"].as_str().map(str::to_owned),
         }
     }
 

@@ -21,7 +21,8 @@
 //!   the room's syntax did not read is refused, never sent at the default. Reasons are at the
 //!   room's label: a marked one must be marked with exactly that label (presence carries none).
 //! * **Errors.** Only the user's own server or a room they are in may cause an error report, and
-//!   it is the gateway's own words plus the RFC 6120 condition, never the stanza's text.
+//!   it is the gateway's own words plus the RFC 6120 condition (one of the defined ones; an
+//!   element name of the sender's own reads as `undefined-condition`), never the stanza's text.
 //! * **Link mode's notices** ([`link`]): an XMPP sender whose line did not reach the IRC network
 //!   is told privately in the room, in the gateway's own words at the room's label.
 //!
