@@ -37,8 +37,10 @@ pub fn fuzz_xep0258(data: &[u8]) {
 }
 
 /// Marking parser against a policy: a parsed label that renders must parse back identically,
-/// or — where the policy name reads the same as a category phrase that replaces it (NATO's
-/// `Context:NATO`) — as the stricter label with that category added.
+/// or as a stricter label of two documented kinds: where the policy name reads the same as a
+/// category phrase that replaces it (NATO's `Context:NATO`), with that category added; and
+/// where a category suppresses the class name and the categories allow several classes of a
+/// hierarchical policy, at the highest of them (never lower than what was written).
 pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -67,7 +69,13 @@ pub fn fuzz_marking(policy: &Policy, data: &[u8]) {
             })
         })
     };
-    let stricter = back.classification == label.classification
+    let level = |c: Option<u32>| c.and_then(|c| policy.classification(c)?.hierarchy);
+    let class_ok = back.classification == label.classification
+        || matches!(
+            (level(label.classification), level(back.classification)),
+            (Some(a), Some(b)) if b > a
+        );
+    let stricter = class_ok
         && label.categories.is_subset(&back.categories)
         && back
             .categories

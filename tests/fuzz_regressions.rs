@@ -47,6 +47,38 @@ fn marking_nato_shadow() {
     );
 }
 
+/// `FREE YUMMY CHOCOLATE` under the Food policy renders as `[ Food Yummy Chocolate ]` (the
+/// category suppresses the class name); Chocolate is allowed at Freely Available and Luxury, so
+/// the marking reads back at the higher, Luxury: the documented never-lower reading, which the
+/// harness's invariant had not allowed for.
+#[test]
+fn marking_suppressed_class_reads_back_higher() {
+    let input = fixture("fuzz-regressions/marking-suppressed-class.bin");
+    let food = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/spif/food-policy.xml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let policy = load_policy(&food).unwrap();
+    labelgate::internal::fuzz_marking(&policy, &input[1..]);
+    let written = policy.parse_marking("FREE YUMMY CHOCOLATE").unwrap();
+    let shown = policy.render_marking(&written).unwrap();
+    assert_eq!(shown, "[ Food Yummy Chocolate ]");
+    let back = policy.parse_marking(&shown).unwrap();
+    assert_eq!(back.categories, written.categories);
+    let name = |l: &labelgate::label::Label| {
+        policy
+            .classification(l.classification.unwrap())
+            .unwrap()
+            .name
+            .clone()
+    };
+    assert_eq!(
+        (name(&written), name(&back)),
+        ("Freely Available".into(), "Luxury".into())
+    );
+}
+
 /// The IRC codec and parser harness runs on the seeds (the fuzz target's invariant).
 #[test]
 fn irc_seeds() {
