@@ -538,7 +538,10 @@ fn spiffing_java_vectors() {
     use labelgate::label::missi;
     let table = text("labels/spiffing-java-vectors.tsv");
     let mut seen = (0, 0, 0);
-    for line in table.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let cols: Vec<&str> = line.split('\t').collect();
         let [spif, kind, input, b64] = cols[..] else {
             panic!("not four columns: {line}")
