@@ -66,6 +66,14 @@ async fn queries_answer_with_the_standard_numerics() {
     a.send("@+typing=active TAGMSG #ops").await;
     a.send("@+typing=active TAGMSG #elsewhere").await;
     assert!(a.until(" 404 ").await.contains("#elsewhere"));
+    // Any other client-only tag does not cross (CLIENTTAGDENY=*,-typing): a TAGMSG carrying
+    // only such tags is refused in words, not dropped unseen.
+    a.send("@+draft/react=convoy TAGMSG #ops").await;
+    let l = a.until("client-only tags").await;
+    assert!(
+        l.contains("#ops") && l.contains("Not sent: client-only tags other than +typing"),
+        "{l}"
+    );
     a.send("@label=x1 NONEXISTENT_COMMAND with args").await;
     let l = a.until(" 421 ").await;
     assert!(l.contains("NONEXISTENT_COMMAND :Unknown command"), "{l}");

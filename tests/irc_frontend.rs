@@ -45,6 +45,7 @@ async fn pass_login_and_welcome_burst() {
         "NETWORK=labelgate",
         "UTF8ONLY",
         "PREFIX=(ov)@+",
+        "CLIENTTAGDENY=*,-typing",
     ] {
         assert!(params.contains(&token), "{token} missing from {isupport}");
     }

@@ -228,7 +228,8 @@ impl<B: Backend> Client<B> {
 
     /// TAGMSG: the target is checked like a message's. A typing notification goes to the
     /// backend (whether it crosses is the room's `chat_states` control); other client-only tags
-    /// (reactions and the like) do not cross the gateway.
+    /// (reactions and the like) do not cross the gateway (`CLIENTTAGDENY=*,-typing`), and a
+    /// TAGMSG with nothing else is answered with a refusal rather than dropped unseen.
     pub(super) async fn tagmsg(&mut self, msg: &Message) {
         let target = msg.params[0].clone();
         if target.starts_with('#') && !self.channels.contains_key(&names::fold(&target)) {
@@ -248,6 +249,13 @@ impl<B: Backend> Client<B> {
                     "+typing takes active, paused or done",
                 ),
             }
+        } else {
+            self.standard_fail(
+                "TAGMSG",
+                "TAG_DENIED",
+                &target,
+                "Not sent: client-only tags other than +typing do not cross the gateway",
+            );
         }
     }
 

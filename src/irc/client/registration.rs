@@ -408,6 +408,9 @@ impl<B: Backend> Client<B> {
             format!("MAXTARGETS={MAX_TARGETS}"),
             format!("TARGMAX=PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS}"),
             "CHANLIMIT=#:".into(),
+            // Client-only tags never cross the gateway, but for typing notifications (and those
+            // only where a room's `chat_states` control allows them).
+            "CLIENTTAGDENY=*,-typing".into(),
         ];
         for chunk in tokens.chunks(13) {
             self.numeric(n::RPL_ISUPPORT(chunk));
