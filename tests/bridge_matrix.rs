@@ -389,6 +389,51 @@ async fn private_messages_and_topic_with_an_xmpp_client() {
         l.ends_with(" :[DEMO-UK OFFICIAL] hello uma"),
         "withheld PM shown: {l}"
     );
+    // The sender of the withheld one is told, by uma's occupant, in the gateway's words at the
+    // room's label: never its text or its label.
+    let told = loop {
+        let m = xmpp.message(20).await;
+        if m.kind == "chat" {
+            break m;
+        }
+    };
+    assert_eq!(told.nick, "uma");
+    let body = told.body.clone().unwrap_or_default();
+    assert_eq!(
+        body,
+        "(labelgate) uma did not receive your private message: their clearance does not cover its label. It was withheld by the gateway."
+    );
+    let official = pol.primary().parse_marking("OFFICIAL").unwrap();
+    assert_eq!(told.ess.as_deref(), Some(official.to_base64().as_str()));
+
+    // The same between two IRC users: sam's withheld line draws a NOTICE from uma; a NOTICE,
+    // withheld too, draws none (notices are never answered, so no two gateways loop).
+    sam.send("PRIVMSG uma :[SECRET UK EYES ONLY] not for uma")
+        .await;
+    let l = sam.until("did not receive").await;
+    assert!(
+        l.starts_with(":uma!")
+            && l.contains(" NOTICE sam :[DEMO-UK OFFICIAL] (labelgate) uma did not receive your private message: their clearance does not cover its label."),
+        "{l}"
+    );
+    // A notice, withheld too: uma's occupant says nothing back. Ordered checks: uma gets a
+    // later line of sam's, then answers; an answer to the notice would reach sam before that.
+    sam.send("NOTICE uma :[SECRET UK EYES ONLY] a notice not for uma")
+        .await;
+    sam.send("PRIVMSG uma :[DEMO-UK OFFICIAL] for uma").await;
+    let seen = uma.lines_until("for uma").await;
+    assert!(
+        seen.last()
+            .is_some_and(|l| l.ends_with(" :[DEMO-UK OFFICIAL] for uma"))
+            && !seen.iter().any(|l| l.contains("not for uma")),
+        "{seen:#?}"
+    );
+    uma.send("PRIVMSG sam :[DEMO-UK OFFICIAL] sync").await;
+    let seen = sam.lines_until("sync").await;
+    assert!(
+        !seen.iter().any(|l| l.contains("did not receive")),
+        "{seen:#?}"
+    );
 
     // IRC -> XMPP private messages carry the typed label; above the sender's clearance they
     // are refused.

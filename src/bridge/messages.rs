@@ -9,8 +9,9 @@ use super::crossing;
 use super::pairing::Pairing;
 use crate::audit::Direction;
 use crate::irc::backend::{Delivery, Source};
-use crate::metrics::{METRICS, Way};
+use crate::metrics::{METRICS, Reason, Way};
 use crate::xmpp::muc::ReceivedMessage;
+use crate::xmpp::session::origin_id;
 
 impl Pairing {
     pub(super) async fn groupchat(
@@ -39,7 +40,7 @@ impl Pairing {
                 direction: Direction::XmppToIrc,
                 way: Way::XmppToIrc,
             };
-            self.relay(&room, &m, &body, to).await;
+            let _ = self.relay(&room, &m, &body, to).await;
             return;
         };
         let own = nick == r.nick;
@@ -70,13 +71,15 @@ impl Pairing {
             direction,
             way,
         };
+        // A room line withheld from this user is audited and never hinted at (to them or to
+        // its sender: the room's other occupants may well have it).
         // The echo of a labelled message is its answer.
         let Some(label) = answer else {
-            self.relay(&room, &m, &body, to).await;
+            let _ = self.relay(&room, &m, &body, to).await;
             return;
         };
         self.answer_start(label);
-        self.relay(&room, &m, &body, to).await;
+        let _ = self.relay(&room, &m, &body, to).await;
         self.answer_end().await;
     }
 
@@ -92,13 +95,15 @@ impl Pairing {
             return;
         };
         if !r.mapping.private_messages {
-            METRICS.withheld(Way::Private, crate::metrics::Reason::PrivateDisabled);
+            METRICS.withheld(Way::Private, Reason::PrivateDisabled);
             crossing::ignored(
                 &self.now,
                 self.person(),
                 m.from.as_ref(),
                 "private messages are not allowed in this room",
             );
+            self.tell_undelivered(&room, &nick, &m, Reason::PrivateDisabled)
+                .await;
             return;
         }
         let to = Relay {
@@ -108,16 +113,50 @@ impl Pairing {
             direction: Direction::Private,
             way: Way::Private,
         };
-        if self.relay(&room, &m, &body, to).await {
-            self.receipt(&room, &nick, &m).await;
+        match self.relay(&room, &m, &body, to).await {
+            Ok(()) => self.receipt(&room, &nick, &m).await,
+            Err(Some(why)) => self.tell_undelivered(&room, &nick, &m, why).await,
+            Err(None) => {}
+        }
+    }
+
+    /// Tells the occupant `nick`, whose private message was withheld from this user, that it
+    /// was not received — unless it was a notice, which is never answered.
+    async fn tell_undelivered(&self, room: &BareJid, nick: &str, m: &ReceivedMessage, why: Reason) {
+        let (Some(r), Some(session)) = (self.rooms.get(room), &self.session) else {
+            return;
+        };
+        if m.notice {
+            return;
+        }
+        let Some(notice) = crossing::undelivered_notice(
+            &self.now,
+            self.person(),
+            room,
+            &r.mapping,
+            &r.nick,
+            why,
+            origin_id(),
+        ) else {
+            return;
+        };
+        if let Err(e) = session.send_private(room, nick, &notice).await {
+            tracing::warn!(%room, %nick, error = %e, "a sender could not be told that their private message was withheld");
         }
     }
 
     /// A received body, decided for this user (withheld and audited, or delivered with its
-    /// marking on every line, the `server-time` of history kept).
-    async fn relay(&self, room: &BareJid, m: &ReceivedMessage, body: &str, to: Relay) -> bool {
+    /// marking on every line, the `server-time` of history kept). `Err(None)`: the room is
+    /// not (or no longer) this user's.
+    async fn relay(
+        &self,
+        room: &BareJid,
+        m: &ReceivedMessage,
+        body: &str,
+        to: Relay,
+    ) -> Result<(), Option<Reason>> {
         let Some(mapping) = self.rooms.get(room).map(|r| r.mapping.clone()) else {
-            return false;
+            return Err(None);
         };
         let person = self.person();
         let out =
@@ -125,7 +164,7 @@ impl Pairing {
                 Ok(o) => o,
                 Err(reason) => {
                     METRICS.withheld(to.way, reason);
-                    return false; // withheld, audited
+                    return Err(Some(reason)); // withheld, audited
                 }
             };
         METRICS.relayed(to.way);
@@ -137,7 +176,7 @@ impl Pairing {
             notice: to.notice,
         })
         .await;
-        true
+        Ok(())
     }
 }
 

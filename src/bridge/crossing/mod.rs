@@ -25,12 +25,15 @@
 //!   element name of the sender's own reads as `undefined-condition`), never the stanza's text.
 //! * **Link mode's notices** ([`link`]): an XMPP sender whose line did not reach the IRC network
 //!   is told privately in the room, in the gateway's own words at the room's label.
+//! * **Undelivered private messages** ([`undelivered`]): the occupant whose private message was
+//!   withheld from this user is told so by the user's occupant, in the gateway's own words at
+//!   the room's label, cleared for the user and the room (never in answer to a notice).
 //!
 //! The files: this one holds what comes from the room (bodies, subjects, free text, error
 //! reports); [`relayed`] what rides with a message's lines (tags, time), cleared with them;
 //! [`typed`] what an IRC user types; [`extras`] chat states and corrections;
 //! [`forms`] how a mapping shows and reads labels; [`controls`] the boundary controls;
-//! [`link`] link mode's notices.
+//! [`link`] link mode's notices; [`undelivered`] the word back about a withheld private message.
 
 use jid::{BareJid, Jid};
 
@@ -40,12 +43,14 @@ mod forms;
 mod link;
 mod relayed;
 mod typed;
+mod undelivered;
 pub(super) use controls::{admit, rate};
 pub(super) use extras::{CORRECTION, Told, chat_state_to_irc, typed_chat_state};
 pub(super) use forms::label_in;
 use forms::{irc_marking, message_label, outgoing_label, payload_label, read_room_line};
 pub(super) use link::{LinkNotice, withheld_notice};
 pub(super) use typed::{TypedOut, label_facts, typed_message, typed_reason, typed_subject};
+pub(super) use undelivered::undelivered_notice;
 
 use super::State;
 use crate::audit::{Check, Cleared, Context, Direction, What};
