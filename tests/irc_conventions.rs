@@ -74,6 +74,13 @@ async fn queries_answer_with_the_standard_numerics() {
         l.contains("#ops") && l.contains("Not sent: client-only tags other than +typing"),
         "{l}"
     );
+    // Text outside a CTCP message's delimiters is refused in words, not half sent.
+    a.send("PRIVMSG #ops :\x01ACTION\x01 [SECRET] words").await;
+    let l = a.until("CTCP delimiter").await;
+    assert!(
+        l.contains("#ops") && l.contains("Not sent: the line holds a CTCP delimiter (\\x01)"),
+        "{l}"
+    );
     a.send("@label=x1 NONEXISTENT_COMMAND with args").await;
     let l = a.until(" 421 ").await;
     assert!(l.contains("NONEXISTENT_COMMAND :Unknown command"), "{l}");

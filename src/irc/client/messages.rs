@@ -78,6 +78,23 @@ impl<B: Backend> Client<B> {
                 }
                 return;
             }
+            Ctcp::Malformed => {
+                if !notice {
+                    for target in targets
+                        .split(',')
+                        .filter(|t| !t.is_empty())
+                        .take(MAX_TARGETS)
+                    {
+                        self.standard_fail(
+                            verb,
+                            "INVALID_CTCP",
+                            target,
+                            "Not sent: the line holds a CTCP delimiter (\\x01) after its start; a CTCP message (such as /me) is the whole line",
+                        );
+                    }
+                }
+                return;
+            }
         };
         if text.trim().is_empty() {
             if !notice {

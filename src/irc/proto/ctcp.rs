@@ -17,6 +17,9 @@ pub enum Ctcp<'a> {
         /// The rest.
         args: &'a str,
     },
+    /// A CTCP message with a delimiter (`\x01`) inside it, so with text outside the message
+    /// (`\x01ACTION\x01 words`): neither a CTCP nor plain text, refused.
+    Malformed,
 }
 
 /// Reads a message text: CTCP if it starts with `\x01` (the closing `\x01` is optional, as
@@ -26,6 +29,9 @@ pub fn read(text: &str) -> Ctcp<'_> {
         return Ctcp::Text(text);
     };
     let inner = inner.strip_suffix('\x01').unwrap_or(inner);
+    if inner.contains('\x01') {
+        return Ctcp::Malformed;
+    }
     let (command, args) = inner.split_once(' ').unwrap_or((inner, ""));
     if command.eq_ignore_ascii_case("ACTION") {
         Ctcp::Action(args)
@@ -130,6 +136,11 @@ mod tests {
             }
         );
         assert_eq!(read("hi"), Ctcp::Text("hi"));
+        // Text outside the delimiters: not a CTCP, and not plain text either.
+        assert_eq!(read("\x01ACTION\x01 [SECRET] words"), Ctcp::Malformed);
+        assert_eq!(read("\x01VERSION\x01\x01"), Ctcp::Malformed);
+        // Inside ordinary text a delimiter is a control character like another.
+        assert_eq!(read("a \x01ACTION b\x01"), Ctcp::Text("a \x01ACTION b\x01"));
     }
 
     #[test]
