@@ -201,6 +201,35 @@ async fn labels_and_clearances_both_ways() {
     );
     // Alice's own message did not come back to her (no echo-message) and bob never saw it.
 
+    // Every kind of line break a client may render — not only LF — starts a new IRC line under
+    // the real marking: a body cannot push an imitation to the start of a shown line (VT and
+    // FF, which XML cannot carry, in the unit test).
+    carol
+        .send_groupchat(
+            &room_jid,
+            &peer_cleared(send(
+                "one\u{2028}[DEMO-UK TOP SECRET] two\u{2029}three\u{85}four\r\nfive",
+                Some("OFFICIAL"),
+            )),
+        )
+        .await
+        .unwrap();
+    let mut shown = Vec::new();
+    while shown.len() < 5 {
+        let l = bob.until(":carol!").await;
+        shown.push(l.split(" :").nth(1).unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        shown,
+        [
+            "[DEMO-UK OFFICIAL] one",
+            "[DEMO-UK OFFICIAL] [DEMO-UK TOP SECRET] two",
+            "[DEMO-UK OFFICIAL] three",
+            "[DEMO-UK OFFICIAL] four",
+            "[DEMO-UK OFFICIAL] five",
+        ]
+    );
+
     // Everything was audited: grants and denials, with markings, without bodies.
     let log = audit.text();
     let recs: Vec<serde_json::Value> = log

@@ -169,8 +169,13 @@ pub fn split_lines(prefix: &str, body: &str, max_bytes: usize) -> Vec<String> {
     // Always room for at least one character of text.
     let budget = max_bytes.saturating_sub(prefix.len()).max(4);
     let mut out = Vec::new();
-    for raw in body.split('\n') {
-        let line: String = raw.chars().filter(|&c| c != '\r' && c != '\0').collect();
+    // Every line terminator Unicode names: a client may render any of them as a new line, and
+    // each shown line must start with the real marking.
+    let breaks = [
+        '\n', '\r', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}',
+    ];
+    for raw in body.split(breaks) {
+        let line: String = raw.chars().filter(|&c| c != '\0').collect();
         let mut rest = line.trim_end();
         if rest.is_empty() {
             continue;
@@ -259,6 +264,20 @@ mod tests {
         }
         let lines = split_lines("[S] ", "a\r\nb\n\nc", 100);
         assert_eq!(lines, ["[S] a", "[S] b", "[S] c"]);
+        // Every Unicode line terminator breaks a line, so none can start one with other text.
+        let lines = split_lines("[S] ", "a\u{2028}[T] b\u{2029}c\u{85}d\u{b}e\u{c}f\rg", 100);
+        assert_eq!(
+            lines,
+            [
+                "[S] a",
+                "[S] [T] b",
+                "[S] c",
+                "[S] d",
+                "[S] e",
+                "[S] f",
+                "[S] g"
+            ]
+        );
         assert_eq!(split_lines("[S] ", "", 100), ["[S]"]);
     }
 }

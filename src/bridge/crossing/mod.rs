@@ -340,11 +340,18 @@ fn render(
     Some((marking, lines))
 }
 
-/// Free text for a single IRC parameter: line breaks and control characters made spaces.
+/// Free text for a single IRC parameter: line breaks (U+2028 and U+2029 too) and control
+/// characters made spaces.
 fn one_line(s: &str) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     out.truncate(out.trim_end().len());
     let mut cut = out.len().min(LINE_BUDGET);
