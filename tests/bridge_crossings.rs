@@ -317,6 +317,61 @@ async fn a_bounce_from_an_occupant_shows_only_a_defined_condition() {
     sc.x.quit().await;
 }
 
+/// A contact writing to an IRC user's JID directly (not through a room) reaches nobody, and is
+/// told so with `service-unavailable` and the gateway's words — not left to think it arrived.
+/// What has no words (a chat state) is not answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_to_a_user_is_refused_not_lost() {
+    let mut sc = Scene::start("direct", "SECRET, UK", "").await;
+    // sam's session, by the full JID the room shows (to the bare JID, the server answers for
+    // a session that sends no presence of its own: it is never the gateway's to see).
+    let ops = sc.room();
+    let p = sc.x.presence_of(&ops, "sam", "available", 10).await;
+    let sam = p["jid"]
+        .as_str()
+        .expect("the room shows real JIDs")
+        .to_owned();
+    assert!(sam.contains('/'), "{sam}");
+    sc.x.raw(&format!(
+        "<message type='chat' to='{sam}' id='d1'>\
+         <active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    ))
+    .await;
+    sc.x.raw(&format!(
+        "<message type='chat' to='{sam}' id='d2'><body>direct words</body></message>"
+    ))
+    .await;
+    sc.x.raw(&format!(
+        "<message to='{sam}' id='d3'><body>a normal one</body></message>"
+    ))
+    .await;
+    let mut errors = Vec::new();
+    while errors.len() < 2 {
+        let m = sc.x.message(10).await;
+        if m.kind == "error" {
+            errors.push(m);
+        }
+    }
+    // The two with words, not the chat state, each with the gateway's words.
+    for (m, id) in errors.iter().zip(["d2", "d3"]) {
+        assert_eq!(m.stanza.as_deref(), Some(id));
+        assert_eq!(m.condition.as_deref(), Some("service-unavailable"));
+        assert!(
+            m.error_text
+                .as_deref()
+                .is_some_and(|t| t.contains("through labelgate's IRC gateway")),
+            "{:?}",
+            m.error_text
+        );
+    }
+    // sam saw none of it; the room still works for him.
+    sc.official("after the direct ones").await;
+    let seen = sc.sam.lines_until("after the direct ones").await;
+    unseen(&seen, "direct words");
+    unseen(&seen, "a normal one");
+    sc.x.quit().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusable_primary_labels_are_withheld_whatever_the_equivalents() {
     let mut sc = Scene::start("equiv", "SECRET, UK", "").await;

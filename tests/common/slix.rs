@@ -58,6 +58,12 @@ pub struct Received {
     pub receipt: Option<String>,
     /// Its XEP-0359 origin-id, if it has one.
     pub origin_id: Option<String>,
+    /// A message error's defined condition.
+    pub condition: Option<String>,
+    /// The stanza's `id` attribute.
+    pub stanza: Option<String>,
+    /// A message error's text.
+    pub error_text: Option<String>,
 }
 
 impl Slix {
@@ -222,6 +228,9 @@ impl Slix {
             chat_state: v["chatstate"].as_str().map(str::to_owned),
             receipt: v["receipt"].as_str().map(str::to_owned),
             origin_id: v["id"].as_str().map(str::to_owned),
+            condition: v["condition"].as_str().map(str::to_owned),
+            stanza: v["stanza"].as_str().map(str::to_owned),
+            error_text: v["error_text"].as_str().map(str::to_owned),
         }
     }
 

@@ -20,7 +20,9 @@ Events:
   {"ev": "message", "type": "groupchat"|"chat"|"error", "room": ROOM, "nick": NICK,
    "body": TEXT, "subject": TEXT, "id": ORIGIN_ID, "delay": BOOL, "label": null | {"ess", "display", "fg", "bg",
    "other": BOOL}, "invite_from": JID | null (a mediated room invitation),
-   "chatstate": NAME | null (XEP-0085), "receipt": ID | null (a XEP-0184 <received/>)}
+   "chatstate": NAME | null (XEP-0085), "receipt": ID | null (a XEP-0184 <received/>),
+   "condition": NAME | null (a message error's defined condition),
+   "stanza": the stanza's id attribute | null}
   {"ev": "presence", "room": ROOM, "nick": NICK, "type": "available"|"unavailable",
    "status": TEXT | null, "show": SHOW | null, "jid": REAL_JID | null, "role": ROLE | null,
    "codes": [CODE...],
@@ -46,6 +48,23 @@ MUC_USER = "http://jabber.org/protocol/muc#user"
 DELAY = "urn:xmpp:delay"
 CHATSTATES = "http://jabber.org/protocol/chatstates"
 RECEIPTS = "urn:xmpp:receipts"
+
+
+def error_condition(xml):
+    """The defined condition of a message error, if it is one."""
+    err = xml.find("{jabber:client}error")
+    if err is None:
+        return None
+    for c in err:
+        if c.tag.startswith("{urn:ietf:params:xml:ns:xmpp-stanzas}") and not c.tag.endswith("}text"):
+            return c.tag.split("}")[-1]
+    return None
+
+
+def error_text(xml):
+    """The text of a message error, if it has one."""
+    t = xml.find("{jabber:client}error/{urn:ietf:params:xml:ns:xmpp-stanzas}text")
+    return t.text if t is not None else None
 
 
 def emit(obj):
@@ -157,6 +176,9 @@ class Peer(slixmpp.ClientXMPP):
                 "invite_from": invite.get("from") if invite is not None else None,
                 "chatstate": states[0] if states else None,
                 "receipt": received.get("id") if received is not None else None,
+                "condition": error_condition(xml),
+                "stanza": msg["id"] or None,
+                "error_text": error_text(xml),
             }
         )
 

@@ -3,6 +3,7 @@
 
 use super::worker::{Worker, now_stamp};
 use super::*;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 pub(super) struct RoomState {
     pub(super) nick: String,
@@ -356,6 +357,7 @@ impl Worker {
         };
         let room = from.to_bare();
         let Some(r) = self.rooms.get_mut(&room) else {
+            self.refuse_direct(&m, &from, received.body.is_some());
             self.emit(XmppEvent::Direct {
                 message: Box::new(received),
             })
@@ -414,5 +416,34 @@ impl Worker {
                 }
             },
         }
+    }
+
+    /// A message with words from someone outside this session's rooms (a contact writing to
+    /// the user's JID directly) reaches nobody: its sender is told so with `service-unavailable`
+    /// rather than left to think it arrived. Not for what has no words (chat states, receipts),
+    /// headlines, room protocol, the server itself or the user's own account, and never to a room this
+    /// session is in or joining (a MUC service removes an occupant who sends it errors; those
+    /// rooms' messages do not come here).
+    fn refuse_direct(&mut self, m: &Message, from: &Jid, words: bool) {
+        let kind_answered = matches!(m.type_, MessageType::Chat | MessageType::Normal);
+        // A room's own protocol (a mediated invitation, a decline) is not answered either.
+        let room_protocol = m.payloads.iter().any(|e| e.ns() == muc::NS_MUC_USER);
+        if !words
+            || !kind_answered
+            || room_protocol
+            || from.node().is_none()
+            || from.to_bare() == self.bound.to_bare()
+        {
+            return;
+        }
+        let mut error = Message::new_with_type(MessageType::Error, Some(from.clone()));
+        error.id = m.id.clone();
+        error.payloads.push(minidom::Element::from(StanzaError::new(
+            ErrorType::Cancel,
+            DefinedCondition::ServiceUnavailable,
+            "en",
+            "This account takes part in chat through labelgate's IRC gateway: only private messages through the rooms it is in reach it.",
+        )));
+        self.link.send(Stanza::Message(error), None);
     }
 }
