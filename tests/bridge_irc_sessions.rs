@@ -300,6 +300,13 @@ async fn kick_and_invite_are_the_rooms_moderation() {
     );
     sam.send("KICK #ops nobody").await;
     assert!(sam.until(" 441 ").await.contains(" 441 sam nobody #ops "));
+    // Oneself: said so, not that one is not in the room.
+    sam.send("KICK #ops SAM").await;
+    let l = sam.until("yourself").await;
+    assert!(
+        l.contains("[#ops] Not sent: you cannot kick yourself"),
+        "{l}"
+    );
     sam.send("KICK #elsewhere ann").await;
     assert!(
         sam.until(" 403 ")

@@ -44,7 +44,13 @@ impl Pairing {
             .find(|(r, _)| *r == key)
             .map(|(_, n)| n);
         let Some(occupant) = occupant else {
-            let why = format!("{nick} is not in the room");
+            let why = if crate::irc::proto::names::fold(nick)
+                == crate::irc::proto::names::fold(&self.user.nick)
+            {
+                "you cannot kick yourself; PART leaves the channel".to_owned()
+            } else {
+                format!("{nick} is not in the room")
+            };
             self.fail("KICK", Code::NotInChannel, channel, why).await;
             return;
         };
