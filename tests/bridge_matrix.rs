@@ -473,5 +473,21 @@ async fn private_messages_and_topic_with_an_xmpp_client() {
         }
     };
     assert_eq!(subject, "set on IRC");
+    // Formatting goes before the marking is read (a bold marking is the marking it shows), and
+    // no control character goes on toward the room.
+    sam.send("TOPIC #pm :\x02[SECRET UK EYES ONLY]\x02 bold \x0304topic\x0f")
+        .await;
+    let m = loop {
+        let m = xmpp.message(20).await;
+        if m.subject.is_some() && m.nick == "sam" {
+            break m;
+        }
+    };
+    assert_eq!(
+        m.subject.as_deref(),
+        Some("[DEMO-UK SECRET - UK EYES ONLY] bold topic")
+    );
+    let want = pol.primary().parse_marking("SECRET UK EYES ONLY").unwrap();
+    assert_eq!(m.ess.as_deref(), Some(want.to_base64().as_str()));
     xmpp.quit().await;
 }

@@ -171,6 +171,31 @@ async fn the_networks_people_are_occupants_and_their_lines_are_decided() {
         "dave's lines that crossed are audited:\n{trail}"
     );
 
+    // Formatting is read as server mode reads it: a bold marking is the marking it shows (so
+    // a bold TOP SECRET is refused, not sent at the default with its words), and text outside
+    // a CTCP's delimiters is refused in words.
+    dave.client
+        .send_privmsg("#ops", "\x02[SECRET]\x02 bold \x0304plan")
+        .unwrap();
+    dave.pump(Duration::from_millis(200)).await;
+    let m = next_from_dave(&mut carol_rx).await;
+    let sl = m.label.clone().unwrap().unwrap();
+    assert_eq!(
+        sl.label,
+        LabelPayload::Ess(p.parse_marking("SECRET").unwrap())
+    );
+    assert_eq!(m.body.as_deref(), Some("[DEMO-UK SECRET] bold plan"));
+    dave.client
+        .send_privmsg("#ops", "\x02[TOP SECRET]\x02 bold too high")
+        .unwrap();
+    let (_, words) = dave.gateway_notice_to().await;
+    assert!(words.contains("TOP SECRET"), "{words}");
+    dave.client
+        .send_privmsg("#ops", "\x01ACTION\x01 [TOP SECRET] outside")
+        .unwrap();
+    let (_, words) = dave.gateway_notice_to().await;
+    assert!(words.contains("CTCP delimiter"), "{words}");
+
     // No loop: none of dave's own lines came back to him from the gateway's connections, and
     // the room saw each once (the order checks above would have met a second copy).
     dave.client.send_privmsg("#ops", "last").unwrap();

@@ -4,6 +4,7 @@
 
 use super::State;
 use crate::config::mappings::{LabelFormat, Mapping};
+use crate::irc::proto::ctcp::strip_formatting;
 use crate::label::shown::Shown;
 use crate::label::typed::{Typed, TypedError, read_typed_with};
 use crate::label::xep0258::{LabelPayload, SecurityLabel, XepError};
@@ -81,13 +82,17 @@ pub(super) fn payload_label(
 
 /// Reads the label typed at the start of an IRC line, in the mapping's shown form.
 pub(super) fn read_line(state: &State, mapping: &Mapping, text: &str) -> Result<Typed, TypedError> {
+    // Every text typed on IRC comes through here, in either mode: its formatting codes (and
+    // any other control character) go first, so that a bold or coloured marking is read as
+    // the marking it shows, and nothing XML cannot carry goes on toward the room.
+    let text = strip_formatting(text);
     let policies = state.gate.policies();
     let read = |m: &str| mapping.shown.read(policies, m).map_err(|e| e.to_string());
     read_typed_with(
         &mapping.flot,
         mapping.shown.typing_policy(policies),
         &read,
-        text,
+        &text,
     )
 }
 

@@ -448,3 +448,44 @@ async fn recv_room(rx: &mut Option<mpsc::Receiver<XmppEvent>>) -> Option<XmppEve
         None => std::future::pending().await,
     }
 }
+
+/// A network person's PRIVMSG or NOTICE text read as server mode reads its users': `/me` is an
+/// action, formatting goes, any other CTCP (or text outside a CTCP's delimiters) is refused in
+/// these words; an empty line too.
+fn words(text: &str) -> Result<(bool, String), &'static str> {
+    use crate::irc::proto::ctcp::{self, Ctcp};
+    let (action, words) = match ctcp::read(text) {
+        Ctcp::Text(t) => (false, ctcp::strip_formatting(t)),
+        Ctcp::Action(t) => (true, ctcp::strip_formatting(t)),
+        Ctcp::Query { .. } => return Err("CTCP requests do not cross the gateway"),
+        Ctcp::Malformed => {
+            return Err(
+                "a line with a CTCP delimiter (\\x01) after its start does not cross the gateway; a CTCP message (such as /me) is the whole line",
+            );
+        }
+    };
+    if words.trim().is_empty() {
+        return Err("a line with no text (only formatting) does not cross the gateway");
+    }
+    Ok((action, words))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::words;
+
+    #[test]
+    fn network_lines_are_read_like_server_mode_lines() {
+        assert_eq!(
+            words("\x02[SECRET]\x02 hi"),
+            Ok((false, "[SECRET] hi".into()))
+        );
+        assert_eq!(
+            words("\x01ACTION \x0304waves\x01"),
+            Ok((true, "waves".into()))
+        );
+        assert!(words("\x01VERSION\x01").is_err());
+        assert!(words("\x01ACTION\x01 [TOP SECRET] x").is_err());
+        assert!(words("\x02\x02").is_err());
+    }
+}

@@ -333,14 +333,14 @@ impl Inbound {
             self.tell(nick, &format!("your line did not reach {channel}'s room"));
             return;
         }
-        let (action, text) = match text.strip_prefix("\u{1}ACTION ") {
-            Some(rest) => (true, rest.trim_end_matches('\u{1}')),
-            None if text.starts_with('\u{1}') => {
-                self.tell(nick, "CTCP requests do not cross the gateway");
+        let (action, text) = match super::words(text) {
+            Ok(words) => words,
+            Err(why) => {
+                self.tell(nick, &format!("{channel}: {why}"));
                 return;
             }
-            None => (false, text),
         };
+        let text = text.as_str();
         let jid = self.jid(nick).map(|j| j.to_string()).unwrap_or_default();
         let from = Person {
             account: nick,

@@ -106,13 +106,12 @@ impl Inbound {
                 s.tell(&from, words);
             }
         };
-        let (action, text) = match text.strip_prefix("\u{1}ACTION ") {
-            Some(rest) => (true, rest.trim_end_matches('\u{1}').to_owned()),
-            None if text.starts_with('\u{1}') => {
-                refuse(self, "CTCP requests do not cross the gateway");
+        let (action, text) = match super::words(&text) {
+            Ok(words) => words,
+            Err(why) => {
+                refuse(self, why);
                 return;
             }
-            None => (false, text),
         };
         // A room both are in: the occupant's rooms where the person has a puppet.
         let key = nick::fold(&from);
