@@ -97,7 +97,11 @@ pub fn fuzz_flot(data: &[u8]) {
     let lines = f.split("[S] ", text, 64);
     for l in &lines {
         assert!(l.starts_with("[S]"));
-        assert!(!l.contains('\n') && !l.contains('\r') && !l.contains('\0'));
+        // No line terminator of any kind: each line a client shows starts with the prefix.
+        let breaks = [
+            '\n', '\r', '\0', '\u{0B}', '\u{0C}', '\u{85}', '\u{2028}', '\u{2029}',
+        ];
+        assert!(!l.contains(breaks), "a line terminator inside {l:?}");
     }
 }
 
@@ -110,8 +114,20 @@ pub fn fuzz_spif(data: &[u8]) {
 }
 
 /// IRC line codec and message parser: bounded lines, never a panic; a parsed message written
-/// back parses to the same message.
+/// back parses to the same message; a message's text read for CTCP and formatting leaves no
+/// control character in the words that would cross.
 pub fn fuzz_irc(data: &[u8]) {
+    use crate::irc::proto::ctcp::{self, Ctcp};
+    if let Ok(text) = std::str::from_utf8(data) {
+        match ctcp::read(text) {
+            Ctcp::Text(t) | Ctcp::Action(t) => {
+                let words = ctcp::strip_formatting(t);
+                assert!(!words.chars().any(char::is_control), "{words:?}");
+            }
+            Ctcp::Query { command, .. } => assert!(!command.contains('\x01')),
+            Ctcp::Malformed => {}
+        }
+    }
     use crate::irc::proto::codec::{Line, LineCodec, MAX_MESSAGE, MAX_TAGS};
     use crate::irc::proto::message::Message;
     use tokio_util::codec::Decoder;
