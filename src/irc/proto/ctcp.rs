@@ -28,7 +28,11 @@ pub fn read(text: &str) -> Ctcp<'_> {
     let Some(inner) = text.strip_prefix('\x01') else {
         return Ctcp::Text(text);
     };
-    let inner = inner.strip_suffix('\x01').unwrap_or(inner);
+    // Trailing blanks after the closing delimiter are a client's slip, not text outside it.
+    let inner = inner
+        .trim_end_matches([' ', '\t'])
+        .strip_suffix('\x01')
+        .unwrap_or(inner);
     if inner.contains('\x01') {
         return Ctcp::Malformed;
     }
@@ -139,6 +143,7 @@ mod tests {
         // Text outside the delimiters: not a CTCP, and not plain text either.
         assert_eq!(read("\x01ACTION\x01 [SECRET] words"), Ctcp::Malformed);
         assert_eq!(read("\x01VERSION\x01\x01"), Ctcp::Malformed);
+        assert_eq!(read("\x01ACTION waves\x01  "), Ctcp::Action("waves"));
         // Inside ordinary text a delimiter is a control character like another.
         assert_eq!(read("a \x01ACTION b\x01"), Ctcp::Text("a \x01ACTION b\x01"));
     }
