@@ -71,9 +71,8 @@ impl Pairing {
             direction,
             way,
         };
-        // A room line withheld from this user is audited and never hinted at (to them or to
-        // its sender: the room's other occupants may well have it).
-        // The echo of a labelled message is its answer.
+        // The echo of a labelled message is its answer. (A room line withheld from this user
+        // is audited and never hinted at, to them or to its sender: others may well have it.)
         let Some(label) = answer else {
             let _ = self.relay(&room, &m, &body, to).await;
             return;

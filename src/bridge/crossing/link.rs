@@ -4,7 +4,7 @@
 
 use jid::BareJid;
 
-use super::{Direction, OutgoingMessage, Person, State};
+use super::{OutgoingMessage, Person, State};
 use crate::audit::{Check, Cleared};
 use crate::config::mappings::Mapping;
 use crate::metrics::Reason;
@@ -78,26 +78,12 @@ pub(in crate::bridge) fn withheld_notice(
             "Your last {n} messages may not have reached IRC ({channel}): the gateway's connection to the network was lost before the server confirmed them. They are not sent again."
         ),
     };
-    let room_text = room.to_string();
-    let mut ctx = to.ctx(Direction::Private, &room_text);
-    ctx.origin_id = Some(&origin_id);
-    ctx.body = Some(&body);
-    let label = &mapping.room_label;
-    let sl = match super::outgoing_label(state, mapping, label) {
-        Ok(sl) => sl,
-        Err(e) => {
-            state.gate.refuse(&ctx, &e);
-            return None;
-        }
-    };
-    let message = OutgoingMessage {
-        body: body.clone(),
-        label: Some(sl),
-        origin_id: origin_id.clone(),
+    let checks = [Check::Room(&mapping.clearance)];
+    let words = OutgoingMessage {
+        body,
+        label: None,
+        origin_id,
         notice: false,
     };
-    state
-        .gate
-        .clear(&ctx, &[Check::Room(&mapping.clearance)], &[label], message)
-        .ok()
+    super::gateway_words(state, to, room, mapping, &checks, words)
 }

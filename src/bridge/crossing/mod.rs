@@ -340,6 +340,32 @@ fn render(
     Some((marking, lines))
 }
 
+/// The gateway's own words to an occupant (`words`, its label not yet set), privately in
+/// `room`, at the room's label: cleared with `checks` (audited, the words as its body), or
+/// `None` when the room's label cannot be written (refused, audited).
+fn gateway_words(
+    state: &State,
+    who: Person<'_>,
+    room: &BareJid,
+    mapping: &Mapping,
+    checks: &[Check<'_>],
+    mut words: OutgoingMessage,
+) -> Option<Cleared<OutgoingMessage>> {
+    let room_text = room.to_string();
+    let mut ctx = who.ctx(Direction::Private, &room_text);
+    ctx.origin_id = Some(&words.origin_id);
+    ctx.body = Some(&words.body);
+    let label = &mapping.room_label;
+    match outgoing_label(state, mapping, label) {
+        Ok(sl) => words.label = Some(sl),
+        Err(e) => {
+            state.gate.refuse(&ctx, &e);
+            return None;
+        }
+    }
+    state.gate.clear(&ctx, checks, &[label], words.clone()).ok()
+}
+
 /// Free text for a single IRC parameter: line breaks (U+2028 and U+2029 too) and control
 /// characters made spaces.
 fn one_line(s: &str) -> String {

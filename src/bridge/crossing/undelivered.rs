@@ -11,7 +11,7 @@
 
 use jid::BareJid;
 
-use super::{Direction, OutgoingMessage, Person, State};
+use super::{OutgoingMessage, Person, State};
 use crate::audit::{Check, Cleared};
 use crate::config::mappings::Mapping;
 use crate::metrics::Reason;
@@ -39,31 +39,12 @@ pub(in crate::bridge) fn undelivered_notice(
     let body = format!(
         "(labelgate) {own_nick} did not receive your private message: {because}. It was withheld by the gateway."
     );
-    let room_text = room.to_string();
-    let mut ctx = me.ctx(Direction::Private, &room_text);
-    ctx.origin_id = Some(&origin_id);
-    ctx.body = Some(&body);
-    let label = &mapping.room_label;
-    let sl = match super::outgoing_label(state, mapping, label) {
-        Ok(sl) => sl,
-        Err(e) => {
-            state.gate.refuse(&ctx, &e);
-            return None;
-        }
-    };
-    let message = OutgoingMessage {
-        body: body.clone(),
-        label: Some(sl),
-        origin_id: origin_id.clone(),
+    let checks = [Check::Person(me.clearance), Check::Room(&mapping.clearance)];
+    let words = OutgoingMessage {
+        body,
+        label: None,
+        origin_id,
         notice: true,
     };
-    state
-        .gate
-        .clear(
-            &ctx,
-            &[Check::Person(me.clearance), Check::Room(&mapping.clearance)],
-            &[label],
-            message,
-        )
-        .ok()
+    super::gateway_words(state, me, room, mapping, &checks, words)
 }
