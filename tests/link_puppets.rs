@@ -13,7 +13,7 @@ use std::sync::Arc;
 use common::{Identity, endpoint, unique};
 use labelgate::xmpp::connect::{ConnectError, TlsMode, connect};
 use labelgate::xmpp::muc::History;
-use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig};
+use labelgate::xmpp::session::{IdentityMode, Session, SessionConfig, XmppEvent};
 
 const PUPPETS: &str = "irc.labelgate.test";
 
@@ -41,7 +41,7 @@ async fn a_puppet_logs_in_under_its_own_domain_and_joins_a_users_room() {
     assert_eq!(session.bound_jid().to_bare(), who);
     // A room of the users' MUC service, with a user of the main domain in it.
     let room = common::room(&unique("linked"));
-    let (alice, _alice_events) = common::session(&unique("alice")).await;
+    let (alice, mut alice_events) = common::session(&unique("alice")).await;
     alice
         .join(&room, "alice", History::default())
         .await
@@ -50,6 +50,15 @@ async fn a_puppet_logs_in_under_its_own_domain_and_joins_a_users_room() {
         .join(&room, "bob", History::default())
         .await
         .unwrap();
+    // Alice learns of bob from the room's broadcast, which may come after bob's own join
+    // completes: wait for it (within 10 s) before reading her occupant list.
+    common::wait_for(&mut alice_events, 10, |e| match e {
+        XmppEvent::OccupantJoined { room: r, occupant } if *r == room && occupant.nick == "bob" => {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
     let (_, occupants) = alice.occupants(&room).await.expect("alice is in the room");
     let nicks: Vec<&str> = occupants.values().map(|o| o.nick.as_str()).collect();
     assert!(
